@@ -2,17 +2,143 @@
 //! snapshot and "now" to a placement and a transition, with Pacemaker's
 //! semantics.
 //!
-//! Entry point: [`schedule`]. Output types: [`view`].
+//! Entry point: [`schedule`]. Output types: [`view`]. The pipeline, one
+//! module per step: [`options`] → [`nodes`] → [`resources`] → `history`
+//! (status replay) → `location` (node tables) → `colocation` / `order`
+//! (constraint expansion) → `assign` (placement) → `actions` (runnability,
+//! restarts, summary) → `output` (views).
+//!
 //! Must not touch network, disk or the clock.
 
+mod actions;
+mod assign;
+mod colocation;
+mod history;
+mod location;
+pub mod nodes;
+pub mod options;
+mod order;
+mod output;
+pub mod resources;
+pub mod rules;
 pub mod view;
+mod working;
 
 pub use view::{Action, ActiveOn, ClusterView, NodeView, PrimitiveView, ResourceView, SummaryLine, Transition};
 
-use tandem_model::Cluster;
+use colocation::Coloc;
+use options::Options;
+use order::OrderRule;
+use std::collections::BTreeMap;
+use tandem_model::{Cluster, Location, Score};
+use working::{Node, NodeIdx, Rsc, RscIdx, Variant};
 
 /// Computes the transition for `cluster` at `now` (epoch seconds).
 pub fn schedule(cluster: &Cluster, now: i64) -> Transition {
-    let _ = (cluster, now);
-    Transition::default()
+    let mut s = Sched::new(cluster, now, None);
+    s.run()
+}
+
+/// The working state of one scheduler run.
+pub(crate) struct Sched<'a> {
+    cluster: &'a Cluster,
+    now: i64,
+    opts: Options,
+    nodes: Vec<Node>,
+    rscs: Vec<Rsc>,
+    /// Top-level resources in document order (orphans appended).
+    top: Vec<RscIdx>,
+    by_id: BTreeMap<String, RscIdx>,
+    /// -INFINITY locations found while unpacking status, applied with the
+    /// other location scores.
+    bans: Vec<(RscIdx, NodeIdx, String)>,
+    colocations: Vec<Coloc>,
+    this_with: Vec<Vec<usize>>,
+    with_this: Vec<Vec<usize>>,
+    orders: Vec<OrderRule>,
+    /// `role=Promoted` locations, used only for promotion.
+    promotion_locations: Vec<Location>,
+    /// Locations with resource-discovery=exclusive.
+    exclusive: Vec<(RscIdx, Location)>,
+    have_fencing_device: bool,
+    warnings: Vec<String>,
+    /// Resource whose score contributions `explain` records.
+    explain: Option<String>,
+    contributions: Vec<(RscIdx, NodeIdx, Score, String)>,
+}
+
+impl<'a> Sched<'a> {
+    fn new(cluster: &'a Cluster, now: i64, explain: Option<String>) -> Sched<'a> {
+        let opts = Options::from_config(&cluster.config, cluster.status.have_watchdog);
+        let nodes = nodes::unpack_nodes(cluster, &opts, now);
+        let arena = resources::unpack_resources(&cluster.config, &opts, now, nodes.len());
+        let have_fencing_device =
+            cluster.config.resources.iter().any(|r| r.primitives().iter().any(|p| p.is_fencing_device()));
+        Sched {
+            cluster,
+            now,
+            opts,
+            nodes,
+            rscs: arena.rscs,
+            top: arena.top,
+            by_id: arena.by_id,
+            bans: Vec::new(),
+            colocations: Vec::new(),
+            this_with: Vec::new(),
+            with_this: Vec::new(),
+            orders: Vec::new(),
+            promotion_locations: Vec::new(),
+            exclusive: Vec::new(),
+            have_fencing_device,
+            warnings: cluster.unsupported.clone(),
+            explain,
+            contributions: Vec::new(),
+        }
+    }
+
+    fn run(&mut self) -> Transition {
+        self.unpack_history();
+        let current = self.view(None);
+        self.build_tables();
+        self.unpack_colocations();
+        self.unpack_orders();
+        self.assign_all();
+        let plan = self.plan();
+        let revised = self.view(Some(&plan));
+        Transition {
+            current,
+            revised,
+            actions: plan.actions,
+            summary: plan.summary,
+            warnings: std::mem::take(&mut self.warnings),
+        }
+    }
+
+    /// The clone `r` is an instance of (or a member of an instance of).
+    fn clone_of(&self, r: RscIdx) -> Option<RscIdx> {
+        let mut cur = self.rscs[r].parent;
+        while let Some(p) = cur {
+            if self.rscs[p].variant == Variant::Clone {
+                return Some(p);
+            }
+            cur = self.rscs[p].parent;
+        }
+        None
+    }
+
+    /// The clone instance containing `r` (itself, or its group).
+    fn instance_root(&self, r: RscIdx) -> RscIdx {
+        match self.rscs[r].parent {
+            Some(p) if self.rscs[p].variant == Variant::Group && self.clone_of(p).is_some() => p,
+            _ => r,
+        }
+    }
+
+    /// Every primitive inside `r`.
+    fn primitives_of(&self, r: RscIdx) -> Vec<RscIdx> {
+        match self.rscs[r].variant {
+            Variant::Primitive => vec![r],
+            _ => self.rscs[r].children.iter().flat_map(|&c| self.primitives_of(c)).collect(),
+        }
+    }
 }

@@ -1,0 +1,306 @@
+//! From placement to transition: fencing, runnability (quorum, orders,
+//! colocations, unfenceable nodes), required restarts, the actions and the
+//! Transition Summary lines (§6, §9, §10 of the semantics notes).
+
+use crate::view::{Action, SummaryLine};
+use crate::working::{NodeIdx, RscIdx, Variant};
+use crate::Sched;
+use tandem_model::Role;
+
+/// What the transition does to one primitive.
+#[derive(Clone, Debug, Default)]
+pub struct PrimitivePlan {
+    /// Where it runs afterwards (None = stopped).
+    pub target: Option<NodeIdx>,
+    pub next_role: Option<Role>,
+    /// Stops: (node, executed). A stop that cannot run leaves it there.
+    pub stops: Vec<(NodeIdx, bool)>,
+    pub start: bool,
+    pub restart: bool,
+    /// No change at all (unmanaged, frozen or already right).
+    pub untouched: bool,
+}
+
+#[derive(Default)]
+pub struct Plan {
+    pub fenced: Vec<bool>,
+    pub primitives: Vec<PrimitivePlan>,
+    pub actions: Vec<Action>,
+    pub summary: Vec<SummaryLine>,
+}
+
+impl Sched<'_> {
+    pub(crate) fn plan(&mut self) -> Plan {
+        let mut plan = Plan {
+            fenced: vec![false; self.nodes.len()],
+            primitives: vec![PrimitivePlan::default(); self.rscs.len()],
+            ..Plan::default()
+        };
+        let frozen = self.opts.fencing_enabled && !self.have_fencing_device && !self.opts.have_watchdog;
+        self.plan_fencing(&mut plan, frozen);
+        let prims: Vec<RscIdx> =
+            (0..self.rscs.len()).filter(|&r| self.rscs[r].variant == Variant::Primitive).collect();
+        let mut runnable = vec![false; self.rscs.len()];
+        for &r in &prims {
+            runnable[r] = self.start_possible(r, &plan, frozen);
+        }
+        self.propagate_unrunnable(&mut runnable);
+        for &r in &prims {
+            plan.primitives[r] = self.plan_primitive(r, runnable[r], &plan, frozen);
+        }
+        self.propagate_restarts(&mut plan);
+        for &r in &prims {
+            self.summarize(r, &mut plan);
+        }
+        plan
+    }
+
+    fn plan_fencing(&mut self, plan: &mut Plan, frozen: bool) {
+        let any_managed = self.rscs.iter().any(|r| r.managed);
+        let quorate_or_ignore = self.cluster.status.have_quorum
+            || self.opts.no_quorum_policy == crate::options::NoQuorumPolicy::Ignore;
+        for n in 0..self.nodes.len() {
+            let node = &self.nodes[n];
+            if !node.unclean || frozen || !self.opts.fencing_enabled || !any_managed {
+                continue;
+            }
+            if !(quorate_or_ignore || node.member) {
+                continue;
+            }
+            plan.fenced[n] = true;
+            let reason = node.fence_reason.clone().unwrap_or_else(|| "node is unclean".into());
+            plan.actions.push(Action {
+                target: node.name.clone(),
+                task: "fence".into(),
+                node: Some(node.name.clone()),
+                interval_ms: 0,
+                pseudo: false,
+            });
+            plan.summary.push(SummaryLine {
+                verb: format!("Fence ({})", self.opts.fencing_action),
+                resource: node.name.clone(),
+                detail: String::new(),
+                reason: Some(reason),
+            });
+        }
+    }
+
+    /// Whether `r` can be (or stay) started where it was assigned.
+    fn start_possible(&self, r: RscIdx, plan: &Plan, frozen: bool) -> bool {
+        let rsc = &self.rscs[r];
+        if frozen || rsc.assigned.is_none() {
+            return false;
+        }
+        if !rsc.managed {
+            return true;
+        }
+        if self.quorum_blocks_start(r) {
+            return false;
+        }
+        // It cannot start elsewhere while it may still be active on a node
+        // that can neither be stopped nor fenced.
+        rsc.running_on.iter().all(|&(n, _)| !self.nodes[n].unclean || plan.fenced[n])
+    }
+
+    /// Mandatory orders and colocations make dependents of unrunnable
+    /// resources unrunnable, to a fixpoint.
+    fn propagate_unrunnable(&self, runnable: &mut [bool]) {
+        loop {
+            let mut changed = false;
+            for o in &self.orders {
+                if !o.mandatory || !matches!(o.first_action.as_str(), "start" | "promote") {
+                    continue;
+                }
+                let firsts: Vec<RscIdx> = o.first.iter().flat_map(|&f| self.primitives_of(f)).collect();
+                let ok = if o.require_all && !self.is_clone_ref(&o.first) {
+                    firsts.iter().all(|&f| runnable[f])
+                } else {
+                    firsts.iter().any(|&f| runnable[f])
+                };
+                if ok {
+                    continue;
+                }
+                for &t in &o.then {
+                    for p in self.primitives_of(t) {
+                        if runnable[p] && self.rscs[p].managed {
+                            runnable[p] = false;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            for c in &self.colocations {
+                if !c.score.is_pos_infinity() {
+                    continue;
+                }
+                let prims = self.primitives_of(c.primary);
+                let primary_ok = match self.rscs[c.primary].variant {
+                    Variant::Group => prims.iter().all(|&p| runnable[p]),
+                    _ => prims.iter().any(|&p| runnable[p]),
+                };
+                if primary_ok {
+                    continue;
+                }
+                for p in self.primitives_of(c.dependent) {
+                    if runnable[p] && self.rscs[p].managed {
+                        runnable[p] = false;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+
+    fn is_clone_ref(&self, rs: &[RscIdx]) -> bool {
+        rs.iter().any(|&r| self.rscs[r].variant == Variant::Clone)
+    }
+
+    fn plan_primitive(&self, r: RscIdx, runnable: bool, plan: &Plan, frozen: bool) -> PrimitivePlan {
+        let rsc = &self.rscs[r];
+        if frozen || !rsc.managed {
+            return PrimitivePlan { untouched: true, ..Default::default() };
+        }
+        let target = if runnable { rsc.assigned } else { None };
+        let stays = match target {
+            Some(t) => {
+                rsc.running_on.len() == 1
+                    && rsc.running_on[0].0 == t
+                    && !rsc.failed
+                    && !rsc.multiply_active
+                    && rsc.force_stop_on.is_empty()
+            }
+            None => rsc.running_on.is_empty() && rsc.force_stop_on.is_empty(),
+        };
+        let mut p = PrimitivePlan { target, next_role: rsc.next_role, ..Default::default() };
+        if stays {
+            return p;
+        }
+        for &(n, _) in &rsc.running_on {
+            p.stops.push((n, self.stop_executes(n, plan)));
+        }
+        for &n in &rsc.force_stop_on {
+            if !p.stops.iter().any(|&(s, _)| s == n) {
+                p.stops.push((n, self.stop_executes(n, plan)));
+            }
+        }
+        p.start = target.is_some();
+        p
+    }
+
+    fn stop_executes(&self, n: NodeIdx, plan: &Plan) -> bool {
+        plan.fenced[n] || (self.nodes[n].online && !self.nodes[n].unclean)
+    }
+
+    /// A required start or stop of an order's first resource forces a
+    /// running, staying "then" resource to restart.
+    fn propagate_restarts(&self, plan: &mut Plan) {
+        loop {
+            let mut changed = false;
+            for o in &self.orders {
+                if !o.mandatory {
+                    continue;
+                }
+                let firsts: Vec<RscIdx> = o.first.iter().flat_map(|&f| self.primitives_of(f)).collect();
+                let first_starts = firsts.iter().any(|&f| plan.primitives[f].start);
+                let first_stops = o.symmetrical
+                    && firsts.iter().any(|&f| plan.primitives[f].stops.iter().any(|&(_, e)| e));
+                if !(first_starts || first_stops) {
+                    continue;
+                }
+                for &t in &o.then {
+                    for p in self.primitives_of(t) {
+                        let pp = &plan.primitives[p];
+                        let staying = !pp.untouched
+                            && pp.target.is_some()
+                            && pp.stops.is_empty()
+                            && !pp.start
+                            && !self.rscs[p].running_on.is_empty();
+                        if staying {
+                            let node = self.rscs[p].running_on[0].0;
+                            let pp = &mut plan.primitives[p];
+                            pp.restart = true;
+                            pp.start = true;
+                            pp.stops.push((node, true));
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+
+    fn summarize(&self, r: RscIdx, plan: &mut Plan) {
+        let rsc = &self.rscs[r];
+        let p = plan.primitives[r].clone();
+        if p.untouched {
+            return;
+        }
+        let name = |n: NodeIdx| self.nodes[n].name.clone();
+        for &(n, executed) in &p.stops {
+            plan.actions.push(Action {
+                target: rsc.id.clone(),
+                task: "stop".into(),
+                node: Some(name(n)),
+                interval_ms: 0,
+                pseudo: plan.fenced[n] || !executed,
+            });
+        }
+        if let (true, Some(t)) = (p.start, p.target) {
+            plan.actions.push(Action {
+                target: rsc.id.clone(),
+                task: "start".into(),
+                node: Some(name(t)),
+                interval_ms: 0,
+                pseudo: false,
+            });
+        }
+        let line = |verb: &str, detail: String| SummaryLine {
+            verb: verb.into(),
+            resource: rsc.id.clone(),
+            detail,
+            reason: None,
+        };
+        let current: Vec<NodeIdx> = rsc.running_on.iter().map(|&(n, _)| n).collect();
+        match (current.as_slice(), p.target) {
+            ([], Some(t)) if p.start => plan.summary.push(line("Start", name(t))),
+            ([], _) => {}
+            (cur, None) => {
+                for &n in cur {
+                    plan.summary.push(line("Stop", name(n)));
+                }
+            }
+            ([c], Some(t)) if *c == t => {
+                if rsc.failed {
+                    plan.summary.push(line("Recover", name(t)));
+                } else if p.restart || p.start {
+                    plan.summary.push(line("Restart", name(t)));
+                }
+            }
+            ([c], Some(t)) => {
+                let verb = if rsc.failed {
+                    "Recover"
+                } else if rsc.allow_migrate && self.nodes[*c].available() {
+                    "Migrate"
+                } else {
+                    "Move"
+                };
+                plan.summary.push(line(verb, format!("{} -> {}", name(*c), name(t))));
+            }
+            (cur, Some(t)) => {
+                let verb = if rsc.failed { "Recover" } else { "Move" };
+                let from = cur.iter().map(|&n| name(n)).collect::<Vec<_>>().join(" ");
+                if cur.contains(&t) {
+                    plan.summary.push(line(verb, name(t)));
+                } else {
+                    plan.summary.push(line(verb, format!("{} -> {}", from, name(t))));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! Status unpacking: replays each resource's operation history on each node
+//! to find where it is active, in which role, whether it failed and how the
+//! failure must be handled; then fail counts and migration-threshold bans.
+
+use crate::working::{NodeIdx, OnFail, Rsc, RscIdx, Variant};
+use crate::Sched;
+use tandem_model::{HistoryOp, ResourceHistory, Role, Score};
+
+/// An operation's outcome once rc, op-status and expectations are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Pending,
+    Error,
+    /// Hard error: the resource is banned from this node.
+    ErrorHard,
+    /// Fatal error: the resource is banned from every node.
+    ErrorFatal,
+}
+
+const RELEVANT_TASKS: &[&str] =
+    &["start", "stop", "monitor", "promote", "demote", "migrate_to", "migrate_from", "asyncmon"];
+
+impl Sched<'_> {
+    pub(crate) fn unpack_history(&mut self) {
+        let cluster = self.cluster;
+        for state in &cluster.status.nodes {
+            let Some(node) = self.node_for_state(&state.id, state.uname.as_deref()) else {
+                continue;
+            };
+            let skip_offline = !self.opts.fencing_enabled && !self.opts.shutdown_lock;
+            if skip_offline && !self.nodes[node].online {
+                continue;
+            }
+            for hist in &state.history {
+                let rsc = match self.resource_for_history(&hist.id, node) {
+                    Some(r) => r,
+                    None => self.add_orphan(hist),
+                };
+                self.unpack_rsc_on_node(rsc, node, hist);
+            }
+        }
+        self.resolve_migrations();
+        for r in 0..self.rscs.len() {
+            if self.rscs[r].variant == Variant::Primitive {
+                self.apply_fail_counts(r);
+                self.handle_multiple_active(r);
+            }
+        }
+    }
+
+    fn node_for_state(&self, id: &str, uname: Option<&str>) -> Option<NodeIdx> {
+        self.nodes
+            .iter()
+            .position(|n| n.id == id)
+            .or_else(|| uname.and_then(|u| self.nodes.iter().position(|n| n.name == u)))
+    }
+
+    /// Maps a history id to a primitive, choosing an anonymous clone
+    /// instance: the one already active on this node, else the first one
+    /// with no history anywhere yet.
+    fn resource_for_history(&self, id: &str, node: NodeIdx) -> Option<RscIdx> {
+        if let Some(&r) = self.by_id.get(id) {
+            if self.rscs[r].variant == Variant::Primitive && !self.is_anonymous_instance(r) {
+                return Some(r);
+            }
+        }
+        let base = crate::view::strip_instance(id);
+        let candidates: Vec<RscIdx> = (0..self.rscs.len())
+            .filter(|&r| {
+                self.rscs[r].variant == Variant::Primitive
+                    && self.rscs[r].history_id == base
+                    && self.is_anonymous_instance(r)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let instance_active_here = |r: RscIdx| {
+            let top = self.instance_root(r);
+            self.primitives_of(top)
+                .iter()
+                .any(|&p| self.rscs[p].running_on.iter().any(|&(n, _)| n == node) || self.rscs[p].seen_on.contains(&node))
+        };
+        if let Some(&r) = candidates.iter().find(|&&r| instance_active_here(r)) {
+            return Some(r);
+        }
+        let instance_unused = |r: RscIdx| {
+            let top = self.instance_root(r);
+            self.primitives_of(top).iter().all(|&p| self.rscs[p].running_on.is_empty() && self.rscs[p].seen_on.is_empty())
+        };
+        candidates.iter().copied().find(|&r| instance_unused(r))
+    }
+
+    fn is_anonymous_instance(&self, r: RscIdx) -> bool {
+        self.clone_of(r).is_some_and(|c| !self.rscs[c].unique)
+    }
+
+    fn add_orphan(&mut self, hist: &ResourceHistory) -> RscIdx {
+        let mut rsc = Rsc::new(hist.id.clone(), Variant::Primitive, self.nodes.len());
+        rsc.class = hist.class.clone().unwrap_or_default();
+        rsc.provider = hist.provider.clone();
+        rsc.agent = hist.agent.clone().unwrap_or_default();
+        rsc.orphan = true;
+        rsc.managed = self.opts.stop_removed_resources && !self.opts.maintenance_mode;
+        rsc.requires = crate::working::Requires::Quorum;
+        let idx = self.rscs.len();
+        self.rscs.push(rsc);
+        self.by_id.insert(hist.id.clone(), idx);
+        self.top.push(idx);
+        idx
+    }
+
+    fn unpack_rsc_on_node(&mut self, r: RscIdx, node: NodeIdx, hist: &ResourceHistory) {
+        let mut ops: Vec<&HistoryOp> = hist
+            .ops
+            .iter()
+            .filter(|op| RELEVANT_TASKS.contains(&op.operation.as_str()) && op.op_status != 1)
+            .collect();
+        ops.sort_by_key(|op| (op.call_id < 0, op.call_id, op.last_rc_change.unwrap_or(0)));
+        if !ops.is_empty() && !self.rscs[r].seen_on.contains(&node) {
+            self.rscs[r].seen_on.push(node);
+        }
+        let mut st = NodeReplay { role: Role::Unknown, on_fail: OnFail::Ignore, last_failure: None };
+        for op in ops {
+            self.replay_op(r, node, op, &mut st);
+        }
+        self.settle_node_state(r, node, st);
+    }
+
+    fn replay_op<'h>(&mut self, r: RscIdx, node: NodeIdx, op: &'h HistoryOp, st: &mut NodeReplay<'h>) {
+        let task = op.operation.as_str();
+        let is_probe = task == "monitor" && op.interval_ms == 0;
+        let promotable = self.clone_of(r).is_some_and(|c| self.rscs[c].promotable);
+        let started = if promotable { Role::Unpromoted } else { Role::Started };
+        let outcome = self.remap(r, op, is_probe);
+        if outcome != Outcome::Done && outcome != Outcome::Pending && self.failure_expired(r, node, op, is_probe) {
+            return;
+        }
+        // A probe that found the agent missing or misconfigured is masked:
+        // the resource is stopped there and may not run there.
+        let masked = is_probe && (op.rc_code == 5 || op.rc_code == 2 || op.op_status == 7);
+        if masked && outcome != Outcome::Done {
+            st.role = Role::Stopped;
+            self.ban_for_probe(r, node);
+            return;
+        }
+        match outcome {
+            Outcome::Pending => match task {
+                "start" => {
+                    st.role = st.role.max(started);
+                    self.rscs[r].pending_task = Some("Starting".into());
+                }
+                "promote" => {
+                    st.role = Role::Promoted;
+                    self.rscs[r].pending_task = Some("Promoting".into());
+                }
+                "stop" => self.rscs[r].pending_task = Some("Stopping".into()),
+                "migrate_to" | "migrate_from" => {
+                    st.role = st.role.max(started);
+                    self.rscs[r].pending_task = Some("Migrating".into());
+                }
+                "demote" => self.rscs[r].pending_task = Some("Demoting".into()),
+                _ => {}
+            },
+            Outcome::Done => self.replay_success(r, op, st, started),
+            Outcome::Error | Outcome::ErrorHard | Outcome::ErrorFatal => {
+                self.replay_failure(r, node, op, st, started, outcome)
+            }
+        }
+    }
+
+    fn remap(&self, r: RscIdx, op: &HistoryOp, is_probe: bool) -> Outcome {
+        match op.op_status {
+            -1 => return Outcome::Pending,
+            0 | 4 => {}
+            2 => return Outcome::Error,
+            6 => return Outcome::ErrorFatal,
+            _ => return Outcome::ErrorHard,
+        }
+        let expected = op.expected_rc();
+        match op.rc_code {
+            0 | 190 | 191 => Outcome::Done,
+            7 if is_probe || expected == Some(7) || !self.rscs[r].managed => Outcome::Done,
+            8 if is_probe || expected == Some(8) => Outcome::Done,
+            3 if op.interval_ms > 0 => Outcome::Error,
+            2..=5 => Outcome::ErrorHard,
+            6 => Outcome::ErrorFatal,
+            _ => Outcome::Error,
+        }
+    }
+
+    fn replay_success<'h>(&mut self, r: RscIdx, op: &'h HistoryOp, st: &mut NodeReplay<'h>, started: Role) {
+        let same_key = |f: &HistoryOp| f.operation == op.operation && f.interval_ms == op.interval_ms;
+        let mut clear = false;
+        if op.rc_code == 7 {
+            st.role = Role::Stopped;
+            clear = true;
+        } else {
+            match op.operation.as_str() {
+                "monitor" | "asyncmon" => {
+                    clear = st.last_failure.is_some_and(same_key);
+                    if op.rc_code == 8 || op.rc_code == 191 {
+                        st.role = Role::Promoted;
+                    } else if st.role < started || (st.role == Role::Promoted && op.interval_ms == 0) {
+                        st.role = started;
+                    }
+                }
+                "start" | "migrate_from" => {
+                    st.role = started;
+                    clear = true;
+                }
+                "stop" => {
+                    st.role = Role::Stopped;
+                    clear = true;
+                }
+                "promote" => {
+                    st.role = Role::Promoted;
+                    clear = true;
+                }
+                "demote" => {
+                    clear = st.on_fail == OnFail::Demote;
+                    st.role = Role::Unpromoted;
+                }
+                "migrate_to" => {
+                    st.role = started;
+                    self.rscs[r].migrate_to.push(op.migrate_target.clone().unwrap_or_default());
+                }
+                _ => st.role = st.role.max(started),
+            }
+        }
+        if clear && st.on_fail <= OnFail::Block && st.on_fail != OnFail::Ban {
+            st.on_fail = OnFail::Ignore;
+        }
+    }
+
+    fn replay_failure<'h>(
+        &mut self,
+        r: RscIdx,
+        node: NodeIdx,
+        op: &'h HistoryOp,
+        st: &mut NodeReplay<'h>,
+        started: Role,
+        outcome: Outcome,
+    ) {
+        st.last_failure = Some(op);
+        let configured = self.configured_on_fail(r, &op.operation, op.interval_ms);
+        if configured == OnFail::Ignore {
+            self.rscs[r].failure_ignored = true;
+        }
+        st.on_fail = st.on_fail.max(configured);
+        match op.operation.as_str() {
+            "stop" => self.ban(r, node, "__stop_fail__"),
+            "promote" => st.role = Role::Promoted,
+            "demote" => {
+                st.role = if configured == OnFail::Block {
+                    self.rscs[r].next_role = Some(Role::Stopped);
+                    Role::Promoted
+                } else if op.rc_code == 7 {
+                    Role::Stopped
+                } else {
+                    Role::Unpromoted
+                };
+            }
+            _ => {}
+        }
+        if op.rc_code == 8 || op.rc_code == 9 {
+            st.role = Role::Promoted;
+        }
+        match outcome {
+            Outcome::ErrorHard => self.ban(r, node, "hard-error"),
+            Outcome::ErrorFatal => {
+                for n in 0..self.nodes.len() {
+                    self.ban(r, n, "fatal-error");
+                }
+            }
+            _ => {}
+        }
+        let demote_to_stopped = op.operation == "demote" && op.rc_code == 7;
+        if st.role < started && !demote_to_stopped {
+            st.role = started;
+        }
+    }
+
+    /// Applies the node's final role and failure handling to the resource.
+    fn settle_node_state(&mut self, r: RscIdx, node: NodeIdx, st: NodeReplay) {
+        let active = st.role > Role::Stopped;
+        if active {
+            self.rscs[r].running_on.push((node, st.role));
+            self.rscs[r].role = self.rscs[r].role.max(st.role);
+            let n = &self.nodes[node];
+            if n.maintenance {
+                self.rscs[r].managed = false;
+            } else if self.rscs[r].managed && !n.online && self.opts.fencing_enabled && !n.unclean {
+                let reason = format!("{} is thought to be active there", self.rscs[r].id);
+                self.fence_node(node, &reason);
+            }
+        }
+        match st.on_fail {
+            OnFail::Ignore | OnFail::ResetRemote => {}
+            OnFail::Demote => {
+                self.rscs[r].failed = true;
+            }
+            OnFail::Fence => {
+                let reason = format!("{} failed there", self.rscs[r].id);
+                self.fence_node(node, &reason);
+            }
+            OnFail::Standby => {
+                self.nodes[node].standby = true;
+                self.nodes[node].standby_onfail = true;
+            }
+            OnFail::Block => {
+                self.rscs[r].managed = false;
+                self.rscs[r].blocked = true;
+                if active {
+                    self.rscs[r].failed = true;
+                }
+            }
+            OnFail::Ban => self.ban(r, node, "__action_migration_auto__"),
+            OnFail::Stop => {
+                self.rscs[r].next_role = Some(Role::Stopped);
+                for n in 0..self.nodes.len() {
+                    self.ban(r, n, "__stop_fail__");
+                }
+                if active {
+                    self.rscs[r].failed = true;
+                }
+            }
+            OnFail::Restart | OnFail::RestartContainer => {
+                if active {
+                    self.rscs[r].failed = true;
+                    self.rscs[r].failed_on.push(node);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn fence_node(&mut self, node: NodeIdx, reason: &str) {
+        let n = &mut self.nodes[node];
+        if !n.unclean {
+            n.unclean = true;
+            n.fence_reason = Some(reason.to_string());
+        }
+    }
+
+    /// The on-fail handling configured for an operation, with defaults.
+    fn configured_on_fail(&self, r: RscIdx, task: &str, interval_ms: u64) -> OnFail {
+        let rsc = &self.rscs[r];
+        let name = match task {
+            "migrate_to" | "migrate_from" => "migrate",
+            t => t,
+        };
+        let configured = rsc
+            .operations
+            .iter()
+            .find(|o| o.name == task && o.interval_ms == interval_ms)
+            .or_else(|| rsc.operations.iter().find(|o| o.name == name && o.interval_ms == interval_ms))
+            .and_then(|o| {
+                o.on_fail.clone().or_else(|| tandem_model::config::first_value(&o.meta, "on-fail").map(str::to_string))
+            })
+            .or_else(|| self.cluster.config.op_defaults.iter().find_map(|s| {
+                s.pairs.iter().find(|p| p.name == "on-fail").and_then(|p| p.value.clone())
+            }))
+            .and_then(|v| OnFail::parse(&v));
+        let on_fail = configured.unwrap_or(if task == "stop" {
+            if self.opts.fencing_enabled {
+                OnFail::Fence
+            } else {
+                OnFail::Block
+            }
+        } else {
+            OnFail::Restart
+        });
+        match on_fail {
+            OnFail::Fence if !self.opts.fencing_enabled => OnFail::Stop,
+            OnFail::Demote if !self.clone_of(r).is_some_and(|c| self.rscs[c].promotable) => OnFail::Restart,
+            other => other,
+        }
+    }
+
+    /// Whether a failed history entry has expired through failure-timeout.
+    fn failure_expired(&self, r: RscIdx, node: NodeIdx, op: &HistoryOp, is_probe: bool) -> bool {
+        let timeout = self.rscs[r].failure_timeout_s;
+        if timeout <= 0 || op.op_status == 7 {
+            return false;
+        }
+        if is_probe && matches!(op.rc_code, 0 | 7 | 8 | 190 | 191) {
+            return false;
+        }
+        let Some(changed) = op.last_rc_change.or(op.last_run) else { return false };
+        self.now >= changed + timeout && self.fail_count(r, node).0 == 0
+    }
+
+    /// Bans `r` (the whole clone for anonymous instances) from `node` after a
+    /// masked probe failure.
+    fn ban_for_probe(&mut self, r: RscIdx, node: NodeIdx) {
+        let target = if self.is_anonymous_instance(r) { self.clone_of(r).unwrap_or(r) } else { r };
+        self.ban(target, node, "masked-probe");
+    }
+
+    /// -INFINITY for `r` on `node`, recorded for `explain`.
+    pub(crate) fn ban(&mut self, r: RscIdx, node: NodeIdx, why: &str) {
+        self.bans.push((r, node, why.to_string()));
+    }
+
+    /// (fail count, last failure) of `r` on `node`, honouring failure-timeout.
+    pub(crate) fn fail_count(&self, r: RscIdx, node: NodeIdx) -> (i64, i64) {
+        let rsc = &self.rscs[r];
+        let name = if self.is_anonymous_instance(r) { rsc.history_id.clone() } else { rsc.id.clone() };
+        let count_prefix = format!("fail-count-{name}#");
+        let last_prefix = format!("last-failure-{name}#");
+        let attrs = &self.nodes[node].attrs;
+        let mut count = Score::ZERO;
+        let mut last = 0i64;
+        for (k, v) in attrs {
+            if k.starts_with(&count_prefix) {
+                count = count.add(Score::parse(v).unwrap_or(Score::ZERO));
+            } else if k.starts_with(&last_prefix) {
+                last = last.max(v.parse().unwrap_or(0));
+            }
+        }
+        let timeout = rsc.failure_timeout_s;
+        if timeout > 0 && last > 0 && self.now > last + timeout {
+            return (0, last);
+        }
+        (count.value(), last)
+    }
+
+    fn apply_fail_counts(&mut self, r: RscIdx) {
+        let threshold = self.rscs[r].migration_threshold;
+        if threshold <= 0 || self.rscs[r].failure_ignored {
+            return;
+        }
+        for node in 0..self.nodes.len() {
+            let (count, _) = self.fail_count(r, node);
+            if count >= threshold {
+                let target = if self.is_anonymous_instance(r) { self.clone_of(r).unwrap_or(r) } else { r };
+                self.ban(target, node, "migration-threshold");
+                if self.rscs[r].running_on.iter().any(|&(n, _)| n == node) {
+                    self.rscs[r].failed = self.rscs[r].failed || count > 0;
+                }
+            }
+        }
+    }
+
+    /// Dangling migrations: a source whose target already finished
+    /// migrate_from must be stopped on the source.
+    fn resolve_migrations(&mut self) {
+        for r in 0..self.rscs.len() {
+            if self.rscs[r].migrate_to.is_empty() || self.rscs[r].running_on.len() < 2 {
+                continue;
+            }
+            let targets: Vec<NodeIdx> = self.rscs[r]
+                .migrate_to
+                .iter()
+                .filter_map(|t| self.nodes.iter().position(|n| &n.name == t))
+                .collect();
+            let rsc = &mut self.rscs[r];
+            if let Some(&(src, _)) = rsc.running_on.iter().find(|(n, _)| !targets.contains(n)) {
+                if rsc.running_on.iter().any(|(n, _)| targets.contains(n)) {
+                    rsc.running_on.retain(|&(n, _)| n != src);
+                    rsc.force_stop_on.push(src);
+                }
+            }
+        }
+    }
+
+    fn handle_multiple_active(&mut self, r: RscIdx) {
+        if self.rscs[r].running_on.len() < 2 {
+            return;
+        }
+        match self.rscs[r].multiple_active.as_str() {
+            "block" => {
+                self.rscs[r].managed = false;
+                self.rscs[r].blocked = true;
+            }
+            "stop_only" => {
+                self.rscs[r].next_role = Some(Role::Stopped);
+                for n in 0..self.nodes.len() {
+                    self.ban(r, n, "multiple-active");
+                }
+            }
+            "stop_unexpected" => {
+                let keep = self.rscs[r].running_on[0].0;
+                let others: Vec<NodeIdx> =
+                    self.rscs[r].running_on.iter().map(|&(n, _)| n).filter(|&n| n != keep).collect();
+                self.rscs[r].force_stop_on.extend(others);
+            }
+            _ => self.rscs[r].multiply_active = true,
+        }
+    }
+}
+
+/// Replay state of one resource on one node.
+struct NodeReplay<'h> {
+    role: Role,
+    on_fail: OnFail,
+    last_failure: Option<&'h HistoryOp>,
+}

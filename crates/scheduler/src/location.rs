@@ -1,0 +1,207 @@
+//! Node tables before assignment: base scores, node health, location
+//! constraints (simple and rule-based), stickiness and bans.
+
+use crate::rules::{rule_matches, RuleContext};
+use crate::working::{NodeIdx, RscIdx, Variant};
+use crate::Sched;
+use tandem_model::{Constraint, Location, LocationTarget, Role, Score};
+
+impl Sched<'_> {
+    pub(crate) fn build_tables(&mut self) {
+        for r in 0..self.rscs.len() {
+            for n in 0..self.nodes.len() {
+                self.rscs[r].allowed[n] = self.opts.symmetric.then_some(self.nodes[n].base);
+            }
+        }
+        self.apply_node_health();
+        let cluster = self.cluster;
+        for c in &cluster.config.constraints {
+            if let Constraint::Location(loc) = c {
+                self.apply_location_constraint(loc);
+            }
+        }
+        for r in 0..self.rscs.len() {
+            self.apply_stickiness(r);
+        }
+        for (r, n, why) in std::mem::take(&mut self.bans) {
+            self.add_location(r, n, Score::NEG_INFINITY, &why);
+        }
+        for r in 0..self.rscs.len() {
+            if !self.rscs[r].managed && self.rscs[r].variant == Variant::Primitive {
+                let nodes: Vec<NodeIdx> = self.rscs[r].running_on.iter().map(|&(n, _)| n).collect();
+                for n in nodes {
+                    self.add_location(r, n, Score::INFINITY, "unmanaged");
+                }
+            }
+        }
+    }
+
+    /// Adds `score` for `r` on `node`, creating the entry from the node's
+    /// base score when absent, and records the contribution for `explain`.
+    pub(crate) fn add_location(&mut self, r: RscIdx, node: NodeIdx, score: Score, why: &str) {
+        let base = self.nodes[node].base;
+        let entry = self.rscs[r].allowed[node].get_or_insert(base);
+        *entry = entry.add(score);
+        if self.explain.is_some() {
+            self.contributions.push((r, node, score, why.to_string()));
+        }
+    }
+
+    fn apply_node_health(&mut self) {
+        use crate::options::HealthStrategy;
+        if self.opts.health_strategy == HealthStrategy::None {
+            return;
+        }
+        for n in 0..self.nodes.len() {
+            let mut sum = if self.opts.health_strategy == HealthStrategy::Progressive {
+                self.opts.health_base
+            } else {
+                Score::ZERO
+            };
+            for (k, v) in &self.nodes[n].attrs {
+                if k.starts_with("#health") {
+                    sum = sum.add(self.opts.parse_score(v).unwrap_or(Score::ZERO));
+                }
+            }
+            if sum == Score::ZERO {
+                continue;
+            }
+            for i in 0..self.top.len() {
+                let r = self.top[i];
+                let tolerant = self.rscs[r]
+                    .meta
+                    .get("allow-unhealthy-nodes")
+                    .and_then(|v| tandem_model::parse_bool(v))
+                    .unwrap_or(false);
+                if sum.value() < 0 && tolerant {
+                    continue;
+                }
+                self.apply_to_tree(r, n, sum, "node health");
+            }
+        }
+    }
+
+    fn apply_location_constraint(&mut self, loc: &Location) {
+        if loc.role == Some(Role::Promoted) {
+            self.promotion_locations.push(loc.clone());
+            return;
+        }
+        let targets = self.location_targets(&loc.target);
+        for r in targets {
+            if let Some(node) = &loc.node {
+                let Some(n) = self.nodes.iter().position(|x| &x.name == node) else { continue };
+                let score = loc.score.unwrap_or(Score::ZERO);
+                self.apply_to_tree(r, n, score, &loc.id);
+            }
+            for rule in &loc.rules {
+                if rule.role == Some(Role::Promoted) {
+                    continue;
+                }
+                for n in 0..self.nodes.len() {
+                    let ctx = RuleContext {
+                        node_attrs: Some(&self.nodes[n].attrs),
+                        now: self.now,
+                        ..Default::default()
+                    };
+                    if !rule_matches(rule, &ctx) {
+                        continue;
+                    }
+                    let score = match (&rule.score, &rule.score_attribute) {
+                        (_, Some(attr)) => match self.nodes[n].attrs.get(attr) {
+                            Some(v) => self.opts.parse_score(v).unwrap_or(Score::ZERO),
+                            None => continue,
+                        },
+                        (Some(s), None) => *s,
+                        (None, None) => Score::ZERO,
+                    };
+                    self.apply_to_tree(r, n, score, &loc.id);
+                }
+            }
+            if loc.resource_discovery.as_deref() == Some("exclusive") {
+                self.exclusive.push((r, loc.clone()));
+            }
+        }
+    }
+
+    /// Resources a location applies to: a resource, tag, template or pattern.
+    fn location_targets(&self, target: &LocationTarget) -> Vec<RscIdx> {
+        match target {
+            LocationTarget::Resource(id) => self.expand_reference(id),
+            LocationTarget::Sets(sets) => sets
+                .iter()
+                .flat_map(|s| s.resources.iter())
+                .flat_map(|id| self.expand_reference(id))
+                .collect(),
+            LocationTarget::Pattern { regex, negated } => {
+                let Ok(re) = regex::Regex::new(regex) else { return Vec::new() };
+                self.top
+                    .iter()
+                    .copied()
+                    .filter(|&r| !self.rscs[r].orphan && re.is_match(&self.rscs[r].id) != *negated)
+                    .collect()
+            }
+        }
+    }
+
+    /// A resource id, tag id or template id → the resources it names.
+    pub(crate) fn expand_reference(&self, id: &str) -> Vec<RscIdx> {
+        if let Some(&r) = self.by_id.get(id) {
+            return vec![r];
+        }
+        let config = &self.cluster.config;
+        if let Some(tag) = config.tags.iter().find(|t| t.id == id) {
+            return tag.refs.iter().flat_map(|x| self.expand_reference(x)).collect();
+        }
+        if config.templates.iter().any(|t| t == id) {
+            let mut out = Vec::new();
+            for top in &config.resources {
+                for p in top.primitives() {
+                    if p.template.as_deref() == Some(id) {
+                        out.extend(self.by_id.get(&p.id).copied());
+                    }
+                }
+            }
+            return out;
+        }
+        Vec::new()
+    }
+
+    /// Applies a location score to a resource the way its variant wants:
+    /// groups give the full score to the first member only (others get an
+    /// entry), clones to every instance.
+    pub(crate) fn apply_to_tree(&mut self, r: RscIdx, n: NodeIdx, score: Score, why: &str) {
+        self.add_location(r, n, score, why);
+        match self.rscs[r].variant {
+            Variant::Primitive => {}
+            Variant::Group => {
+                let members = self.rscs[r].children.clone();
+                for (i, m) in members.into_iter().enumerate() {
+                    let s = if i == 0 { score } else { Score::ZERO };
+                    self.add_location(m, n, s, why);
+                }
+            }
+            Variant::Clone => {
+                for c in self.rscs[r].children.clone() {
+                    self.apply_to_tree(c, n, score, why);
+                }
+            }
+        }
+    }
+
+    fn apply_stickiness(&mut self, r: RscIdx) {
+        let rsc = &self.rscs[r];
+        if rsc.variant != Variant::Primitive
+            || !rsc.managed
+            || rsc.stickiness.value() < 1
+            || rsc.running_on.len() != 1
+        {
+            return;
+        }
+        let node = rsc.running_on[0].0;
+        if !self.opts.symmetric && rsc.allowed[node].is_none() {
+            return;
+        }
+        let s = rsc.stickiness;
+        self.add_location(r, node, s, "stickiness");
+    }
+}
