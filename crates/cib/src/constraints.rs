@@ -6,8 +6,8 @@ use crate::rules::parse_rule;
 use crate::xml::{elements, name, Ctx, Res};
 use roxmltree::Node;
 use tandem_model::{
-    Colocation, Constraint, Location, LocationTarget, Order, OrderKind, ResourceSet, Score,
-    TicketConstraint,
+    parse_bool, Colocation, Constraint, Location, LocationTarget, Order, OrderKind, ResourceSet,
+    Score, TicketConstraint,
 };
 
 pub(crate) fn parse_constraints(ctx: &Ctx, node: Node) -> Vec<Constraint> {
@@ -74,7 +74,13 @@ fn colocation(ctx: &Ctx, node: Node) -> Res<Colocation> {
         rsc_role: ctx.role(node, "rsc-role")?,
         with_rsc_role: ctx.role(node, "with-rsc-role")?,
         node_attribute: ctx.string(node, "node-attribute"),
-        influence: ctx.boolean(node, "influence")?,
+        influence: ctx.tolerant(
+            node,
+            "influence",
+            "a boolean",
+            "the default applies",
+            parse_bool,
+        ),
         sets: resource_sets(ctx, node)?,
     })
 }
@@ -86,7 +92,7 @@ fn order(ctx: &Ctx, node: Node) -> Res<Order> {
         then: ctx.string(node, "then"),
         first_action: ctx.string(node, "first-action"),
         then_action: ctx.string(node, "then-action"),
-        kind: order_kind(ctx, node)?,
+        kind: order_kind(ctx, node),
         symmetrical: ctx.boolean(node, "symmetrical")?,
         require_all: ctx.boolean(node, "require-all")?,
         sets: resource_sets(ctx, node)?,
@@ -95,28 +101,27 @@ fn order(ctx: &Ctx, node: Node) -> Res<Order> {
 
 /// `kind`, else the deprecated `score` (0 → Optional, other → Mandatory),
 /// else Mandatory.
-fn order_kind(ctx: &Ctx, node: Node) -> Res<OrderKind> {
-    if let Some(kind) = kind_attr(ctx, node)? {
-        return Ok(kind);
+fn order_kind(ctx: &Ctx, node: Node) -> OrderKind {
+    if node.attribute("kind").is_some() {
+        return kind_attr(ctx, node).unwrap_or(OrderKind::Mandatory);
     }
-    Ok(match node.attribute("score").map(Score::parse) {
+    match node.attribute("score").map(Score::parse) {
         Some(Some(Score::ZERO)) => OrderKind::Optional,
         _ => OrderKind::Mandatory,
-    })
+    }
 }
 
-fn kind_attr(ctx: &Ctx, node: Node) -> Res<Option<OrderKind>> {
-    ctx.parsed(
-        node,
-        "kind",
-        "an order kind (Mandatory, Optional, Serialize)",
-        |text| match text.to_ascii_lowercase().as_str() {
+/// An invalid `kind` is reset to Mandatory, as Pacemaker does.
+fn kind_attr(ctx: &Ctx, node: Node) -> Option<OrderKind> {
+    let what = "an order kind (Mandatory, Optional, Serialize)";
+    ctx.tolerant(node, "kind", what, "Mandatory applies", |text| {
+        match text.to_ascii_lowercase().as_str() {
             "mandatory" => Some(OrderKind::Mandatory),
             "optional" => Some(OrderKind::Optional),
             "serialize" => Some(OrderKind::Serialize),
             _ => None,
-        },
-    )
+        }
+    })
 }
 
 fn ticket(ctx: &Ctx, node: Node) -> Res<TicketConstraint> {
@@ -152,7 +157,7 @@ fn resource_set(ctx: &Ctx, node: Node) -> Res<ResourceSet> {
         role: ctx.role(node, "role")?,
         action: ctx.string(node, "action"),
         ordering: ctx.string(node, "ordering"),
-        kind: kind_attr(ctx, node)?,
+        kind: kind_attr(ctx, node),
         score: ctx.score(node, "score"),
     })
 }

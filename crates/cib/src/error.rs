@@ -24,6 +24,13 @@ pub enum CibError {
     /// The document is larger than [`crate::MAX_CIB_BYTES`].
     #[error("CIB is {bytes} bytes, more than the limit of {limit} bytes")]
     TooLarge { bytes: usize, limit: usize },
+    /// Elements nest deeper than [`crate::MAX_ELEMENT_DEPTH`].
+    #[error("elements nest deeper than {limit} levels (line {line}, column {column})")]
+    TooDeep {
+        limit: usize,
+        line: u32,
+        column: u32,
+    },
     /// Well-formed XML whose content is not a valid CIB. Every problem found
     /// is listed (up to [`MAX_PROBLEMS`]; `omitted` counts the rest).
     #[error("{}", list_problems(problems, *omitted))]

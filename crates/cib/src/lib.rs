@@ -14,7 +14,8 @@
 //! (bundles, alerts, unknown elements, health-colour scores...) is listed
 //! in [`Cluster::unsupported`] instead of being dropped silently.
 //!
-//! Modules: `xml` (element helpers, positions, id-ref), `config`,
+//! Modules: `xml` (element helpers, positions, id-ref), `depth` (nesting
+//! bound checked before parsing), `config`,
 //! `resources`, `constraints`, `rules`, `dates`, `nvset`, `status`.
 //!
 //! Must not: know about the scheduler.
@@ -22,6 +23,7 @@
 mod config;
 mod constraints;
 mod dates;
+mod depth;
 mod error;
 mod nvset;
 mod resources;
@@ -29,6 +31,7 @@ mod rules;
 mod status;
 mod xml;
 
+pub use depth::MAX_ELEMENT_DEPTH;
 pub use error::{CibError, Problem, MAX_PROBLEMS};
 
 use roxmltree::{Document, Node, ParsingOptions};
@@ -46,6 +49,9 @@ pub fn parse_cib(text: &str) -> Result<Cluster, CibError> {
             bytes: text.len(),
             limit: MAX_CIB_BYTES,
         });
+    }
+    if let Some(offset) = depth::too_deep_at(text) {
+        return Err(too_deep(text, offset));
     }
     let options = ParsingOptions {
         allow_dtd: false,
@@ -70,6 +76,16 @@ fn syntax_error(error: roxmltree::Error) -> CibError {
         message: error.to_string(),
         line: pos.row,
         column: pos.col,
+    }
+}
+
+fn too_deep(text: &str, offset: usize) -> CibError {
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    CibError::TooDeep {
+        limit: MAX_ELEMENT_DEPTH,
+        line: before.matches('\n').count() as u32 + 1,
+        column: before[line_start..].chars().count() as u32 + 1,
     }
 }
 

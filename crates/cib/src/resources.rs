@@ -8,7 +8,7 @@
 //! primitives.
 
 use crate::nvset::{parse_nvset, sets_named};
-use crate::xml::{elements, name, Ctx, Res};
+use crate::xml::{duration_ms, elements, name, Ctx, Res};
 use roxmltree::Node;
 use tandem_model::config::first_value;
 use tandem_model::{
@@ -171,7 +171,13 @@ fn parse_op(ctx: &Ctx, node: Node) -> Res<Operation> {
         interval_ms: ctx.duration_ms(node, "interval")?.unwrap_or(0),
         role: ctx.role(node, "role")?,
         on_fail: ctx.string(node, "on-fail"),
-        timeout_ms: ctx.duration_ms(node, "timeout")?,
+        timeout_ms: ctx.tolerant(
+            node,
+            "timeout",
+            "a duration",
+            "the default timeout applies",
+            duration_ms,
+        ),
         enabled: ctx.boolean(node, "enabled")?.unwrap_or(true),
         meta,
     })

@@ -175,26 +175,42 @@ impl<'a, 'i> Ctx<'a, 'i> {
     }
 
     pub fn duration_ms(&self, node: Node, attr: &str) -> Res<Option<u64>> {
-        self.parsed(node, attr, "a duration", parse_duration_ms)
+        self.parsed(node, attr, "a duration", duration_ms)
     }
 
     pub fn role(&self, node: Node, attr: &str) -> Res<Option<Role>> {
         self.parsed(node, attr, "a role", Role::parse)
     }
 
-    /// A score attribute. Pacemaker ignores a score without digits (or uses
-    /// the default), and health colours depend on the node-health strategy,
-    /// which is the scheduler's business; both read as unset and are noted
-    /// in `unsupported` instead of failing the whole CIB.
+    /// An optional attribute whose invalid values Pacemaker tolerates: a
+    /// bad value reads as `None` and is noted in `unsupported` together
+    /// with what happens instead (`fallback`).
+    pub fn tolerant<T>(
+        &self,
+        node: Node,
+        attr: &str,
+        what: &str,
+        fallback: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        self.parsed(node, attr, what, parse)
+            .unwrap_or_else(|problem| {
+                self.unsupported(node, &format!("{}; {fallback}", problem.message));
+                None
+            })
+    }
+
+    /// A score attribute. Pacemaker ignores a score without digits, and
+    /// health colours depend on the node-health strategy (the scheduler's
+    /// business): both read as unset, noted in `unsupported`.
     pub fn score(&self, node: Node, attr: &str) -> Option<Score> {
-        let text = node.attribute(attr)?;
-        let score = Score::parse(text);
-        if score.is_none() {
-            let what =
-                format!("attribute '{attr}' = {text:?} is not a numeric score; treated as unset");
-            self.unsupported(node, &what);
-        }
-        score
+        self.tolerant(
+            node,
+            attr,
+            "a numeric score",
+            "treated as unset",
+            Score::parse,
+        )
     }
 
     /// The spelling of an attribute that is present: `modern`, else the
@@ -206,6 +222,24 @@ impl<'a, 'i> Ctx<'a, 'i> {
             modern
         }
     }
+}
+
+/// A Pacemaker duration in milliseconds. Besides what `parse_duration_ms`
+/// reads, Pacemaker takes hours and seconds in an ISO-8601 duration without
+/// the `T` designator ("P10S", as those units are unambiguous), so such
+/// text is read as if `T` stood before the first hour or second field.
+pub(crate) fn duration_ms(text: &str) -> Option<u64> {
+    parse_duration_ms(text).or_else(|| parse_duration_ms(&with_time_designator(text)?))
+}
+
+fn with_time_designator(text: &str) -> Option<String> {
+    let text = text.trim();
+    if !text.starts_with(['P', 'p']) || text.contains(['T', 't']) {
+        return None;
+    }
+    let unit = text.find(['H', 'h', 'S', 's'])?;
+    let start = text[..unit].rfind(|c: char| !c.is_ascii_digit())? + 1;
+    Some(format!("{}T{}", &text[..start], &text[start..]))
 }
 
 /// Element children of `node` (comments and text skipped).
@@ -247,5 +281,23 @@ fn step(node: Node) -> String {
         tag.to_owned()
     } else {
         format!("{tag}[{}]", before + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_ms;
+
+    #[test]
+    fn iso_durations_without_time_designator_read_hours_and_seconds() {
+        assert_eq!(duration_ms("P10S"), Some(10_000));
+        assert_eq!(duration_ms("P1D10S"), Some(86_410_000));
+        assert_eq!(duration_ms("p2h"), Some(7_200_000));
+        assert_eq!(duration_ms("PT40S"), Some(40_000));
+        assert_eq!(duration_ms("28s"), Some(28_000));
+        assert_eq!(duration_ms("0"), Some(0));
+        assert_eq!(duration_ms("P"), Some(0));
+        assert_eq!(duration_ms("bad"), None);
+        assert_eq!(duration_ms("PS"), None);
     }
 }
