@@ -179,10 +179,12 @@ impl Sched<'_> {
             _ => return Outcome::ErrorHard,
         }
         let expected = op.expected_rc();
+        let as_expected = if expected.is_some_and(|e| e != op.rc_code) { Outcome::Error } else { Outcome::Done };
         match op.rc_code {
-            0 | 190 | 191 => Outcome::Done,
+            0 | 190 if is_probe => Outcome::Done,
+            0 | 190 => as_expected,
             7 if is_probe || expected == Some(7) || !self.rscs[r].managed => Outcome::Done,
-            8 if is_probe || expected == Some(8) => Outcome::Done,
+            8 | 191 if is_probe || expected == Some(8) => Outcome::Done,
             3 if op.interval_ms > 0 => Outcome::Error,
             2..=5 => Outcome::ErrorHard,
             6 => Outcome::ErrorFatal,
@@ -296,7 +298,10 @@ impl Sched<'_> {
                 self.fence_node(node, &reason);
             }
         }
-        match st.on_fail {
+        // Resources on a node about to be fenced need no failure handling:
+        // fencing stops them.
+        let on_fail = if self.nodes[node].unclean { OnFail::Ignore } else { st.on_fail };
+        match on_fail {
             OnFail::Ignore | OnFail::ResetRemote => {}
             OnFail::Demote => {
                 self.rscs[r].failed = true;
