@@ -2,32 +2,13 @@
 //! the repository, GPL test data) and requires each to parse, apart from the
 //! cases listed in `EXPECTED_FAILURES` with the reason.
 
+mod common;
+
+use common::corpus_files;
 use std::fs;
-use std::path::PathBuf;
 
 /// Corpus cases that are expected not to parse, with why.
 const EXPECTED_FAILURES: &[(&str, &str)] = &[];
-
-fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/pcmk-scheduler/cases")
-}
-
-fn corpus_files() -> Vec<PathBuf> {
-    let dir = corpus_dir();
-    let entries = fs::read_dir(&dir).unwrap_or_else(|e| {
-        panic!(
-            "corpus directory {} is missing ({e}); it holds Pacemaker's scheduler cases",
-            dir.display()
-        )
-    });
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.expect("readable directory entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no *.xml cases in {}", dir.display());
-    files
-}
 
 #[test]
 fn every_corpus_cib_parses_except_the_listed_ones() {
