@@ -229,16 +229,34 @@ impl<'a, 'i> Ctx<'a, 'i> {
 /// the `T` designator ("P10S", as those units are unambiguous), so such
 /// text is read as if `T` stood before the first hour or second field.
 pub(crate) fn duration_ms(text: &str) -> Option<u64> {
+    if is_iso(text) && has_huge_field(text) {
+        return None;
+    }
     parse_duration_ms(text).or_else(|| parse_duration_ms(&with_time_designator(text)?))
+}
+
+/// Longest ISO-8601 duration field passed on: `parse_duration_ms`
+/// multiplies fields unchecked, and 9 digits of years cannot overflow it.
+const MAX_ISO_FIELD_DIGITS: usize = 9;
+
+fn is_iso(text: &str) -> bool {
+    text.trim_start().starts_with(['P', 'p'])
+}
+
+fn has_huge_field(text: &str) -> bool {
+    text.split(|c: char| !c.is_ascii_digit())
+        .any(|digits| digits.len() > MAX_ISO_FIELD_DIGITS)
 }
 
 fn with_time_designator(text: &str) -> Option<String> {
     let text = text.trim();
-    if !text.starts_with(['P', 'p']) || text.contains(['T', 't']) {
+    if !is_iso(text) || text.contains(['T', 't']) {
         return None;
     }
     let unit = text.find(['H', 'h', 'S', 's'])?;
-    let start = text[..unit].rfind(|c: char| !c.is_ascii_digit())? + 1;
+    let start = text[..unit]
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .len();
     Some(format!("{}T{}", &text[..start], &text[start..]))
 }
 
@@ -299,5 +317,14 @@ mod tests {
         assert_eq!(duration_ms("P"), Some(0));
         assert_eq!(duration_ms("bad"), None);
         assert_eq!(duration_ms("PS"), None);
+        assert_eq!(duration_ms("Pé10S"), None);
+    }
+
+    #[test]
+    fn huge_iso_durations_are_refused_not_overflowing() {
+        assert_eq!(duration_ms("P99999999999999999Y"), None);
+        assert_eq!(duration_ms("PT99999999999999999H"), None);
+        assert_eq!(duration_ms("P999999999Y"), None);
+        assert_eq!(duration_ms("P999999999D"), Some(999_999_999 * 86_400_000));
     }
 }
