@@ -129,12 +129,12 @@ fn parse_iso_duration_ms(iso: &str) -> Option<u64> {
                 let n: u64 = number.parse().ok()?;
                 number.clear();
                 let seconds = match (c.to_ascii_uppercase(), in_time) {
-                    ('Y', false) => n * 365 * 86_400,
-                    ('M', false) => n * 30 * 86_400,
-                    ('W', false) => n * 7 * 86_400,
-                    ('D', false) => n * 86_400,
-                    ('H', true) => n * 3600,
-                    ('M', true) => n * 60,
+                    ('Y', false) => n.checked_mul(365 * 86_400)?,
+                    ('M', false) => n.checked_mul(30 * 86_400)?,
+                    ('W', false) => n.checked_mul(7 * 86_400)?,
+                    ('D', false) => n.checked_mul(86_400)?,
+                    ('H', true) => n.checked_mul(3600)?,
+                    ('M', true) => n.checked_mul(60)?,
                     ('S', true) => n,
                     _ => return None,
                 };

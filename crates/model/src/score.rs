@@ -36,7 +36,7 @@ impl Score {
     }
 
     /// Pacemaker's addition: -INF dominates, then +INF, else a clamped sum.
-    pub fn add(self, other: Score) -> Score {
+    pub fn plus(self, other: Score) -> Score {
         if self.is_neg_infinity() || other.is_neg_infinity() {
             Score::NEG_INFINITY
         } else if self.is_pos_infinity() || other.is_pos_infinity() {
@@ -96,15 +96,15 @@ mod tests {
 
     #[test]
     fn neg_infinity_dominates_pos_infinity() {
-        assert_eq!(Score::INFINITY.add(Score::NEG_INFINITY), Score::NEG_INFINITY);
-        assert_eq!(Score::NEG_INFINITY.add(Score::INFINITY), Score::NEG_INFINITY);
+        assert_eq!(Score::INFINITY.plus(Score::NEG_INFINITY), Score::NEG_INFINITY);
+        assert_eq!(Score::NEG_INFINITY.plus(Score::INFINITY), Score::NEG_INFINITY);
     }
 
     #[test]
     fn addition_saturates() {
-        assert_eq!(Score::new(900_000).add(Score::new(200_000)), Score::INFINITY);
-        assert_eq!(Score::new(-900_000).add(Score::new(-200_000)), Score::NEG_INFINITY);
-        assert_eq!(Score::new(5).add(Score::new(-7)), Score::new(-2));
+        assert_eq!(Score::new(900_000).plus(Score::new(200_000)), Score::INFINITY);
+        assert_eq!(Score::new(-900_000).plus(Score::new(-200_000)), Score::NEG_INFINITY);
+        assert_eq!(Score::new(5).plus(Score::new(-7)), Score::new(-2));
     }
 
     #[test]

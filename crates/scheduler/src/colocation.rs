@@ -239,12 +239,12 @@ impl Sched<'_> {
         for n in 0..work.len() {
             let Some(score) = work[n] else { continue };
             work[n] = Some(match primary_node {
-                None => score.add(Score::new(-c.score.value())),
+                None => score.plus(Score::new(-c.score.value())),
                 Some(_) if value.is_some() && self.coloc_attr(n, &c.node_attribute) == value => {
                     if c.score.is_pos_infinity() {
                         score
                     } else {
-                        score.add(c.score)
+                        score.plus(c.score)
                     }
                 }
                 Some(_) if c.score.is_pos_infinity() => Score::NEG_INFINITY,
@@ -268,7 +268,7 @@ impl Sched<'_> {
             work[n] = Some(if c.score.is_pos_infinity() {
                 if hosts { score } else { Score::NEG_INFINITY }
             } else if hosts {
-                score.add(c.score)
+                score.plus(c.score)
             } else {
                 score
             });
@@ -378,7 +378,7 @@ impl Sched<'_> {
             if delta == 0 && best.value() != 0 && factor != 0.0 {
                 delta = if product > 0.0 || (product == 0.0 && factor > 0.0) { 1 } else { -1 };
             }
-            let new = current.add(Score::new(delta));
+            let new = current.plus(Score::new(delta));
             if nonneg && new.value() < 0 && current.value() > 0 {
                 // A clone never loses a node to a dependent's dislike.
                 work[n] = Some(Score::new(1));

@@ -419,7 +419,7 @@ impl Sched<'_> {
         let mut last = 0i64;
         for (k, v) in attrs {
             if k.starts_with(&count_prefix) {
-                count = count.add(Score::parse(v).unwrap_or(Score::ZERO));
+                count = count.plus(Score::parse(v).unwrap_or(Score::ZERO));
             } else if k.starts_with(&last_prefix) {
                 last = last.max(v.parse().unwrap_or(0));
             }

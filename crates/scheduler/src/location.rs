@@ -41,7 +41,7 @@ impl Sched<'_> {
     pub(crate) fn add_location(&mut self, r: RscIdx, node: NodeIdx, score: Score, why: &str) {
         let base = self.nodes[node].base;
         let entry = self.rscs[r].allowed[node].get_or_insert(base);
-        *entry = entry.add(score);
+        *entry = entry.plus(score);
         if self.explain.is_some() {
             self.contributions.push((r, node, score, why.to_string()));
         }
@@ -60,7 +60,7 @@ impl Sched<'_> {
             };
             for (k, v) in &self.nodes[n].attrs {
                 if k.starts_with("#health") {
-                    sum = sum.add(self.opts.parse_score(v).unwrap_or(Score::ZERO));
+                    sum = sum.plus(self.opts.parse_score(v).unwrap_or(Score::ZERO));
                 }
             }
             if sum == Score::ZERO {

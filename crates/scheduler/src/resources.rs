@@ -37,7 +37,7 @@ pub fn unpack_resources(
         arena: ResourceArena { rscs: Vec::new(), top: Vec::new(), by_id: BTreeMap::new() },
     };
     for r in &config.resources {
-        let idx = b.add(r, None, &[], None);
+        let idx = b.plus(r, None, &[], None);
         b.arena.top.push(idx);
     }
     b.arena
@@ -46,7 +46,7 @@ pub fn unpack_resources(
 impl Builder<'_> {
     /// Adds `r` under `parent`. `inherited` holds the explicit meta sets of
     /// ancestors, nearest first. `instance` is the clone instance number.
-    fn add(
+    fn add_resource(
         &mut self,
         r: &Resource,
         parent: Option<RscIdx>,
@@ -77,7 +77,7 @@ impl Builder<'_> {
             Resource::Group(g) => {
                 for m in &g.members {
                     let child = Resource::Primitive(m.clone());
-                    let c = self.add(&child, Some(idx), &chain, instance);
+                    let c = self.add_resource(&child, Some(idx), &chain, instance);
                     self.arena.rscs[idx].children.push(c);
                 }
             }
@@ -85,7 +85,7 @@ impl Builder<'_> {
                 self.apply_clone_meta(idx, c.promotable);
                 let max = self.arena.rscs[idx].clone_max;
                 for n in 0..max {
-                    let child = self.add(&c.child, Some(idx), &chain, Some(n));
+                    let child = self.add_resource(&c.child, Some(idx), &chain, Some(n));
                     self.arena.rscs[idx].children.push(child);
                 }
             }

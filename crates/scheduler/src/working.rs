@@ -224,6 +224,6 @@ impl Rsc {
     /// Adds `score` to the entry for `node`, creating it if absent.
     pub fn add_score(&mut self, node: NodeIdx, score: Score) {
         let entry = self.allowed[node].get_or_insert(Score::ZERO);
-        *entry = entry.add(score);
+        *entry = entry.plus(score);
     }
 }
