@@ -37,7 +37,7 @@ pub fn unpack_resources(
         arena: ResourceArena { rscs: Vec::new(), top: Vec::new(), by_id: BTreeMap::new() },
     };
     for r in &config.resources {
-        let idx = b.plus(r, None, &[], None);
+        let idx = b.add_resource(r, None, &[], None);
         b.arena.top.push(idx);
     }
     b.arena
