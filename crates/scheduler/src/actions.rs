@@ -49,6 +49,7 @@ impl Sched<'_> {
             plan.primitives[r] = self.plan_primitive(r, runnable[r], &plan, frozen);
         }
         self.propagate_restarts(&mut plan);
+        self.propagate_blocked_stops(&mut plan);
         for &r in &prims {
             self.summarize(r, &mut plan);
         }
@@ -224,6 +225,40 @@ impl Sched<'_> {
                             pp.restart = true;
                             pp.start = true;
                             pp.stops.push((node, true));
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+
+    /// With a symmetrical mandatory order "A then B", A stops only after B
+    /// stops: if B is active and cannot stop, A cannot stop either.
+    fn propagate_blocked_stops(&self, plan: &mut Plan) {
+        loop {
+            let mut changed = false;
+            for o in self.orders.iter().filter(|o| o.mandatory && o.symmetrical) {
+                let thens: Vec<RscIdx> = o.then.iter().flat_map(|&t| self.primitives_of(t)).collect();
+                let then_stuck = thens.iter().any(|&t| {
+                    !self.rscs[t].running_on.is_empty()
+                        && (!self.rscs[t].managed || plan.primitives[t].stops.iter().any(|&(_, e)| !e))
+                });
+                if !then_stuck {
+                    continue;
+                }
+                for &f in &o.first {
+                    for p in self.primitives_of(f) {
+                        let pp = &mut plan.primitives[p];
+                        if pp.stops.iter().any(|&(_, e)| e) {
+                            for s in pp.stops.iter_mut() {
+                                s.1 = false;
+                            }
+                            pp.start = false;
+                            pp.target = None;
                             changed = true;
                         }
                     }

@@ -224,7 +224,8 @@ impl Sched<'_> {
     /// primary of colocation `ci` was placed (§5.2).
     pub(crate) fn apply_colocation_to_dependent(&mut self, dep: RscIdx, ci: usize) {
         let c = self.colocations[ci].clone();
-        if !self.colocation_applies(&c) {
+        // A primary still being assigned (a colocation loop) has no effect.
+        if !self.rscs[c.primary].assigned_done || !self.colocation_applies(&c) {
             return;
         }
         if self.rscs[c.primary].variant == Variant::Clone {

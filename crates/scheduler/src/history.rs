@@ -164,6 +164,11 @@ impl Sched<'_> {
                 _ => {}
             },
             Outcome::Done => self.replay_success(r, op, st, started),
+            // on-fail=ignore: the failure counts as the expected result.
+            _ if self.configured_on_fail(r, task, op.interval_ms) == OnFail::Ignore => {
+                self.rscs[r].failure_ignored = true;
+                st.role = st.role.max(started);
+            }
             Outcome::Error | Outcome::ErrorHard | Outcome::ErrorFatal => {
                 self.replay_failure(r, node, op, st, started, outcome)
             }
