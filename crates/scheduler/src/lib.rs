@@ -5,6 +5,7 @@
 //! Entry point: [`schedule`]. Output types: [`view`].
 //! Must not touch network, disk or the clock.
 
+pub mod summary;
 pub mod view;
 
 pub use view::{Action, ActiveOn, ClusterView, NodeView, PrimitiveView, ResourceView, SummaryLine, Transition};
