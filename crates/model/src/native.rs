@@ -148,7 +148,7 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> NativeError {
     NativeError::Syntax {
         line,
         column,
-        message: e.message().trim().to_string(),
+        message: e.message().trim().replace('\n', "; "),
     }
 }
 
