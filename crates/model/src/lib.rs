@@ -15,6 +15,7 @@
 pub mod config;
 pub mod constraint;
 
+pub mod native;
 pub mod resource;
 pub mod rule;
 pub mod score;

@@ -21,6 +21,7 @@ mod order;
 mod output;
 pub mod resources;
 pub mod rules;
+pub mod summary;
 pub mod view;
 mod working;
 
