@@ -78,9 +78,9 @@ impl Sched<'_> {
                 pseudo: false,
             });
             plan.summary.push(SummaryLine {
-                verb: format!("Fence ({})", self.opts.fencing_action),
+                verb: "Fence".into(),
                 resource: node.name.clone(),
-                detail: String::new(),
+                detail: self.opts.fencing_action.clone(),
                 reason: Some(reason),
             });
         }

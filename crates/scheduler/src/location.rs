@@ -20,6 +20,11 @@ impl Sched<'_> {
                 self.apply_location_constraint(loc);
             }
         }
+        for c in &cluster.config.constraints {
+            if let Constraint::Ticket(t) = c {
+                self.apply_ticket(t);
+            }
+        }
         for r in 0..self.rscs.len() {
             self.apply_stickiness(r);
         }
@@ -184,6 +189,42 @@ impl Sched<'_> {
                 for c in self.rscs[r].children.clone() {
                     self.apply_to_tree(c, n, score, why);
                 }
+            }
+        }
+    }
+
+    /// A resource that depends on a ticket which is not granted (or is in
+    /// standby) may not run, unless its loss-policy says otherwise.
+    fn apply_ticket(&mut self, t: &tandem_model::TicketConstraint) {
+        let state = self.cluster.status.tickets.iter().find(|s| s.id == t.ticket);
+        let granted = state.is_some_and(|s| s.granted);
+        let standby = state.is_some_and(|s| s.standby);
+        if granted && !standby {
+            return;
+        }
+        if t.rsc_role == Some(Role::Promoted) {
+            return;
+        }
+        let mut targets: Vec<RscIdx> = t.rsc.iter().flat_map(|id| self.expand_reference(id)).collect();
+        for set in &t.sets {
+            targets.extend(set.resources.iter().flat_map(|id| self.expand_reference(id)));
+        }
+        let policy = if granted { "stop" } else { t.loss_policy.as_deref().unwrap_or("stop") };
+        let why = format!("ticket {}", t.ticket);
+        for r in targets {
+            let prims = self.primitives_of(r);
+            let active: Vec<NodeIdx> =
+                prims.iter().flat_map(|&p| self.rscs[p].running_on.iter().map(|&(n, _)| n)).collect();
+            if policy == "freeze" && !active.is_empty() {
+                continue;
+            }
+            if policy == "fence" {
+                for &n in &active {
+                    self.fence_node(n, &why);
+                }
+            }
+            for n in 0..self.nodes.len() {
+                self.apply_to_tree(r, n, Score::NEG_INFINITY, &why);
             }
         }
     }

@@ -125,8 +125,14 @@ impl ClusterView {
         let mut resources: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
         let mut flags: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in &self.resources {
+            let cloned = matches!(r, ResourceView::Clone { .. });
             collect_primitives(r, &mut |p| {
                 let base = strip_instance(&p.id).to_string();
+                // Pacemaker lists a clone's stopped instances only as a
+                // node list, so a clone with none active has no entry.
+                if cloned && p.active.is_empty() && !resources.contains_key(&base) {
+                    return;
+                }
                 let roles = resources.entry(base.clone()).or_default();
                 for a in &p.active {
                     roles.entry(role_label(a)).or_default().push(a.node.clone());
