@@ -98,6 +98,11 @@ impl Sched<'_> {
         if self.quorum_blocks_start(r) {
             return false;
         }
+        // A pending node cannot be probed, so a fencing device might already
+        // be active there: starting it anywhere is unsafe.
+        if rsc.class == "stonith" && self.nodes.iter().any(|n| n.pending) && rsc.running_on.is_empty() {
+            return false;
+        }
         // It cannot start elsewhere while it may still be active on a node
         // that can neither be stopped nor fenced.
         rsc.running_on.iter().all(|&(n, _)| !self.nodes[n].unclean || plan.fenced[n])
@@ -180,7 +185,8 @@ impl Sched<'_> {
             return p;
         }
         for &(n, _) in &rsc.running_on {
-            p.stops.push((n, self.stop_executes(n, plan)));
+            let in_flight = rsc.pending_on.contains(&n);
+            p.stops.push((n, self.stop_executes(n, plan) && !in_flight));
         }
         for &n in &rsc.force_stop_on {
             if !p.stops.iter().any(|&(s, _)| s == n) {

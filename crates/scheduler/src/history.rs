@@ -147,6 +147,10 @@ impl Sched<'_> {
         }
         match outcome {
             Outcome::Pending => match task {
+                _ if !self.rscs[r].pending_on.contains(&node) && task != "monitor" && {
+                    self.rscs[r].pending_on.push(node);
+                    false
+                } => {}
                 "start" => {
                     st.role = st.role.max(started);
                     self.rscs[r].pending_task = Some("Starting".into());
@@ -167,7 +171,7 @@ impl Sched<'_> {
             // on-fail=ignore: the failure counts as the expected result.
             _ if self.configured_on_fail(r, task, op.interval_ms) == OnFail::Ignore => {
                 self.rscs[r].failure_ignored = true;
-                st.role = st.role.max(started);
+                self.replay_success(r, op, st, started);
             }
             Outcome::Error | Outcome::ErrorHard | Outcome::ErrorFatal => {
                 self.replay_failure(r, node, op, st, started, outcome)
@@ -391,7 +395,8 @@ impl Sched<'_> {
     /// Whether a failed history entry has expired through failure-timeout.
     fn failure_expired(&self, r: RscIdx, node: NodeIdx, op: &HistoryOp, is_probe: bool) -> bool {
         let timeout = self.rscs[r].failure_timeout_s;
-        if timeout <= 0 || op.op_status == 7 {
+        let blocks = self.rscs[r].operations.iter().any(|o| o.on_fail.as_deref() == Some("block"));
+        if timeout <= 0 || op.op_status == 7 || blocks {
             return false;
         }
         if is_probe && matches!(op.rc_code, 0 | 7 | 8 | 190 | 191) {

@@ -129,7 +129,7 @@ fn determine_state(node: &mut Node, state: &NodeState, opts: &Options, now: i64)
     }
     if member < 0 {
         fence(node, "peer has not been seen by the cluster");
-    } else if join == Some("nack") {
+    } else if matches!(join, Some("nack") | Some("banned")) {
         fence(node, "peer failed Pacemaker membership criteria");
     } else if expected.is_none_or(|e| e == "down") {
         let pending_too_long = opts.node_pending_timeout_s.is_some_and(|t| {

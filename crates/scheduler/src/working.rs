@@ -137,6 +137,8 @@ pub struct Rsc {
     /// Nodes where the resource is active, with its role on each.
     pub running_on: Vec<(NodeIdx, Role)>,
     pub pending_task: Option<String>,
+    /// Nodes with an operation still in flight (its stop waits for it).
+    pub pending_on: Vec<NodeIdx>,
     /// Failed on these nodes in a way that needs recovery in place.
     pub failed_on: Vec<NodeIdx>,
     /// Stop was requested on this node by history (dangling migration,
@@ -196,6 +198,7 @@ impl Rsc {
             next_role: None,
             running_on: Vec::new(),
             pending_task: None,
+            pending_on: Vec::new(),
             failed_on: Vec::new(),
             force_stop_on: Vec::new(),
             seen_on: Vec::new(),
