@@ -58,7 +58,10 @@ pub enum Expression {
         agent: Option<String>,
     },
     /// `op_expression`: matches an operation name and interval.
-    Operation { name: String, interval_ms: Option<u64> },
+    Operation {
+        name: String,
+        interval_ms: Option<u64>,
+    },
     Rule(Rule),
 }
 

@@ -10,7 +10,9 @@ use std::fmt;
 pub const INFINITY: i64 = 1_000_000;
 
 /// A placement score. Always within [-INFINITY, INFINITY].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Score(i64);
 
 impl Score {
@@ -68,7 +70,9 @@ impl Score {
         let start = i;
         let mut value: i64 = 0;
         while i < bytes.len() && bytes[i].is_ascii_digit() {
-            value = value.saturating_mul(10).saturating_add((bytes[i] - b'0') as i64);
+            value = value
+                .saturating_mul(10)
+                .saturating_add((bytes[i] - b'0') as i64);
             i += 1;
         }
         if i == start {
@@ -96,14 +100,26 @@ mod tests {
 
     #[test]
     fn neg_infinity_dominates_pos_infinity() {
-        assert_eq!(Score::INFINITY.plus(Score::NEG_INFINITY), Score::NEG_INFINITY);
-        assert_eq!(Score::NEG_INFINITY.plus(Score::INFINITY), Score::NEG_INFINITY);
+        assert_eq!(
+            Score::INFINITY.plus(Score::NEG_INFINITY),
+            Score::NEG_INFINITY
+        );
+        assert_eq!(
+            Score::NEG_INFINITY.plus(Score::INFINITY),
+            Score::NEG_INFINITY
+        );
     }
 
     #[test]
     fn addition_saturates() {
-        assert_eq!(Score::new(900_000).plus(Score::new(200_000)), Score::INFINITY);
-        assert_eq!(Score::new(-900_000).plus(Score::new(-200_000)), Score::NEG_INFINITY);
+        assert_eq!(
+            Score::new(900_000).plus(Score::new(200_000)),
+            Score::INFINITY
+        );
+        assert_eq!(
+            Score::new(-900_000).plus(Score::new(-200_000)),
+            Score::NEG_INFINITY
+        );
         assert_eq!(Score::new(5).plus(Score::new(-7)), Score::new(-2));
     }
 

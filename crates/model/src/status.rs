@@ -76,7 +76,12 @@ pub struct HistoryOp {
 impl HistoryOp {
     /// Expected return code, from the third field of the transition key.
     pub fn expected_rc(&self) -> Option<i32> {
-        self.transition_key.as_deref()?.split(':').nth(2)?.parse().ok()
+        self.transition_key
+            .as_deref()?
+            .split(':')
+            .nth(2)?
+            .parse()
+            .ok()
     }
 }
 

@@ -36,10 +36,12 @@ impl Sched<'_> {
             primitives: vec![PrimitivePlan::default(); self.rscs.len()],
             ..Plan::default()
         };
-        let frozen = self.opts.fencing_enabled && !self.have_fencing_device && !self.opts.have_watchdog;
+        let frozen =
+            self.opts.fencing_enabled && !self.have_fencing_device && !self.opts.have_watchdog;
         self.plan_fencing(&mut plan, frozen);
-        let prims: Vec<RscIdx> =
-            (0..self.rscs.len()).filter(|&r| self.rscs[r].variant == Variant::Primitive).collect();
+        let prims: Vec<RscIdx> = (0..self.rscs.len())
+            .filter(|&r| self.rscs[r].variant == Variant::Primitive)
+            .collect();
         let mut runnable = vec![false; self.rscs.len()];
         for &r in &prims {
             runnable[r] = self.start_possible(r, &plan, frozen);
@@ -69,7 +71,10 @@ impl Sched<'_> {
                 continue;
             }
             plan.fenced[n] = true;
-            let reason = node.fence_reason.clone().unwrap_or_else(|| "node is unclean".into());
+            let reason = node
+                .fence_reason
+                .clone()
+                .unwrap_or_else(|| "node is unclean".into());
             plan.actions.push(Action {
                 target: node.name.clone(),
                 task: "fence".into(),
@@ -100,12 +105,17 @@ impl Sched<'_> {
         }
         // A pending node cannot be probed, so a fencing device might already
         // be active there: starting it anywhere is unsafe.
-        if rsc.class == "stonith" && self.nodes.iter().any(|n| n.pending) && rsc.running_on.is_empty() {
+        if rsc.class == "stonith"
+            && self.nodes.iter().any(|n| n.pending)
+            && rsc.running_on.is_empty()
+        {
             return false;
         }
         // It cannot start elsewhere while it may still be active on a node
         // that can neither be stopped nor fenced.
-        rsc.running_on.iter().all(|&(n, _)| !self.nodes[n].unclean || plan.fenced[n])
+        rsc.running_on
+            .iter()
+            .all(|&(n, _)| !self.nodes[n].unclean || plan.fenced[n])
     }
 
     /// Mandatory orders and colocations make dependents of unrunnable
@@ -114,10 +124,16 @@ impl Sched<'_> {
         loop {
             let mut changed = false;
             for o in &self.orders {
-                if !o.mandatory || !matches!(o.first_action.as_str(), "start" | "promote") {
+                let blocking = matches!(o.first_action.as_str(), "start" | "promote")
+                    && matches!(o.then_action.as_str(), "start" | "promote");
+                if !o.mandatory || !blocking {
                     continue;
                 }
-                let firsts: Vec<RscIdx> = o.first.iter().flat_map(|&f| self.primitives_of(f)).collect();
+                let firsts: Vec<RscIdx> = o
+                    .first
+                    .iter()
+                    .flat_map(|&f| self.primitives_of(f))
+                    .collect();
                 let ok = if o.require_all && !self.is_clone_ref(&o.first) {
                     firsts.iter().all(|&f| runnable[f])
                 } else {
@@ -164,10 +180,19 @@ impl Sched<'_> {
         rs.iter().any(|&r| self.rscs[r].variant == Variant::Clone)
     }
 
-    fn plan_primitive(&self, r: RscIdx, runnable: bool, plan: &Plan, frozen: bool) -> PrimitivePlan {
+    fn plan_primitive(
+        &self,
+        r: RscIdx,
+        runnable: bool,
+        plan: &Plan,
+        frozen: bool,
+    ) -> PrimitivePlan {
         let rsc = &self.rscs[r];
         if frozen || !rsc.managed {
-            return PrimitivePlan { untouched: true, ..Default::default() };
+            return PrimitivePlan {
+                untouched: true,
+                ..Default::default()
+            };
         }
         let target = if runnable { rsc.assigned } else { None };
         let stays = match target {
@@ -180,7 +205,11 @@ impl Sched<'_> {
             }
             None => rsc.running_on.is_empty() && rsc.force_stop_on.is_empty(),
         };
-        let mut p = PrimitivePlan { target, next_role: rsc.next_role, ..Default::default() };
+        let mut p = PrimitivePlan {
+            target,
+            next_role: rsc.next_role,
+            ..Default::default()
+        };
         if stays {
             return p;
         }
@@ -210,10 +239,16 @@ impl Sched<'_> {
                 if !o.mandatory {
                     continue;
                 }
-                let firsts: Vec<RscIdx> = o.first.iter().flat_map(|&f| self.primitives_of(f)).collect();
+                let firsts: Vec<RscIdx> = o
+                    .first
+                    .iter()
+                    .flat_map(|&f| self.primitives_of(f))
+                    .collect();
                 let first_starts = firsts.iter().any(|&f| plan.primitives[f].start);
                 let first_stops = o.symmetrical
-                    && firsts.iter().any(|&f| plan.primitives[f].stops.iter().any(|&(_, e)| e));
+                    && firsts
+                        .iter()
+                        .any(|&f| plan.primitives[f].stops.iter().any(|&(_, e)| e));
                 if !(first_starts || first_stops) {
                     continue;
                 }
@@ -248,10 +283,12 @@ impl Sched<'_> {
         loop {
             let mut changed = false;
             for o in self.orders.iter().filter(|o| o.mandatory && o.symmetrical) {
-                let thens: Vec<RscIdx> = o.then.iter().flat_map(|&t| self.primitives_of(t)).collect();
+                let thens: Vec<RscIdx> =
+                    o.then.iter().flat_map(|&t| self.primitives_of(t)).collect();
                 let then_stuck = thens.iter().any(|&t| {
                     !self.rscs[t].running_on.is_empty()
-                        && (!self.rscs[t].managed || plan.primitives[t].stops.iter().any(|&(_, e)| !e))
+                        && (!self.rscs[t].managed
+                            || plan.primitives[t].stops.iter().any(|&(_, e)| !e))
                 });
                 if !then_stuck {
                     continue;
@@ -331,7 +368,8 @@ impl Sched<'_> {
                 } else {
                     "Move"
                 };
-                plan.summary.push(line(verb, format!("{} -> {}", name(*c), name(t))));
+                plan.summary
+                    .push(line(verb, format!("{} -> {}", name(*c), name(t))));
             }
             (cur, Some(t)) => {
                 let verb = if rsc.failed { "Recover" } else { "Move" };
@@ -339,7 +377,8 @@ impl Sched<'_> {
                 if cur.contains(&t) {
                     plan.summary.push(line(verb, name(t)));
                 } else {
-                    plan.summary.push(line(verb, format!("{} -> {}", from, name(t))));
+                    plan.summary
+                        .push(line(verb, format!("{} -> {}", from, name(t))));
                 }
             }
         }

@@ -22,7 +22,9 @@ impl Sched<'_> {
 
     fn current_node_score(&self, r: RscIdx) -> Score {
         let p = self.primitives_of(r);
-        let Some(&first) = p.first() else { return Score::NEG_INFINITY };
+        let Some(&first) = p.first() else {
+            return Score::NEG_INFINITY;
+        };
         match self.rscs[first].current_node() {
             Some(n) => self.rscs[first].allowed[n].unwrap_or(Score::NEG_INFINITY),
             None => Score::NEG_INFINITY,
@@ -100,7 +102,9 @@ impl Sched<'_> {
     pub(crate) fn commit_assignment(&mut self, r: RscIdx, node: Option<NodeIdx>) {
         let managed = self.rscs[r].managed;
         let usable = node.filter(|&n| {
-            !managed || (self.nodes[n].available() && self.rscs[r].allowed[n].is_some_and(|s| s.value() >= 0))
+            !managed
+                || (self.nodes[n].available()
+                    && self.rscs[r].allowed[n].is_some_and(|s| s.value() >= 0))
         });
         self.rscs[r].assigned = usable;
         match usable {
@@ -131,8 +135,9 @@ impl Sched<'_> {
     /// preferred node and the current node on equal positive scores.
     pub(crate) fn best_node(&self, r: RscIdx, prefer: Option<NodeIdx>) -> Option<NodeIdx> {
         let current = self.rscs[r].current_node();
-        let mut candidates: Vec<NodeIdx> =
-            (0..self.nodes.len()).filter(|&n| self.rscs[r].allowed[n].is_some()).collect();
+        let mut candidates: Vec<NodeIdx> = (0..self.nodes.len())
+            .filter(|&n| self.rscs[r].allowed[n].is_some())
+            .collect();
         if candidates.is_empty() {
             return None;
         }
@@ -151,10 +156,7 @@ impl Sched<'_> {
         let unique_instance = self.clone_of(r).is_some_and(|c| self.rscs[c].unique);
         if !unique_instance && score_of(best).value() > 0 && self.nodes[best].available() {
             if let Some(cur) = current {
-                if cur != best
-                    && self.nodes[cur].available()
-                    && score_of(cur) == score_of(best)
-                {
+                if cur != best && self.nodes[cur].available() && score_of(cur) == score_of(best) {
                     return Some(cur);
                 }
             }
@@ -170,14 +172,22 @@ impl Sched<'_> {
         }
     }
 
-    fn compare_nodes(&self, r: RscIdx, a: NodeIdx, b: NodeIdx, current: Option<NodeIdx>) -> std::cmp::Ordering {
+    fn compare_nodes(
+        &self,
+        r: RscIdx,
+        a: NodeIdx,
+        b: NodeIdx,
+        current: Option<NodeIdx>,
+    ) -> std::cmp::Ordering {
         let (sa, sb) = (self.effective_score(r, a), self.effective_score(r, b));
         sb.cmp(&sa)
             .then_with(|| {
                 if self.opts.placement_strategy == PlacementStrategy::Minimal {
                     std::cmp::Ordering::Equal
                 } else {
-                    self.nodes[a].assigned_count.cmp(&self.nodes[b].assigned_count)
+                    self.nodes[a]
+                        .assigned_count
+                        .cmp(&self.nodes[b].assigned_count)
                 }
             })
             .then_with(|| {
@@ -190,7 +200,12 @@ impl Sched<'_> {
                     _ => std::cmp::Ordering::Equal,
                 }
             })
-            .then_with(|| self.nodes[a].name.as_bytes().cmp(self.nodes[b].name.as_bytes()))
+            .then_with(|| {
+                self.nodes[a]
+                    .name
+                    .as_bytes()
+                    .cmp(self.nodes[b].name.as_bytes())
+            })
     }
 
     fn assign_group(&mut self, g: RscIdx) -> Option<NodeIdx> {
@@ -224,14 +239,17 @@ impl Sched<'_> {
         order.sort_by_key(|&i| self.instance_current(i).is_none());
         let mut done = vec![false; self.rscs.len()];
         for &i in &order {
-            let Some(cur) = self.instance_current(i) else { continue };
+            let Some(cur) = self.instance_current(i) else {
+                continue;
+            };
             if assigned >= max || counts[cur] >= per_node || self.instance_failed(i) {
                 continue;
             }
             self.restrict_instance(i, c, &counts);
             let prims = self.primitives_of(i);
             let ok = prims.iter().all(|&p| {
-                self.rscs[p].allowed[cur].is_some_and(|s| s.value() >= 0) && self.nodes[cur].available()
+                self.rscs[p].allowed[cur].is_some_and(|s| s.value() >= 0)
+                    && self.nodes[cur].available()
             });
             if ok && self.assign_instance(i, Some(cur)) == Some(cur) {
                 counts[cur] += 1;
@@ -259,7 +277,9 @@ impl Sched<'_> {
     }
 
     fn instance_current(&self, i: RscIdx) -> Option<NodeIdx> {
-        self.primitives_of(i).iter().find_map(|&p| self.rscs[p].current_node())
+        self.primitives_of(i)
+            .iter()
+            .find_map(|&p| self.rscs[p].current_node())
     }
 
     fn instance_failed(&self, i: RscIdx) -> bool {
@@ -290,7 +310,11 @@ impl Sched<'_> {
             self.rscs[i].assigning = true;
             let chosen = self.best_node(i, prefer);
             self.limit_role_before_choice(i);
-            let chosen = if self.rscs[i].managed { chosen } else { self.rscs[i].current_node() };
+            let chosen = if self.rscs[i].managed {
+                chosen
+            } else {
+                self.rscs[i].current_node()
+            };
             self.commit_assignment(i, chosen);
             self.rscs[i].assigning = false;
             self.rscs[i].assigned_done = true;
@@ -311,7 +335,9 @@ impl Sched<'_> {
 
     /// Whether the cluster's quorum policy forbids starting `r`.
     pub(crate) fn quorum_blocks_start(&self, r: RscIdx) -> bool {
-        if self.cluster.status.have_quorum || self.rscs[r].requires == crate::working::Requires::Nothing {
+        if self.cluster.status.have_quorum
+            || self.rscs[r].requires == crate::working::Requires::Nothing
+        {
             return false;
         }
         match self.opts.no_quorum_policy {

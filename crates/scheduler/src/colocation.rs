@@ -8,7 +8,6 @@ use tandem_model::{Colocation, Constraint, ResourceSet, Role, Score, INFINITY};
 
 #[derive(Clone, Debug)]
 pub struct Coloc {
-    pub id: String,
     pub dependent: RscIdx,
     pub primary: RscIdx,
     pub score: Score,
@@ -41,9 +40,12 @@ impl Sched<'_> {
     }
 
     fn colocation_pair(&mut self, col: &Colocation) {
-        let (Some(d), Some(p)) = (col.rsc.as_deref(), col.with_rsc.as_deref()) else { return };
+        let (Some(d), Some(p)) = (col.rsc.as_deref(), col.with_rsc.as_deref()) else {
+            return;
+        };
         let (Some(&dep), Some(&prim)) = (self.by_id.get(d), self.by_id.get(p)) else {
-            self.warnings.push(format!("colocation {}: unknown resource", col.id));
+            self.warnings
+                .push(format!("colocation {}: unknown resource", col.id));
             return;
         };
         self.push_colocation(col, dep, prim, col.score, col.rsc_role, col.with_rsc_role);
@@ -53,7 +55,15 @@ impl Sched<'_> {
         let sets: Vec<(Vec<RscIdx>, &ResourceSet)> = col
             .sets
             .iter()
-            .map(|s| (s.resources.iter().flat_map(|id| self.expand_reference(id)).collect(), s))
+            .map(|s| {
+                (
+                    s.resources
+                        .iter()
+                        .flat_map(|id| self.expand_reference(id))
+                        .collect(),
+                    s,
+                )
+            })
             .collect();
         for (members, set) in &sets {
             let score = set.score.unwrap_or(col.score);
@@ -63,18 +73,37 @@ impl Sched<'_> {
             for i in 1..members.len() {
                 if score.value() < 0 {
                     for j in 0..i {
-                        self.push_colocation(col, members[i], members[j], score, set.role, set.role);
+                        self.push_colocation(
+                            col, members[i], members[j], score, set.role, set.role,
+                        );
                     }
                 } else {
-                    self.push_colocation(col, members[i], members[i - 1], score, set.role, set.role);
+                    self.push_colocation(
+                        col,
+                        members[i],
+                        members[i - 1],
+                        score,
+                        set.role,
+                        set.role,
+                    );
                 }
             }
         }
         for pair in sets.windows(2) {
             let ((a, sa), (b, sb)) = (&pair[0], &pair[1]);
-            let (Some(&a_first), Some(&b_last)) = (a.first(), b.last()) else { continue };
-            let deps: Vec<RscIdx> = if sa.sequential == Some(false) { a.clone() } else { vec![a_first] };
-            let prims: Vec<RscIdx> = if sb.sequential == Some(false) { b.clone() } else { vec![b_last] };
+            let (Some(&a_first), Some(&b_last)) = (a.first(), b.last()) else {
+                continue;
+            };
+            let deps: Vec<RscIdx> = if sa.sequential == Some(false) {
+                a.clone()
+            } else {
+                vec![a_first]
+            };
+            let prims: Vec<RscIdx> = if sb.sequential == Some(false) {
+                b.clone()
+            } else {
+                vec![b_last]
+            };
             for &d in &deps {
                 for &p in &prims {
                     self.push_colocation(col, d, p, col.score, sa.role, sb.role);
@@ -97,13 +126,15 @@ impl Sched<'_> {
         }
         let normalize = |r: Option<Role>| r.filter(|&r| r != Role::Started && r != Role::Unknown);
         self.colocations.push(Coloc {
-            id: col.id.clone(),
             dependent,
             primary,
             score,
             dependent_role: normalize(dependent_role),
             primary_role: normalize(primary_role),
-            node_attribute: col.node_attribute.clone().unwrap_or_else(|| "#uname".into()),
+            node_attribute: col
+                .node_attribute
+                .clone()
+                .unwrap_or_else(|| "#uname".into()),
             influence: col.influence.unwrap_or(self.rscs[dependent].critical),
         });
     }
@@ -125,7 +156,6 @@ impl Sched<'_> {
             let members = self.rscs[g].children.clone();
             for pair in members.windows(2) {
                 self.colocations.push(Coloc {
-                    id: format!("{}-internal", self.rscs[g].id),
                     dependent: pair[1],
                     primary: pair[0],
                     score: Score::INFINITY,
@@ -156,7 +186,12 @@ impl Sched<'_> {
                 Variant::Group => 1,
                 Variant::Clone => 2,
             };
-            (std::cmp::Reverse(rsc.priority), std::cmp::Reverse(variant), !rsc.promotable, rsc.id.clone())
+            (
+                std::cmp::Reverse(rsc.priority),
+                std::cmp::Reverse(variant),
+                !rsc.promotable,
+                rsc.id.clone(),
+            )
         };
         for r in 0..n {
             let mut tw = std::mem::take(&mut self.this_with[r]);
@@ -172,7 +207,10 @@ impl Sched<'_> {
     /// a group's first member carries the group's own.
     pub(crate) fn effective_this_with(&self, r: RscIdx) -> Vec<usize> {
         let mut out = self.this_with[r].clone();
-        if let Some(g) = self.rscs[r].parent.filter(|&g| self.rscs[g].variant == Variant::Group) {
+        if let Some(g) = self.rscs[r]
+            .parent
+            .filter(|&g| self.rscs[g].variant == Variant::Group)
+        {
             if self.rscs[g].children.first() == Some(&r) {
                 out.extend(self.effective_this_with(g));
             }
@@ -184,7 +222,10 @@ impl Sched<'_> {
     /// a group's last member carries the group's dependents.
     pub(crate) fn effective_with_this(&self, r: RscIdx) -> Vec<usize> {
         let mut out = self.with_this[r].clone();
-        if let Some(g) = self.rscs[r].parent.filter(|&g| self.rscs[g].variant == Variant::Group) {
+        if let Some(g) = self.rscs[r]
+            .parent
+            .filter(|&g| self.rscs[g].variant == Variant::Group)
+        {
             if self.rscs[g].children.last() == Some(&r) {
                 out.extend(self.effective_with_this(g));
             }
@@ -194,7 +235,10 @@ impl Sched<'_> {
 
     /// Node attribute value used to match colocated nodes.
     fn coloc_attr(&self, node: NodeIdx, attr: &str) -> Option<String> {
-        self.nodes[node].attrs.get(attr).map(|v| v.to_ascii_lowercase())
+        self.nodes[node]
+            .attrs
+            .get(attr)
+            .map(|v| v.to_ascii_lowercase())
     }
 
     /// Where the primary of `c` counts as placed, for the dependent side.
@@ -204,7 +248,11 @@ impl Sched<'_> {
             Variant::Primitive => self.rscs[p].assigned,
             Variant::Group => {
                 let members = &self.rscs[p].children;
-                let m = if c.mandatory() { members.last() } else { members.first() };
+                let m = if c.mandatory() {
+                    members.last()
+                } else {
+                    members.first()
+                };
                 m.and_then(|&m| self.rscs[m].assigned)
             }
             Variant::Clone => self.rscs[p].assigned,
@@ -261,13 +309,20 @@ impl Sched<'_> {
     /// or biased towards them (optional).
     fn apply_clone_primary(&mut self, dep: RscIdx, c: &Coloc) {
         let instances = self.rscs[c.primary].children.clone();
-        let placed: Vec<NodeIdx> = instances.iter().filter_map(|&i| self.instance_node(i)).collect();
+        let placed: Vec<NodeIdx> = instances
+            .iter()
+            .filter_map(|&i| self.instance_node(i))
+            .collect();
         let mut work = self.rscs[dep].allowed.clone();
         for n in 0..work.len() {
             let Some(score) = work[n] else { continue };
             let hosts = placed.contains(&n);
             work[n] = Some(if c.score.is_pos_infinity() {
-                if hosts { score } else { Score::NEG_INFINITY }
+                if hosts {
+                    score
+                } else {
+                    Score::NEG_INFINITY
+                }
             } else if hosts {
                 score.plus(c.score)
             } else {
@@ -282,7 +337,10 @@ impl Sched<'_> {
     /// Node of a clone instance (the first member's for cloned groups).
     pub(crate) fn instance_node(&self, i: RscIdx) -> Option<NodeIdx> {
         match self.rscs[i].variant {
-            Variant::Group => self.rscs[i].children.first().and_then(|&m| self.rscs[m].assigned),
+            Variant::Group => self.rscs[i]
+                .children
+                .first()
+                .and_then(|&m| self.rscs[m].assigned),
             _ => self.rscs[i].assigned,
         }
     }
@@ -305,7 +363,7 @@ impl Sched<'_> {
         let factor = c.score.value() as f32 / INFINITY as f32;
         let nonneg = self.rscs[primary].variant == Variant::Clone;
         let mut table = self.rscs[primary].allowed.clone();
-        if self.merge_colocated_scores(c.dependent, primary, &mut table, &c, factor, nonneg) {
+        if self.merge_colocated_scores(c.dependent, &mut table, &c, factor, nonneg) {
             self.rscs[primary].allowed = table;
         }
     }
@@ -315,7 +373,9 @@ impl Sched<'_> {
     }
 
     fn is_active_tree(&self, r: RscIdx) -> bool {
-        self.primitives_of(r).iter().any(|&p| !self.rscs[p].running_on.is_empty())
+        self.primitives_of(r)
+            .iter()
+            .any(|&p| !self.rscs[p].running_on.is_empty())
     }
 
     /// Adds `source`'s best matching scores (× factor) to `table`, then
@@ -324,7 +384,6 @@ impl Sched<'_> {
     fn merge_colocated_scores(
         &mut self,
         source: RscIdx,
-        target: RscIdx,
         table: &mut Vec<Option<Score>>,
         c: &Coloc,
         factor: f32,
@@ -345,7 +404,7 @@ impl Sched<'_> {
                     continue;
                 }
                 let f = factor * (next.score.value() as f32 / INFINITY as f32);
-                self.merge_colocated_scores(next.dependent, target, &mut work, &next, f, nonneg);
+                self.merge_colocated_scores(next.dependent, &mut work, &next, f, nonneg);
             }
             *table = work;
         }
@@ -362,7 +421,14 @@ impl Sched<'_> {
         }
     }
 
-    fn add_matching_scores(&self, work: &mut [Option<Score>], source: RscIdx, c: &Coloc, factor: f32, nonneg: bool) {
+    fn add_matching_scores(
+        &self,
+        work: &mut [Option<Score>],
+        source: RscIdx,
+        c: &Coloc,
+        factor: f32,
+        nonneg: bool,
+    ) {
         for n in 0..work.len() {
             let Some(current) = work[n] else { continue };
             let value = self.coloc_attr(n, &c.node_attribute);
@@ -375,9 +441,17 @@ impl Sched<'_> {
                 }
             }
             let product = factor * best.value() as f32;
-            let mut delta = if product < 0.0 { (product - 0.5) as i64 } else { (product + 0.5) as i64 };
+            let mut delta = if product < 0.0 {
+                (product - 0.5) as i64
+            } else {
+                (product + 0.5) as i64
+            };
             if delta == 0 && best.value() != 0 && factor != 0.0 {
-                delta = if product > 0.0 || (product == 0.0 && factor > 0.0) { 1 } else { -1 };
+                delta = if product > 0.0 || (product == 0.0 && factor > 0.0) {
+                    1
+                } else {
+                    -1
+                };
             }
             let new = current.plus(Score::new(delta));
             if nonneg && new.value() < 0 && current.value() > 0 {
@@ -396,7 +470,8 @@ impl Sched<'_> {
         let mut best = Score::NEG_INFINITY;
         for (n, s) in self.rscs[source].allowed.iter().enumerate() {
             let Some(s) = *s else { continue };
-            if s > best && self.nodes[n].available() && self.coloc_attr(n, attr).as_deref() == value {
+            if s > best && self.nodes[n].available() && self.coloc_attr(n, attr).as_deref() == value
+            {
                 best = s;
             }
         }
@@ -413,4 +488,3 @@ impl Sched<'_> {
             .count()
     }
 }
-

@@ -18,8 +18,16 @@ enum Outcome {
     ErrorFatal,
 }
 
-const RELEVANT_TASKS: &[&str] =
-    &["start", "stop", "monitor", "promote", "demote", "migrate_to", "migrate_from", "asyncmon"];
+const RELEVANT_TASKS: &[&str] = &[
+    "start",
+    "stop",
+    "monitor",
+    "promote",
+    "demote",
+    "migrate_to",
+    "migrate_from",
+    "asyncmon",
+];
 
 impl Sched<'_> {
     pub(crate) fn unpack_history(&mut self) {
@@ -78,16 +86,19 @@ impl Sched<'_> {
         }
         let instance_active_here = |r: RscIdx| {
             let top = self.instance_root(r);
-            self.primitives_of(top)
-                .iter()
-                .any(|&p| self.rscs[p].running_on.iter().any(|&(n, _)| n == node) || self.rscs[p].seen_on.contains(&node))
+            self.primitives_of(top).iter().any(|&p| {
+                self.rscs[p].running_on.iter().any(|&(n, _)| n == node)
+                    || self.rscs[p].seen_on.contains(&node)
+            })
         };
         if let Some(&r) = candidates.iter().find(|&&r| instance_active_here(r)) {
             return Some(r);
         }
         let instance_unused = |r: RscIdx| {
             let top = self.instance_root(r);
-            self.primitives_of(top).iter().all(|&p| self.rscs[p].running_on.is_empty() && self.rscs[p].seen_on.is_empty())
+            self.primitives_of(top)
+                .iter()
+                .all(|&p| self.rscs[p].running_on.is_empty() && self.rscs[p].seen_on.is_empty())
         };
         candidates.iter().copied().find(|&r| instance_unused(r))
     }
@@ -121,20 +132,37 @@ impl Sched<'_> {
         if !ops.is_empty() && !self.rscs[r].seen_on.contains(&node) {
             self.rscs[r].seen_on.push(node);
         }
-        let mut st = NodeReplay { role: Role::Unknown, on_fail: OnFail::Ignore, last_failure: None };
+        let mut st = NodeReplay {
+            role: Role::Unknown,
+            on_fail: OnFail::Ignore,
+            last_failure: None,
+        };
         for op in ops {
             self.replay_op(r, node, op, &mut st);
         }
         self.settle_node_state(r, node, st);
     }
 
-    fn replay_op<'h>(&mut self, r: RscIdx, node: NodeIdx, op: &'h HistoryOp, st: &mut NodeReplay<'h>) {
+    fn replay_op<'h>(
+        &mut self,
+        r: RscIdx,
+        node: NodeIdx,
+        op: &'h HistoryOp,
+        st: &mut NodeReplay<'h>,
+    ) {
         let task = op.operation.as_str();
         let is_probe = task == "monitor" && op.interval_ms == 0;
         let promotable = self.clone_of(r).is_some_and(|c| self.rscs[c].promotable);
-        let started = if promotable { Role::Unpromoted } else { Role::Started };
+        let started = if promotable {
+            Role::Unpromoted
+        } else {
+            Role::Started
+        };
         let outcome = self.remap(r, op, is_probe);
-        if outcome != Outcome::Done && outcome != Outcome::Pending && self.failure_expired(r, node, op, is_probe) {
+        if outcome != Outcome::Done
+            && outcome != Outcome::Pending
+            && self.failure_expired(r, node, op, is_probe)
+        {
             return;
         }
         // A probe that found the agent missing or misconfigured is masked:
@@ -188,7 +216,11 @@ impl Sched<'_> {
             _ => return Outcome::ErrorHard,
         }
         let expected = op.expected_rc();
-        let as_expected = if expected.is_some_and(|e| e != op.rc_code) { Outcome::Error } else { Outcome::Done };
+        let as_expected = if expected.is_some_and(|e| e != op.rc_code) {
+            Outcome::Error
+        } else {
+            Outcome::Done
+        };
         match op.rc_code {
             0 | 190 if is_probe => Outcome::Done,
             0 | 190 => as_expected,
@@ -201,8 +233,15 @@ impl Sched<'_> {
         }
     }
 
-    fn replay_success<'h>(&mut self, r: RscIdx, op: &'h HistoryOp, st: &mut NodeReplay<'h>, started: Role) {
-        let same_key = |f: &HistoryOp| f.operation == op.operation && f.interval_ms == op.interval_ms;
+    fn replay_success<'h>(
+        &mut self,
+        r: RscIdx,
+        op: &'h HistoryOp,
+        st: &mut NodeReplay<'h>,
+        started: Role,
+    ) {
+        let same_key =
+            |f: &HistoryOp| f.operation == op.operation && f.interval_ms == op.interval_ms;
         let mut clear = false;
         if op.rc_code == 7 {
             st.role = Role::Stopped;
@@ -213,7 +252,9 @@ impl Sched<'_> {
                     clear = st.last_failure.is_some_and(same_key);
                     if op.rc_code == 8 || op.rc_code == 191 {
                         st.role = Role::Promoted;
-                    } else if st.role < started || (st.role == Role::Promoted && op.interval_ms == 0) {
+                    } else if st.role < started
+                        || (st.role == Role::Promoted && op.interval_ms == 0)
+                    {
                         st.role = started;
                     }
                 }
@@ -235,7 +276,9 @@ impl Sched<'_> {
                 }
                 "migrate_to" => {
                     st.role = started;
-                    self.rscs[r].migrate_to.push(op.migrate_target.clone().unwrap_or_default());
+                    self.rscs[r]
+                        .migrate_to
+                        .push(op.migrate_target.clone().unwrap_or_default());
                 }
                 _ => st.role = st.role.max(started),
             }
@@ -309,7 +352,11 @@ impl Sched<'_> {
         }
         // Resources on a node about to be fenced need no failure handling:
         // fencing stops them.
-        let on_fail = if self.nodes[node].unclean { OnFail::Ignore } else { st.on_fail };
+        let on_fail = if self.nodes[node].unclean {
+            OnFail::Ignore
+        } else {
+            st.on_fail
+        };
         match on_fail {
             OnFail::Ignore | OnFail::ResetRemote => {}
             OnFail::Demote => {
@@ -368,13 +415,24 @@ impl Sched<'_> {
             .operations
             .iter()
             .find(|o| o.name == task && o.interval_ms == interval_ms)
-            .or_else(|| rsc.operations.iter().find(|o| o.name == name && o.interval_ms == interval_ms))
-            .and_then(|o| {
-                o.on_fail.clone().or_else(|| tandem_model::config::first_value(&o.meta, "on-fail").map(str::to_string))
+            .or_else(|| {
+                rsc.operations
+                    .iter()
+                    .find(|o| o.name == name && o.interval_ms == interval_ms)
             })
-            .or_else(|| self.cluster.config.op_defaults.iter().find_map(|s| {
-                s.pairs.iter().find(|p| p.name == "on-fail").and_then(|p| p.value.clone())
-            }))
+            .and_then(|o| {
+                o.on_fail.clone().or_else(|| {
+                    tandem_model::config::first_value(&o.meta, "on-fail").map(str::to_string)
+                })
+            })
+            .or_else(|| {
+                self.cluster.config.op_defaults.iter().find_map(|s| {
+                    s.pairs
+                        .iter()
+                        .find(|p| p.name == "on-fail")
+                        .and_then(|p| p.value.clone())
+                })
+            })
             .and_then(|v| OnFail::parse(&v));
         let on_fail = configured.unwrap_or(if task == "stop" {
             if self.opts.fencing_enabled {
@@ -387,7 +445,9 @@ impl Sched<'_> {
         });
         match on_fail {
             OnFail::Fence if !self.opts.fencing_enabled => OnFail::Stop,
-            OnFail::Demote if !self.clone_of(r).is_some_and(|c| self.rscs[c].promotable) => OnFail::Restart,
+            OnFail::Demote if !self.clone_of(r).is_some_and(|c| self.rscs[c].promotable) => {
+                OnFail::Restart
+            }
             other => other,
         }
     }
@@ -395,21 +455,30 @@ impl Sched<'_> {
     /// Whether a failed history entry has expired through failure-timeout.
     fn failure_expired(&self, r: RscIdx, node: NodeIdx, op: &HistoryOp, is_probe: bool) -> bool {
         let timeout = self.rscs[r].failure_timeout_s;
-        let blocks = self.rscs[r].operations.iter().any(|o| o.on_fail.as_deref() == Some("block"));
+        let blocks = self.rscs[r]
+            .operations
+            .iter()
+            .any(|o| o.on_fail.as_deref() == Some("block"));
         if timeout <= 0 || op.op_status == 7 || blocks {
             return false;
         }
         if is_probe && matches!(op.rc_code, 0 | 7 | 8 | 190 | 191) {
             return false;
         }
-        let Some(changed) = op.last_rc_change.or(op.last_run) else { return false };
+        let Some(changed) = op.last_rc_change.or(op.last_run) else {
+            return false;
+        };
         self.now >= changed + timeout && self.fail_count(r, node).0 == 0
     }
 
     /// Bans `r` (the whole clone for anonymous instances) from `node` after a
     /// masked probe failure.
     fn ban_for_probe(&mut self, r: RscIdx, node: NodeIdx) {
-        let target = if self.is_anonymous_instance(r) { self.clone_of(r).unwrap_or(r) } else { r };
+        let target = if self.is_anonymous_instance(r) {
+            self.clone_of(r).unwrap_or(r)
+        } else {
+            r
+        };
         self.ban(target, node, "masked-probe");
     }
 
@@ -421,7 +490,11 @@ impl Sched<'_> {
     /// (fail count, last failure) of `r` on `node`, honouring failure-timeout.
     pub(crate) fn fail_count(&self, r: RscIdx, node: NodeIdx) -> (i64, i64) {
         let rsc = &self.rscs[r];
-        let name = if self.is_anonymous_instance(r) { rsc.history_id.clone() } else { rsc.id.clone() };
+        let name = if self.is_anonymous_instance(r) {
+            rsc.history_id.clone()
+        } else {
+            rsc.id.clone()
+        };
         let count_prefix = format!("fail-count-{name}#");
         let last_prefix = format!("last-failure-{name}#");
         let attrs = &self.nodes[node].attrs;
@@ -449,7 +522,11 @@ impl Sched<'_> {
         for node in 0..self.nodes.len() {
             let (count, _) = self.fail_count(r, node);
             if count >= threshold {
-                let target = if self.is_anonymous_instance(r) { self.clone_of(r).unwrap_or(r) } else { r };
+                let target = if self.is_anonymous_instance(r) {
+                    self.clone_of(r).unwrap_or(r)
+                } else {
+                    r
+                };
                 self.ban(target, node, "migration-threshold");
                 if self.rscs[r].running_on.iter().any(|&(n, _)| n == node) {
                     self.rscs[r].failed = self.rscs[r].failed || count > 0;
@@ -497,8 +574,12 @@ impl Sched<'_> {
             }
             "stop_unexpected" => {
                 let keep = self.rscs[r].running_on[0].0;
-                let others: Vec<NodeIdx> =
-                    self.rscs[r].running_on.iter().map(|&(n, _)| n).filter(|&n| n != keep).collect();
+                let others: Vec<NodeIdx> = self.rscs[r]
+                    .running_on
+                    .iter()
+                    .map(|&(n, _)| n)
+                    .filter(|&n| n != keep)
+                    .collect();
                 self.rscs[r].force_stop_on.extend(others);
             }
             _ => self.rscs[r].multiply_active = true,

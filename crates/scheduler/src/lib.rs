@@ -10,9 +10,14 @@
 //!
 //! Must not touch network, disk or the clock.
 
+// Node and resource tables are arenas indexed by NodeIdx/RscIdx; index
+// loops over them read better than zipped iterators.
+#![allow(clippy::needless_range_loop)]
+
 mod actions;
 mod assign;
 mod colocation;
+pub mod explain;
 mod history;
 mod location;
 pub mod nodes;
@@ -25,7 +30,10 @@ pub mod summary;
 pub mod view;
 mod working;
 
-pub use view::{Action, ActiveOn, ClusterView, NodeView, PrimitiveView, ResourceView, SummaryLine, Transition};
+pub use explain::{explain, Explanation};
+pub use view::{
+    Action, ActiveOn, ClusterView, NodeView, PrimitiveView, ResourceView, SummaryLine, Transition,
+};
 
 use colocation::Coloc;
 use options::Options;
@@ -73,8 +81,11 @@ impl<'a> Sched<'a> {
         let opts = Options::from_config(&cluster.config, cluster.status.have_watchdog);
         let nodes = nodes::unpack_nodes(cluster, &opts, now);
         let arena = resources::unpack_resources(&cluster.config, &opts, now, nodes.len());
-        let have_fencing_device =
-            cluster.config.resources.iter().any(|r| r.primitives().iter().any(|p| p.is_fencing_device()));
+        let have_fencing_device = cluster
+            .config
+            .resources
+            .iter()
+            .any(|r| r.primitives().iter().any(|p| p.is_fencing_device()));
         Sched {
             cluster,
             now,
@@ -139,7 +150,11 @@ impl<'a> Sched<'a> {
     fn primitives_of(&self, r: RscIdx) -> Vec<RscIdx> {
         match self.rscs[r].variant {
             Variant::Primitive => vec![r],
-            _ => self.rscs[r].children.iter().flat_map(|&c| self.primitives_of(c)).collect(),
+            _ => self.rscs[r]
+                .children
+                .iter()
+                .flat_map(|&c| self.primitives_of(c))
+                .collect(),
         }
     }
 }

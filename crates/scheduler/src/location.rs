@@ -47,7 +47,7 @@ impl Sched<'_> {
         let base = self.nodes[node].base;
         let entry = self.rscs[r].allowed[node].get_or_insert(base);
         *entry = entry.plus(score);
-        if self.explain.is_some() {
+        if self.explain.is_some() && !(why == "base" && score == Score::ZERO) {
             self.contributions.push((r, node, score, why.to_string()));
         }
     }
@@ -94,7 +94,9 @@ impl Sched<'_> {
         let targets = self.location_targets(&loc.target);
         for r in targets {
             if let Some(node) = &loc.node {
-                let Some(n) = self.nodes.iter().position(|x| &x.name == node) else { continue };
+                let Some(n) = self.nodes.iter().position(|x| &x.name == node) else {
+                    continue;
+                };
                 let score = loc.score.unwrap_or(Score::ZERO);
                 self.apply_to_tree(r, n, score, &loc.id);
             }
@@ -138,7 +140,9 @@ impl Sched<'_> {
                 .flat_map(|id| self.expand_reference(id))
                 .collect(),
             LocationTarget::Pattern { regex, negated } => {
-                let Ok(re) = regex::Regex::new(regex) else { return Vec::new() };
+                let Ok(re) = regex::Regex::new(regex) else {
+                    return Vec::new();
+                };
                 self.top
                     .iter()
                     .copied()
@@ -155,7 +159,11 @@ impl Sched<'_> {
         }
         let config = &self.cluster.config;
         if let Some(tag) = config.tags.iter().find(|t| t.id == id) {
-            return tag.refs.iter().flat_map(|x| self.expand_reference(x)).collect();
+            return tag
+                .refs
+                .iter()
+                .flat_map(|x| self.expand_reference(x))
+                .collect();
         }
         if config.templates.iter().any(|t| t == id) {
             let mut out = Vec::new();
@@ -196,7 +204,12 @@ impl Sched<'_> {
     /// A resource that depends on a ticket which is not granted (or is in
     /// standby) may not run, unless its loss-policy says otherwise.
     fn apply_ticket(&mut self, t: &tandem_model::TicketConstraint) {
-        let state = self.cluster.status.tickets.iter().find(|s| s.id == t.ticket);
+        let state = self
+            .cluster
+            .status
+            .tickets
+            .iter()
+            .find(|s| s.id == t.ticket);
         let granted = state.is_some_and(|s| s.granted);
         let standby = state.is_some_and(|s| s.standby);
         if granted && !standby {
@@ -205,16 +218,30 @@ impl Sched<'_> {
         if t.rsc_role == Some(Role::Promoted) {
             return;
         }
-        let mut targets: Vec<RscIdx> = t.rsc.iter().flat_map(|id| self.expand_reference(id)).collect();
+        let mut targets: Vec<RscIdx> = t
+            .rsc
+            .iter()
+            .flat_map(|id| self.expand_reference(id))
+            .collect();
         for set in &t.sets {
-            targets.extend(set.resources.iter().flat_map(|id| self.expand_reference(id)));
+            targets.extend(
+                set.resources
+                    .iter()
+                    .flat_map(|id| self.expand_reference(id)),
+            );
         }
-        let policy = if granted { "stop" } else { t.loss_policy.as_deref().unwrap_or("stop") };
+        let policy = if granted {
+            "stop"
+        } else {
+            t.loss_policy.as_deref().unwrap_or("stop")
+        };
         let why = format!("ticket {}", t.ticket);
         for r in targets {
             let prims = self.primitives_of(r);
-            let active: Vec<NodeIdx> =
-                prims.iter().flat_map(|&p| self.rscs[p].running_on.iter().map(|&(n, _)| n)).collect();
+            let active: Vec<NodeIdx> = prims
+                .iter()
+                .flat_map(|&p| self.rscs[p].running_on.iter().map(|&(n, _)| n))
+                .collect();
             if policy == "freeze" && !active.is_empty() {
                 continue;
             }

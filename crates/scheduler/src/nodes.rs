@@ -15,11 +15,12 @@ pub fn unpack_nodes(cluster: &Cluster, opts: &Options, now: i64) -> Vec<Node> {
         if cfg.kind == NodeKind::Ping {
             continue;
         }
-        let state = status
-            .nodes
-            .iter()
-            .find(|s| s.id == cfg.id)
-            .or_else(|| status.nodes.iter().find(|s| s.uname.as_deref() == Some(&cfg.uname)));
+        let state = status.nodes.iter().find(|s| s.id == cfg.id).or_else(|| {
+            status
+                .nodes
+                .iter()
+                .find(|s| s.uname.as_deref() == Some(&cfg.uname))
+        });
         let mut node = Node {
             id: cfg.id.clone(),
             name: cfg.uname.clone(),
@@ -38,12 +39,23 @@ pub fn unpack_nodes(cluster: &Cluster, opts: &Options, now: i64) -> Vec<Node> {
             .iter()
             .map(|(k, v)| (k.clone(), Score::parse(v).map_or(0, Score::value)))
             .collect();
-        node.standby = attrs.get("standby").and_then(|v| parse_bool(v)).unwrap_or(false);
-        node.maintenance = attrs.get("maintenance").and_then(|v| parse_bool(v)).unwrap_or(false);
-        node.shutdown = attrs.get("shutdown").is_some_and(|v| v != "0" && !v.is_empty());
+        node.standby = attrs
+            .get("standby")
+            .and_then(|v| parse_bool(v))
+            .unwrap_or(false);
+        node.maintenance = attrs
+            .get("maintenance")
+            .and_then(|v| parse_bool(v))
+            .unwrap_or(false);
+        node.shutdown = attrs
+            .get("shutdown")
+            .is_some_and(|v| v != "0" && !v.is_empty());
         attrs.insert("#uname".into(), cfg.uname.clone());
         attrs.insert("#id".into(), cfg.id.clone());
-        attrs.insert("#kind".into(), if node.remote { "remote" } else { "cluster" }.into());
+        attrs.insert(
+            "#kind".into(),
+            if node.remote { "remote" } else { "cluster" }.into(),
+        );
         let is_dc = status.dc_uuid.as_deref() == Some(cfg.id.as_str());
         attrs.insert("#is_dc".into(), is_dc.to_string());
         if let Some(name) = cluster.config.option("cluster-name") {
@@ -74,7 +86,10 @@ fn apply_sets(attrs: &mut BTreeMap<String, String>, sets: &[NvSet], now: i64) {
     ordered.sort_by_key(|s| std::cmp::Reverse(s.score));
     let mut seen = BTreeMap::new();
     for set in ordered {
-        let ctx = RuleContext { now, ..Default::default() };
+        let ctx = RuleContext {
+            now,
+            ..Default::default()
+        };
         if set.rule.as_ref().is_some_and(|r| !rule_matches(r, &ctx)) {
             continue;
         }
@@ -132,9 +147,9 @@ fn determine_state(node: &mut Node, state: &NodeState, opts: &Options, now: i64)
     } else if matches!(join, Some("nack") | Some("banned")) {
         fence(node, "peer failed Pacemaker membership criteria");
     } else if expected.is_none_or(|e| e == "down") {
-        let pending_too_long = opts.node_pending_timeout_s.is_some_and(|t| {
-            t > 0 && member > 1 && now >= member + t
-        });
+        let pending_too_long = opts
+            .node_pending_timeout_s
+            .is_some_and(|t| t > 0 && member > 1 && now >= member + t);
         if pending_too_long {
             fence(node, "peer pending timed out on joining the process group");
         } else if member > 0 || online > 0 {

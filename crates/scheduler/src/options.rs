@@ -56,9 +56,8 @@ pub struct Options {
 impl Options {
     pub fn from_config(config: &Configuration, have_watchdog_attr: bool) -> Options {
         let get = |names: &[&str]| names.iter().find_map(|n| config.option(n));
-        let flag = |names: &[&str], default: bool| {
-            get(names).and_then(parse_bool).unwrap_or(default)
-        };
+        let flag =
+            |names: &[&str], default: bool| get(names).and_then(parse_bool).unwrap_or(default);
         let fencing_enabled = flag(&["fencing-enabled", "stonith-enabled"], true);
         let mut no_quorum_policy = match get(&["no-quorum-policy"]).unwrap_or("stop") {
             "freeze" => NoQuorumPolicy::Freeze,
@@ -83,9 +82,8 @@ impl Options {
             "custom" => HealthStrategy::Custom,
             _ => HealthStrategy::None,
         };
-        let score = |name: &str, default: Score| {
-            get(&[name]).and_then(Score::parse).unwrap_or(default)
-        };
+        let score =
+            |name: &str, default: Score| get(&[name]).and_then(Score::parse).unwrap_or(default);
         Options {
             symmetric: flag(&["symmetric-cluster"], true),
             fencing_enabled,
@@ -97,7 +95,10 @@ impl Options {
             stop_all_resources: flag(&["stop-all-resources"], false),
             maintenance_mode: flag(&["maintenance-mode"], false),
             startup_fencing: flag(&["startup-fencing"], true),
-            stop_removed_resources: flag(&["stop-removed-resources", "stop-orphan-resources"], true),
+            stop_removed_resources: flag(
+                &["stop-removed-resources", "stop-orphan-resources"],
+                true,
+            ),
             health_strategy,
             health_red: score("node-health-red", Score::NEG_INFINITY),
             health_yellow: score("node-health-yellow", Score::ZERO),

@@ -7,7 +7,6 @@ use tandem_model::{Constraint, Order, OrderKind};
 
 #[derive(Clone, Debug)]
 pub struct OrderRule {
-    pub id: String,
     /// Primitives whose action comes first (all must be runnable unless
     /// `require_all` is false, then one suffices).
     pub first: Vec<RscIdx>,
@@ -35,14 +34,17 @@ impl Sched<'_> {
             if self.rscs[g].variant != Variant::Group {
                 continue;
             }
-            let ordered = self.rscs[g].meta.get("ordered").and_then(|v| tandem_model::parse_bool(v)).unwrap_or(true);
+            let ordered = self.rscs[g]
+                .meta
+                .get("ordered")
+                .and_then(|v| tandem_model::parse_bool(v))
+                .unwrap_or(true);
             if !ordered {
                 continue;
             }
             let members = self.rscs[g].children.clone();
             for pair in members.windows(2) {
                 self.orders.push(OrderRule {
-                    id: format!("{}-internal", self.rscs[g].id),
                     first: vec![pair[0]],
                     first_action: "start".into(),
                     then: vec![pair[1]],
@@ -56,11 +58,14 @@ impl Sched<'_> {
     }
 
     fn order_pair(&mut self, o: &Order) {
-        let (Some(f), Some(t)) = (o.first.as_deref(), o.then.as_deref()) else { return };
+        let (Some(f), Some(t)) = (o.first.as_deref(), o.then.as_deref()) else {
+            return;
+        };
         let first: Vec<RscIdx> = self.expand_reference(f);
         let then: Vec<RscIdx> = self.expand_reference(t);
         if first.is_empty() || then.is_empty() {
-            self.warnings.push(format!("order {}: unknown resource", o.id));
+            self.warnings
+                .push(format!("order {}: unknown resource", o.id));
             return;
         }
         let fa = o.first_action.clone().unwrap_or_else(|| "start".into());
@@ -72,7 +77,15 @@ impl Sched<'_> {
         let sets: Vec<(Vec<RscIdx>, &tandem_model::ResourceSet)> = o
             .sets
             .iter()
-            .map(|s| (s.resources.iter().flat_map(|id| self.expand_reference(id)).collect(), s))
+            .map(|s| {
+                (
+                    s.resources
+                        .iter()
+                        .flat_map(|id| self.expand_reference(id))
+                        .collect(),
+                    s,
+                )
+            })
             .collect();
         for (members, set) in &sets {
             if set.sequential == Some(false) {
@@ -80,7 +93,14 @@ impl Sched<'_> {
             }
             let action = set.action.clone().unwrap_or_else(|| "start".into());
             for pair in members.windows(2) {
-                self.push_order(o, vec![pair[0]], action.clone(), vec![pair[1]], action.clone(), true);
+                self.push_order(
+                    o,
+                    vec![pair[0]],
+                    action.clone(),
+                    vec![pair[1]],
+                    action.clone(),
+                    true,
+                );
             }
         }
         for pair in sets.windows(2) {
@@ -88,8 +108,16 @@ impl Sched<'_> {
             if a.is_empty() || b.is_empty() {
                 continue;
             }
-            let first = if sa.sequential == Some(true) { vec![*a.last().unwrap_or(&a[0])] } else { a.clone() };
-            let then = if sb.sequential == Some(true) { vec![b[0]] } else { b.clone() };
+            let first = if sa.sequential == Some(true) {
+                vec![*a.last().unwrap_or(&a[0])]
+            } else {
+                a.clone()
+            };
+            let then = if sb.sequential == Some(true) {
+                vec![b[0]]
+            } else {
+                b.clone()
+            };
             let fa = sa.action.clone().unwrap_or_else(|| "start".into());
             let ta = sb.action.clone().unwrap_or_else(|| "start".into());
             let require_all = sa.require_all.unwrap_or(true);
@@ -97,11 +125,18 @@ impl Sched<'_> {
         }
     }
 
-    fn push_order(&mut self, o: &Order, first: Vec<RscIdx>, fa: String, then: Vec<RscIdx>, ta: String, require_all: bool) {
+    fn push_order(
+        &mut self,
+        o: &Order,
+        first: Vec<RscIdx>,
+        fa: String,
+        then: Vec<RscIdx>,
+        ta: String,
+        require_all: bool,
+    ) {
         let mandatory = o.kind == OrderKind::Mandatory;
         let symmetrical = o.symmetrical.unwrap_or(o.kind != OrderKind::Serialize);
         self.orders.push(OrderRule {
-            id: o.id.clone(),
             first,
             first_action: fa,
             then,

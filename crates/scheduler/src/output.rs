@@ -16,7 +16,11 @@ impl Sched<'_> {
             .map(|(i, n)| node_view(n, plan.is_some_and(|p| p.fenced[i])))
             .collect();
         nodes.sort_by(|a, b| natural_cmp(&a.name, &b.name));
-        let resources = self.top.iter().map(|&r| self.resource_view(r, plan)).collect();
+        let resources = self
+            .top
+            .iter()
+            .map(|&r| self.resource_view(r, plan))
+            .collect();
         ClusterView { nodes, resources }
     }
 
@@ -26,14 +30,22 @@ impl Sched<'_> {
             Variant::Primitive => ResourceView::Primitive(self.primitive_view(r, plan)),
             Variant::Group => ResourceView::Group {
                 id: rsc.id.clone(),
-                members: rsc.children.iter().map(|&m| self.primitive_view(m, plan)).collect(),
+                members: rsc
+                    .children
+                    .iter()
+                    .map(|&m| self.primitive_view(m, plan))
+                    .collect(),
                 flags: Vec::new(),
             },
             Variant::Clone => ResourceView::Clone {
                 id: rsc.id.clone(),
                 promotable: rsc.promotable,
                 unique: rsc.unique,
-                instances: rsc.children.iter().map(|&i| self.resource_view(i, plan)).collect(),
+                instances: rsc
+                    .children
+                    .iter()
+                    .map(|&i| self.resource_view(i, plan))
+                    .collect(),
                 flags: Vec::new(),
             },
         }
@@ -44,7 +56,11 @@ impl Sched<'_> {
         let before: Vec<ActiveOn> = rsc
             .running_on
             .iter()
-            .map(|&(n, role)| ActiveOn { node: self.nodes[n].name.clone(), role, failed: rsc.failed })
+            .map(|&(n, role)| ActiveOn {
+                node: self.nodes[n].name.clone(),
+                role,
+                failed: rsc.failed,
+            })
             .collect();
         let active = match plan.map(|p| &p.primitives[r]) {
             None => before,
@@ -54,12 +70,21 @@ impl Sched<'_> {
                     .into_iter()
                     .filter(|a| {
                         let n = self.nodes.iter().position(|x| x.name == a.node);
-                        !p.stops.iter().any(|&(s, executed)| Some(s) == n && executed)
+                        !p.stops
+                            .iter()
+                            .any(|&(s, executed)| Some(s) == n && executed)
                     })
                     .collect();
                 if let (true, Some(t)) = (p.start, p.target) {
-                    let role = p.next_role.filter(|&r| r > Role::Stopped).unwrap_or(Role::Started);
-                    after.push(ActiveOn { node: self.nodes[t].name.clone(), role, failed: false });
+                    let role = p
+                        .next_role
+                        .filter(|&r| r > Role::Stopped)
+                        .unwrap_or(Role::Started);
+                    after.push(ActiveOn {
+                        node: self.nodes[t].name.clone(),
+                        role,
+                        failed: false,
+                    });
                 }
                 after
             }
@@ -116,8 +141,12 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
             (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
                 let lx = x.iter().take_while(|c| c.is_ascii_digit()).count();
                 let ly = y.iter().take_while(|c| c.is_ascii_digit()).count();
-                let nx = std::str::from_utf8(&x[..lx]).ok().and_then(|s| s.parse::<u128>().ok());
-                let ny = std::str::from_utf8(&y[..ly]).ok().and_then(|s| s.parse::<u128>().ok());
+                let nx = std::str::from_utf8(&x[..lx])
+                    .ok()
+                    .and_then(|s| s.parse::<u128>().ok());
+                let ny = std::str::from_utf8(&y[..ly])
+                    .ok()
+                    .and_then(|s| s.parse::<u128>().ok());
                 let o = nx.cmp(&ny);
                 if o.is_ne() {
                     return o;

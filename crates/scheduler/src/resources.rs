@@ -34,7 +34,11 @@ pub fn unpack_resources(
         opts,
         now,
         node_count,
-        arena: ResourceArena { rscs: Vec::new(), top: Vec::new(), by_id: BTreeMap::new() },
+        arena: ResourceArena {
+            rscs: Vec::new(),
+            top: Vec::new(),
+            by_id: BTreeMap::new(),
+        },
     };
     for r in &config.resources {
         let idx = b.add_resource(r, None, &[], None);
@@ -94,10 +98,19 @@ impl Builder<'_> {
         idx
     }
 
-    fn resolve_meta(&self, r: &Resource, inherited: &[&[NvSet]], rsc: &Rsc) -> BTreeMap<String, String> {
+    fn resolve_meta(
+        &self,
+        r: &Resource,
+        inherited: &[&[NvSet]],
+        rsc: &Rsc,
+    ) -> BTreeMap<String, String> {
         let ctx = RuleContext {
             now: self.now,
-            resource: Some((rsc.class.as_str(), rsc.provider.as_deref(), rsc.agent.as_str())),
+            resource: Some((
+                rsc.class.as_str(),
+                rsc.provider.as_deref(),
+                rsc.agent.as_str(),
+            )),
             ..Default::default()
         };
         let mut meta = BTreeMap::new();
@@ -124,7 +137,11 @@ impl Builder<'_> {
         let promoted_max = get_usize(&["promoted-max", "master-max"], 1);
         let promoted_node_max = get_usize(&["promoted-node-max", "master-node-max"], 1);
         rsc.promotable = promotable
-            || rsc.meta.get("promotable").and_then(|v| parse_bool(v)).unwrap_or(false);
+            || rsc
+                .meta
+                .get("promotable")
+                .and_then(|v| parse_bool(v))
+                .unwrap_or(false);
         rsc.unique = rsc
             .meta
             .get("globally-unique")
@@ -134,7 +151,11 @@ impl Builder<'_> {
         rsc.clone_node_max = if rsc.unique { clone_node_max } else { 1 };
         rsc.promoted_max = promoted_max;
         rsc.promoted_node_max = promoted_node_max;
-        rsc.interleave = rsc.meta.get("interleave").and_then(|v| parse_bool(v)).unwrap_or(false);
+        rsc.interleave = rsc
+            .meta
+            .get("interleave")
+            .and_then(|v| parse_bool(v))
+            .unwrap_or(false);
         // Clones default to stickiness 1 unless configured anywhere.
         if !rsc.meta.contains_key("resource-stickiness") && self.opts.default_stickiness.is_none() {
             rsc.meta.insert("resource-stickiness".into(), "1".into());
@@ -156,9 +177,14 @@ impl Builder<'_> {
         let score = |name: &str| meta.get(name).and_then(|v| opts.parse_score(v));
         rsc.priority = score("priority").map_or(0, Score::value);
         rsc.stickiness = score("resource-stickiness")
-            .or_else(|| opts.default_stickiness.as_deref().and_then(|v| opts.parse_score(v)))
+            .or_else(|| {
+                opts.default_stickiness
+                    .as_deref()
+                    .and_then(|v| opts.parse_score(v))
+            })
             .unwrap_or(Score::ZERO);
-        rsc.migration_threshold = score("migration-threshold").map_or(tandem_model::INFINITY, Score::value);
+        rsc.migration_threshold =
+            score("migration-threshold").map_or(tandem_model::INFINITY, Score::value);
         rsc.failure_timeout_s = meta
             .get("failure-timeout")
             .and_then(|v| tandem_model::parse_duration_ms(v))
@@ -169,11 +195,23 @@ impl Builder<'_> {
             .or(opts.is_managed_default)
             .unwrap_or(true)
             && !opts.maintenance_mode
-            && !meta.get("maintenance").and_then(|v| parse_bool(v)).unwrap_or(false);
+            && !meta
+                .get("maintenance")
+                .and_then(|v| parse_bool(v))
+                .unwrap_or(false);
         rsc.target_role = meta.get("target-role").and_then(|v| Role::parse(v));
-        rsc.critical = meta.get("critical").and_then(|v| parse_bool(v)).unwrap_or(true);
-        rsc.multiple_active = meta.get("multiple-active").cloned().unwrap_or_else(|| "stop_start".into());
-        rsc.allow_migrate = meta.get("allow-migrate").and_then(|v| parse_bool(v)).unwrap_or(false);
+        rsc.critical = meta
+            .get("critical")
+            .and_then(|v| parse_bool(v))
+            .unwrap_or(true);
+        rsc.multiple_active = meta
+            .get("multiple-active")
+            .cloned()
+            .unwrap_or_else(|| "stop_start".into());
+        rsc.allow_migrate = meta
+            .get("allow-migrate")
+            .and_then(|v| parse_bool(v))
+            .unwrap_or(false);
         rsc.requires = match meta.get("requires").map(String::as_str) {
             Some("nothing") => Requires::Nothing,
             Some("quorum") => Requires::Quorum,
@@ -181,7 +219,9 @@ impl Builder<'_> {
             Some("unfencing") => Requires::Unfencing,
             _ if rsc.class == "stonith" => Requires::Quorum,
             _ if opts.fencing_enabled => Requires::Fencing,
-            _ if opts.no_quorum_policy == crate::options::NoQuorumPolicy::Ignore => Requires::Nothing,
+            _ if opts.no_quorum_policy == crate::options::NoQuorumPolicy::Ignore => {
+                Requires::Nothing
+            }
             _ => Requires::Quorum,
         };
         if rsc.class == "stonith" && rsc.requires != Requires::Nothing {

@@ -26,14 +26,38 @@ pub fn rule_matches(rule: &Rule, ctx: &RuleContext) -> bool {
 
 fn expression_matches(expr: &Expression, ctx: &RuleContext) -> bool {
     match expr {
-        Expression::Attribute { attribute, operation, value, value_type, .. } => {
-            let actual = ctx.node_attrs.and_then(|a| a.get(attribute)).map(String::as_str);
+        Expression::Attribute {
+            attribute,
+            operation,
+            value,
+            value_type,
+            ..
+        } => {
+            let actual = ctx
+                .node_attrs
+                .and_then(|a| a.get(attribute))
+                .map(String::as_str);
             compare_attribute(actual, operation, value.as_deref(), *value_type)
         }
-        Expression::Date { operation, start, end, duration_s, spec } => {
-            date_matches(ctx.now, *operation, *start, *end, *duration_s, spec.as_ref())
-        }
-        Expression::Resource { class, provider, agent } => match ctx.resource {
+        Expression::Date {
+            operation,
+            start,
+            end,
+            duration_s,
+            spec,
+        } => date_matches(
+            ctx.now,
+            *operation,
+            *start,
+            *end,
+            *duration_s,
+            spec.as_ref(),
+        ),
+        Expression::Resource {
+            class,
+            provider,
+            agent,
+        } => match ctx.resource {
             Some((c, p, a)) => {
                 class.as_deref().is_none_or(|x| x == c)
                     && provider.as_deref().is_none_or(|x| Some(x) == p)
@@ -80,7 +104,9 @@ fn compare_attribute(
         },
         ValueType::Version => Some(compare_versions(actual, expected)),
     };
-    let Some(ordering) = ordering else { return false };
+    let Some(ordering) = ordering else {
+        return false;
+    };
     use std::cmp::Ordering::*;
     match operation {
         "eq" => ordering == Equal,

@@ -203,7 +203,7 @@ pub fn strip_instance(id: &str) -> &str {
 pub fn collect_primitives<'a>(r: &'a ResourceView, f: &mut impl FnMut(&'a PrimitiveView)) {
     match r {
         ResourceView::Primitive(p) => f(p),
-        ResourceView::Group { members, .. } => members.iter().for_each(|m| f(m)),
+        ResourceView::Group { members, .. } => members.iter().for_each(&mut *f),
         ResourceView::Clone { instances, .. } => {
             instances.iter().for_each(|i| collect_primitives(i, f))
         }

@@ -1,6 +1,7 @@
-//! `tandem explain RESOURCE --cib FILE`: where one resource runs before and
-//! after the transition, and the transition summary lines that touch it.
-//! (The per-node score breakdown comes from the scheduler once it has one.)
+//! `tandem explain RESOURCE --cib FILE`: per node, the score of each of the
+//! resource's primitives with every contribution (locations, stickiness,
+//! bans, colocations), the verdict, where it runs before and after the
+//! transition, and the transition summary lines that touch it.
 
 use crate::load::{effective_now, load_cluster, warn_unsupported};
 use anyhow::{bail, Result};
@@ -41,7 +42,14 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let now = effective_now(args.now, &cluster);
-    let t = tandem_scheduler::schedule(&cluster, now);
+    let Some(explanation) = tandem_scheduler::explain(&cluster, now, &args.resource) else {
+        bail!(
+            "{}: no resource \"{}\" in the scheduler's view",
+            args.cib.display(),
+            args.resource
+        );
+    };
+    let t = &explanation.transition;
     let before = placements(&t.current, &members);
     let after = placements(&t.revised, &members);
     let lines: Vec<&SummaryLine> = t
@@ -61,11 +69,15 @@ pub fn run(args: Args) -> Result<()> {
             "before": side(&before),
             "after": side(&after),
             "summary": lines,
+            "scores": explanation.primitives,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
     println!("Resource {} ({})", args.resource, members.join(", "));
+    for p in &explanation.primitives {
+        print_scores(p);
+    }
     println!("Before:");
     print_side(&before);
     println!("After:");
@@ -83,6 +95,36 @@ pub fn run(args: Args) -> Result<()> {
         println!("  * {} {} ( {} ){reason}", l.verb, l.resource, l.detail);
     }
     Ok(())
+}
+
+fn print_scores(p: &tandem_scheduler::explain::PrimitiveExplanation) {
+    let show = |s: Option<tandem_model::Score>| s.map_or("-".to_string(), |s| s.to_string());
+    println!("{}: {}", p.id, p.verdict);
+    println!(
+        "  {:<20} {:>10} {:>10} {:>10}  usable  contributions",
+        "node", "base", "locations", "final"
+    );
+    for n in &p.nodes {
+        let parts: Vec<String> = n
+            .contributions
+            .iter()
+            .map(|c| format!("{} {}", c.source, c.score))
+            .collect();
+        println!(
+            "  {:<20} {:>10} {:>10} {:>10}  {:<6}  {}",
+            n.node,
+            n.base.to_string(),
+            show(n.before_colocation),
+            show(n.final_score),
+            if n.available { "yes" } else { "no" },
+            if parts.is_empty() {
+                "-".to_string()
+            } else {
+                parts.join(", ")
+            }
+        );
+    }
+    println!("  (final = locations + colocation influence; a node is used only if usable with final >= 0)");
 }
 
 fn print_side(ps: &[Placement]) {
