@@ -80,7 +80,8 @@ impl Sched<'_> {
         } else if self.opts.stop_all_resources {
             None
         } else {
-            self.best_node(r, None)
+            let prefer = self.ban_insufficient_capacity(r);
+            self.best_node(r, prefer)
         };
         self.commit_assignment(r, chosen);
         self.rscs[r].assigned
@@ -110,6 +111,7 @@ impl Sched<'_> {
         match usable {
             Some(n) => {
                 self.nodes[n].assigned_count += 1;
+                self.consume_capacity(r, n);
                 if self.rscs[r].next_role.is_none() {
                     self.rscs[r].next_role = Some(self.started_role(r));
                 }
@@ -182,6 +184,13 @@ impl Sched<'_> {
         let (sa, sb) = (self.effective_score(r, a), self.effective_score(r, b));
         sb.cmp(&sa)
             .then_with(|| {
+                if self.opts.placement_strategy == PlacementStrategy::Balanced {
+                    self.compare_capacity(a, b)
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .then_with(|| {
                 if self.opts.placement_strategy == PlacementStrategy::Minimal {
                     std::cmp::Ordering::Equal
                 } else {
@@ -251,10 +260,13 @@ impl Sched<'_> {
                 self.rscs[p].allowed[cur].is_some_and(|s| s.value() >= 0)
                     && self.nodes[cur].available()
             });
-            if ok && self.assign_instance(i, Some(cur)) == Some(cur) {
-                counts[cur] += 1;
+            if !ok {
+                continue;
+            }
+            done[i] = true;
+            if let Some(n) = self.assign_instance(i, Some(cur)) {
+                counts[n] += 1;
                 assigned += 1;
-                done[i] = true;
             }
         }
         for &i in &order {
@@ -308,7 +320,8 @@ impl Sched<'_> {
     fn assign_instance(&mut self, i: RscIdx, prefer: Option<NodeIdx>) -> Option<NodeIdx> {
         if self.rscs[i].variant == Variant::Primitive {
             self.rscs[i].assigning = true;
-            let chosen = self.best_node(i, prefer);
+            let capacity_prefer = self.ban_insufficient_capacity(i);
+            let chosen = self.best_node(i, prefer.or(capacity_prefer));
             self.limit_role_before_choice(i);
             let chosen = if self.rscs[i].managed {
                 chosen

@@ -27,6 +27,7 @@ mod output;
 pub mod resources;
 pub mod rules;
 pub mod summary;
+mod utilization;
 pub mod view;
 mod working;
 
@@ -74,6 +75,9 @@ pub(crate) struct Sched<'a> {
     /// Resource whose score contributions `explain` records.
     explain: Option<String>,
     contributions: Vec<(RscIdx, NodeIdx, Score, String)>,
+    /// Utilization consumed per (node, attribute) by resources assigned in
+    /// this run.
+    consumed: BTreeMap<(NodeIdx, String), i64>,
 }
 
 impl<'a> Sched<'a> {
@@ -105,6 +109,7 @@ impl<'a> Sched<'a> {
             warnings: cluster.unsupported.clone(),
             explain,
             contributions: Vec::new(),
+            consumed: BTreeMap::new(),
         }
     }
 
