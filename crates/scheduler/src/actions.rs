@@ -97,8 +97,10 @@ impl Sched<'_> {
         if frozen || rsc.assigned.is_none() {
             return false;
         }
+        // An unmanaged resource's start is never runnable, so mandatory
+        // dependents cannot start either (they may already run: untouched).
         if !rsc.managed {
-            return true;
+            return false;
         }
         if self.quorum_blocks_start(r) {
             return false;

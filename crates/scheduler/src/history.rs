@@ -119,6 +119,11 @@ impl Sched<'_> {
         self.rscs.push(rsc);
         self.by_id.insert(hist.id.clone(), idx);
         self.top.push(idx);
+        if self.opts.stop_removed_resources {
+            for n in 0..self.nodes.len() {
+                self.ban(idx, n, "removed from the configuration");
+            }
+        }
         idx
     }
 
