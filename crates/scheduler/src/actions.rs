@@ -146,7 +146,12 @@ impl Sched<'_> {
                 }
                 for &t in &o.then {
                     for p in self.primitives_of(t) {
-                        if runnable[p] && self.rscs[p].managed {
+                        // An asymmetric order only blocks a change: a
+                        // resource already running where it stays is kept.
+                        let already = !o.symmetrical
+                            && self.rscs[p].running_on.len() == 1
+                            && Some(self.rscs[p].running_on[0].0) == self.rscs[p].assigned;
+                        if runnable[p] && self.rscs[p].managed && !already {
                             runnable[p] = false;
                             changed = true;
                         }
