@@ -17,6 +17,8 @@ pub struct PrimitivePlan {
     pub stops: Vec<(NodeIdx, bool)>,
     pub start: bool,
     pub restart: bool,
+    /// Stays where it is but is promoted or demoted.
+    pub role_change: bool,
     /// No change at all (unmanaged, frozen or already right).
     pub untouched: bool,
 }
@@ -218,6 +220,9 @@ impl Sched<'_> {
             ..Default::default()
         };
         if stays {
+            let current_role = rsc.running_on.first().map(|&(_, role)| role);
+            p.role_change =
+                target.is_some() && current_role.is_some() && rsc.next_role != current_role;
             return p;
         }
         for &(n, _) in &rsc.running_on {
@@ -351,23 +356,40 @@ impl Sched<'_> {
             detail,
             reason: None,
         };
-        let current: Vec<NodeIdx> = rsc.running_on.iter().map(|&(n, _)| n).collect();
+        let current: Vec<(NodeIdx, Role)> = rsc.running_on.clone();
+        let promotable = self.clone_of(r).is_some_and(|c| self.rscs[c].promotable);
+        let next = p.next_role.unwrap_or(Role::Started);
+        // Promotable instances show their role beside the node.
+        let at = |role: Role, n: NodeIdx| {
+            if promotable {
+                format!("{} {}", role, name(n))
+            } else {
+                name(n)
+            }
+        };
         match (current.as_slice(), p.target) {
+            ([], Some(t)) if p.start && promotable && next == Role::Promoted => plan
+                .summary
+                .push(line("Promote", format!("Stopped -> Promoted {}", name(t)))),
             ([], Some(t)) if p.start => plan.summary.push(line("Start", name(t))),
             ([], _) => {}
             (cur, None) => {
-                for &n in cur {
-                    plan.summary.push(line("Stop", name(n)));
+                for &(n, role) in cur {
+                    plan.summary.push(line("Stop", at(role, n)));
                 }
             }
-            ([c], Some(t)) if *c == t => {
-                if rsc.failed {
-                    plan.summary.push(line("Recover", name(t)));
+            ([(c, role)], Some(t)) if *c == t => {
+                if p.role_change {
+                    let verb = if next > *role { "Promote" } else { "Demote" };
+                    plan.summary
+                        .push(line(verb, format!("{} -> {} {}", role, next, name(t))));
+                } else if rsc.failed {
+                    plan.summary.push(line("Recover", at(*role, t)));
                 } else if p.restart || p.start {
-                    plan.summary.push(line("Restart", name(t)));
+                    plan.summary.push(line("Restart", at(*role, t)));
                 }
             }
-            ([c], Some(t)) => {
+            ([(c, role)], Some(t)) => {
                 let verb = if rsc.failed {
                     "Recover"
                 } else if rsc.allow_migrate && self.nodes[*c].available() {
@@ -375,15 +397,25 @@ impl Sched<'_> {
                 } else {
                     "Move"
                 };
-                plan.summary
-                    .push(line(verb, format!("{} -> {}", name(*c), name(t))));
+                let detail = if promotable && *role != next {
+                    format!("{} {} -> {} {}", role, name(*c), next, name(t))
+                } else if promotable {
+                    format!("{} {} -> {}", role, name(*c), name(t))
+                } else {
+                    format!("{} -> {}", name(*c), name(t))
+                };
+                plan.summary.push(line(verb, detail));
             }
             (cur, Some(t)) => {
                 let verb = if rsc.failed { "Recover" } else { "Move" };
-                let from = cur.iter().map(|&n| name(n)).collect::<Vec<_>>().join(" ");
-                if cur.contains(&t) {
+                if cur.iter().any(|&(n, _)| n == t) {
                     plan.summary.push(line(verb, name(t)));
                 } else {
+                    let from = cur
+                        .iter()
+                        .map(|&(n, _)| name(n))
+                        .collect::<Vec<_>>()
+                        .join(" ");
                     plan.summary
                         .push(line(verb, format!("{} -> {}", from, name(t))));
                 }

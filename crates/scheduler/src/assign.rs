@@ -283,6 +283,12 @@ impl Sched<'_> {
                 assigned += 1;
             }
         }
+        if self.rscs[c].promotable {
+            self.choose_promoted(c);
+        }
+        if self.rscs[c].promotable {
+            self.choose_promoted(c);
+        }
         self.rscs[c].assigned = None;
         self.rscs[c].next_role = Some(Role::Started);
         None

@@ -263,6 +263,8 @@ impl Sched<'_> {
     fn colocation_applies(&self, c: &Coloc) -> bool {
         let role_ok = |want: Option<Role>, r: RscIdx| match want {
             None => true,
+            // A clone's role condition is checked per instance.
+            Some(_) if self.rscs[r].variant == Variant::Clone => true,
             Some(w) => self.rscs[r].next_role.unwrap_or(Role::Started) == w,
         };
         role_ok(c.dependent_role, c.dependent) && role_ok(c.primary_role, c.primary)
@@ -308,11 +310,7 @@ impl Sched<'_> {
     /// Dependent of a clone: allowed only where instances run (mandatory),
     /// or biased towards them (optional).
     fn apply_clone_primary(&mut self, dep: RscIdx, c: &Coloc) {
-        let instances = self.rscs[c.primary].children.clone();
-        let placed: Vec<NodeIdx> = instances
-            .iter()
-            .filter_map(|&i| self.instance_node(i))
-            .collect();
+        let placed = self.primary_nodes_for_role(c.primary, c.primary_role);
         let mut work = self.rscs[dep].allowed.clone();
         for n in 0..work.len() {
             let Some(score) = work[n] else { continue };

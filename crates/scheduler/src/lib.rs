@@ -24,6 +24,7 @@ pub mod nodes;
 pub mod options;
 mod order;
 mod output;
+mod promotable;
 pub mod resources;
 pub mod rules;
 pub mod summary;

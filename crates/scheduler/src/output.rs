@@ -65,6 +65,13 @@ impl Sched<'_> {
         let active = match plan.map(|p| &p.primitives[r]) {
             None => before,
             Some(p) if p.untouched => before,
+            Some(p) if p.role_change => before
+                .into_iter()
+                .map(|a| ActiveOn {
+                    role: p.next_role.unwrap_or(a.role),
+                    ..a
+                })
+                .collect(),
             Some(p) => {
                 let mut after: Vec<ActiveOn> = before
                     .into_iter()
