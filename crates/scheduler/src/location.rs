@@ -102,6 +102,10 @@ impl Sched<'_> {
             }
             for rule in &loc.rules {
                 if rule.role == Some(Role::Promoted) {
+                    let mut promoted = loc.clone();
+                    promoted.node = None;
+                    promoted.rules = vec![rule.clone()];
+                    self.promotion_locations.push(promoted);
                     continue;
                 }
                 for n in 0..self.nodes.len() {
@@ -131,7 +135,7 @@ impl Sched<'_> {
     }
 
     /// Resources a location applies to: a resource, tag, template or pattern.
-    fn location_targets(&self, target: &LocationTarget) -> Vec<RscIdx> {
+    pub(crate) fn location_targets(&self, target: &LocationTarget) -> Vec<RscIdx> {
         match target {
             LocationTarget::Resource(id) => self.expand_reference(id),
             LocationTarget::Sets(sets) => sets
@@ -215,19 +219,19 @@ impl Sched<'_> {
         if granted && !standby {
             return;
         }
-        if t.rsc_role == Some(Role::Promoted) {
-            return;
-        }
-        let mut targets: Vec<RscIdx> = t
+        let mut targets: Vec<(RscIdx, Option<Role>)> = t
             .rsc
             .iter()
             .flat_map(|id| self.expand_reference(id))
+            .map(|r| (r, t.rsc_role))
             .collect();
         for set in &t.sets {
+            let role = set.role.or(t.rsc_role);
             targets.extend(
                 set.resources
                     .iter()
-                    .flat_map(|id| self.expand_reference(id)),
+                    .flat_map(|id| self.expand_reference(id))
+                    .map(|r| (r, role)),
             );
         }
         let policy = if granted {
@@ -236,7 +240,19 @@ impl Sched<'_> {
             t.loss_policy.as_deref().unwrap_or("stop")
         };
         let why = format!("ticket {}", t.ticket);
-        for r in targets {
+        for (r, role) in targets {
+            // Only the Promoted role depends on the ticket, or the policy
+            // is to demote: keep the instances, but none may be promoted.
+            let promotable = self.rscs[r].promotable
+                || self.clone_of(r).is_some_and(|c| self.rscs[c].promotable);
+            if promotable && (role == Some(Role::Promoted) || policy == "demote") {
+                for p in self.primitives_of(r) {
+                    self.rscs[p].target_role = Some(Role::Unpromoted);
+                }
+                if policy != "fence" {
+                    continue;
+                }
+            }
             let prims = self.primitives_of(r);
             let active: Vec<NodeIdx> = prims
                 .iter()

@@ -125,7 +125,8 @@ impl ClusterView {
         let mut resources: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
         let mut flags: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in &self.resources {
-            let cloned = matches!(r, ResourceView::Clone { .. });
+            // Unique clones list every instance, stopped ones included.
+            let cloned = matches!(r, ResourceView::Clone { unique: false, .. });
             collect_primitives(r, &mut |p| {
                 let base = strip_instance(&p.id).to_string();
                 // Pacemaker lists a clone's stopped instances only as a
