@@ -234,15 +234,28 @@ impl Sched<'_> {
     /// Clone assignment: instances keep their current nodes where they can,
     /// the rest spread by the usual node comparison.
     fn assign_clone(&mut self, c: RscIdx) -> Option<NodeIdx> {
-        for &ci in &self.this_with[c].clone() {
+        for ci in self.this_with[c].clone() {
             let p = self.colocations[ci].primary;
             self.assign(p);
+            // A role colocation of a promotable clone affects promotion only.
+            let role_only =
+                self.rscs[c].promotable && self.colocations[ci].dependent_role.is_some();
+            if !role_only {
+                self.apply_colocation_to_dependent(c, ci);
+            }
         }
         let instances = self.rscs[c].children.clone();
         let max = self.rscs[c].clone_max;
         let per_node = self.rscs[c].clone_node_max;
         let mut counts = vec![0usize; self.nodes.len()];
         let mut assigned = 0usize;
+        // Active instances keep their node only up to an even share.
+        let usable = (0..self.nodes.len())
+            .filter(|&n| {
+                self.nodes[n].available() && self.rscs[c].allowed[n].is_some_and(|s| s.value() >= 0)
+            })
+            .count();
+        let optimal = (max / usable.max(1)).max(1);
         // Pass 1: active instances stay where they are if still allowed.
         let mut order = instances.clone();
         order.sort_by_key(|&i| self.instance_current(i).is_none());
@@ -251,7 +264,7 @@ impl Sched<'_> {
             let Some(cur) = self.instance_current(i) else {
                 continue;
             };
-            if assigned >= max || counts[cur] >= per_node || self.instance_failed(i) {
+            if assigned >= max || counts[cur] >= per_node.min(optimal) || self.instance_failed(i) {
                 continue;
             }
             self.restrict_instance(i, c, &counts);
