@@ -138,7 +138,9 @@ impl Sched<'_> {
                     .iter()
                     .flat_map(|&f| self.primitives_of(f))
                     .collect();
-                let ok = if o.require_all && !self.is_clone_ref(&o.first) {
+                let ok = if self.is_clone_ref(&o.first) {
+                    self.clone_first_runnable(&o.first, o.require_all, runnable)
+                } else if o.require_all {
                     firsts.iter().all(|&f| runnable[f])
                 } else {
                     firsts.iter().any(|&f| runnable[f])
@@ -183,6 +185,40 @@ impl Sched<'_> {
                 return;
             }
         }
+    }
+
+    /// A clone as the first of an order is runnable when enough instances
+    /// are: `clone-min` of them (1 by default, or with require-all=false).
+    fn clone_first_runnable(
+        &self,
+        firsts: &[RscIdx],
+        require_all: bool,
+        runnable: &[bool],
+    ) -> bool {
+        firsts.iter().all(|&f| {
+            if self.rscs[f].variant != Variant::Clone {
+                return self.primitives_of(f).iter().all(|&p| runnable[p]);
+            }
+            let needed = if require_all {
+                self.rscs[f]
+                    .meta
+                    .get("clone-min")
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(1)
+                    .max(1)
+            } else {
+                1
+            };
+            let ready = self.rscs[f]
+                .children
+                .iter()
+                .filter(|&&i| {
+                    let prims = self.primitives_of(i);
+                    !prims.is_empty() && prims.iter().all(|&p| runnable[p])
+                })
+                .count();
+            ready >= needed
+        })
     }
 
     fn is_clone_ref(&self, rs: &[RscIdx]) -> bool {
