@@ -133,6 +133,10 @@ impl Sched<'_> {
                 if !o.mandatory || !blocking {
                     continue;
                 }
+                if self.interleaved_pair(o) {
+                    changed |= self.propagate_interleaved(o, runnable);
+                    continue;
+                }
                 let firsts: Vec<RscIdx> = o
                     .first
                     .iter()
@@ -219,6 +223,47 @@ impl Sched<'_> {
                 .count();
             ready >= needed
         })
+    }
+
+    /// "first clone A then clone B" with B interleaved: instance by instance.
+    fn interleaved_pair(&self, o: &crate::order::OrderRule) -> bool {
+        let (&[a], &[b]) = (o.first.as_slice(), o.then.as_slice()) else {
+            return false;
+        };
+        // require-all=false and clone-min look at the clone as a whole.
+        o.require_all
+            && !self.rscs[a].meta.contains_key("clone-min")
+            && self.rscs[a].variant == Variant::Clone
+            && self.rscs[b].variant == Variant::Clone
+            && self.rscs[b].interleave
+    }
+
+    /// Each instance of the then-clone needs a runnable instance of the
+    /// first clone on its own node.
+    fn propagate_interleaved(&self, o: &crate::order::OrderRule, runnable: &mut [bool]) -> bool {
+        let (a, b) = (o.first[0], o.then[0]);
+        let ready_nodes: Vec<NodeIdx> = self.rscs[a]
+            .children
+            .iter()
+            .filter(|&&i| self.primitives_of(i).iter().all(|&p| runnable[p]))
+            .filter_map(|&i| self.instance_node(i))
+            .collect();
+        let mut changed = false;
+        for &i in &self.rscs[b].children {
+            let Some(n) = self.instance_node(i) else {
+                continue;
+            };
+            if ready_nodes.contains(&n) {
+                continue;
+            }
+            for p in self.primitives_of(i) {
+                if runnable[p] && self.rscs[p].managed {
+                    runnable[p] = false;
+                    changed = true;
+                }
+            }
+        }
+        changed
     }
 
     fn is_clone_ref(&self, rs: &[RscIdx]) -> bool {
