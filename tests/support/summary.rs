@@ -94,7 +94,8 @@ fn parse_fence(rest: &str) -> Option<PlannedAction> {
 }
 
 /// Normalises a scheduler summary line the same way as parsed text. A verb
-/// written as `Fence (reboot)` is split into verb and action; parentheses
+/// written as `Fence (reboot)` is split into verb and action, a `Fence`
+/// with no detail is a reboot (the scheduler's convention), and parentheses
 /// around the detail are dropped.
 pub fn from_summary_line(line: &SummaryLine) -> PlannedAction {
     let verb = collapse(&line.verb);
@@ -111,6 +112,12 @@ pub fn from_summary_line(line: &SummaryLine) -> PlannedAction {
             verb: "Fence".to_string(),
             resource: collapse(&line.resource),
             detail: collapse(action),
+        },
+        // The scheduler leaves a fence's kind empty when it is the default.
+        _ if verb == "Fence" && detail.is_empty() => PlannedAction {
+            verb,
+            resource: collapse(&line.resource),
+            detail: "reboot".to_string(),
         },
         _ => PlannedAction {
             verb,
@@ -222,6 +229,14 @@ mod tests {
         assert_eq!(
             from_summary_line(&line("Fence", "node1", "reboot")),
             action("Fence", "node1", "reboot")
+        );
+        assert_eq!(
+            from_summary_line(&line("Fence", "node1", "")),
+            action("Fence", "node1", "reboot")
+        );
+        assert_eq!(
+            from_summary_line(&line("Fence", "node1", "off")),
+            action("Fence", "node1", "off")
         );
     }
 }

@@ -46,11 +46,10 @@ pub fn generate_cib(spec: SynthSpec) -> (String, SynthCounts) {
     let mut xml = String::with_capacity(spec.primitives * 700);
 
     xml.push_str(
-        "<cib crm_feature_set=\"3.19.0\" validate-with=\"pacemaker-3.10\" epoch=\"1\" \
+        "<cib validate-with=\"pacemaker-3.7\" epoch=\"1\" \
          num_updates=\"0\" admin_epoch=\"0\" have-quorum=\"1\" dc-uuid=\"1\">\n<configuration>\n\
          <crm_config><cluster_property_set id=\"cib-bootstrap-options\">\
          <nvpair id=\"opt-fencing-enabled\" name=\"fencing-enabled\" value=\"false\"/>\
-         <nvpair id=\"opt-stickiness\" name=\"default-resource-stickiness\" value=\"0\"/>\
          </cluster_property_set></crm_config>\n<nodes>\n",
     );
     for n in 0..nodes {
@@ -135,14 +134,14 @@ fn write_running_history(xml: &mut String, id: &str, node: &str, call: usize) {
         xml,
         "<lrm_resource id=\"{id}\" class=\"ocf\" provider=\"heartbeat\" type=\"Dummy\">\
          <lrm_rsc_op id=\"{id}_last_0\" operation_key=\"{id}_start_0\" operation=\"start\" \
-         crm-debug-origin=\"synth\" crm_feature_set=\"3.19.0\" \
+         crm-debug-origin=\"synth\" \
          transition-key=\"1:0:0:00000000-0000-0000-0000-000000000000\" \
          transition-magic=\"0:0;1:0:0:00000000-0000-0000-0000-000000000000\" \
          exit-reason=\"\" on_node=\"{node}\" call-id=\"{}\" rc-code=\"0\" op-status=\"0\" \
          interval=\"0\" last-rc-change=\"1700000000\" exec-time=\"10\" queue-time=\"0\" \
          op-digest=\"00000000000000000000000000000000\"/>\
          <lrm_rsc_op id=\"{id}_monitor_10000\" operation_key=\"{id}_monitor_10000\" \
-         operation=\"monitor\" crm-debug-origin=\"synth\" crm_feature_set=\"3.19.0\" \
+         operation=\"monitor\" crm-debug-origin=\"synth\" \
          transition-key=\"2:0:0:00000000-0000-0000-0000-000000000000\" \
          transition-magic=\"0:0;2:0:0:00000000-0000-0000-0000-000000000000\" \
          exit-reason=\"\" on_node=\"{node}\" call-id=\"{}\" rc-code=\"0\" op-status=\"0\" \
