@@ -152,12 +152,20 @@ fn forbidden_use_detection_sees_through_comments_and_grouped_imports() {
         forbidden_uses("/// never calls Instant::now\nfn f() {}"),
         Vec::<String>::new()
     );
+    let with_tests = "fn f() {}\n#[cfg(test)]\nmod tests {\n fn t() { let s = \"}\"; \
+                      let c = '{'; std::fs::write(\"x\", s); }\n}\nfn g() { std::net::x(); }";
+    assert_eq!(forbidden_uses(with_tests), ["std::net"]);
+    assert_eq!(
+        forbidden_uses("#[cfg(test)]\nuse std::fs;\nfn g() {}"),
+        Vec::<String>::new()
+    );
 }
 
-/// The forbidden names used in `source` outside comments, including `fs`
+/// The forbidden names used in `source` outside comments and outside
+/// `#[cfg(test)]` items (tests may use files and processes), including `fs`
 /// and `net` imported through a `std::{...}` group.
 fn forbidden_uses(source: &str) -> Vec<String> {
-    let code: String = source
+    let code: String = without_test_items(source)
         .lines()
         .map(|line| line.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
@@ -178,6 +186,60 @@ fn forbidden_uses(source: &str) -> Vec<String> {
         }
     }
     found.into_iter().collect()
+}
+
+/// `source` with every `#[cfg(test)]` item (up to its matching closing
+/// brace, or its `;`) removed. Braces inside string and character literals
+/// are skipped; raw strings are not understood, which is good enough here.
+fn without_test_items(source: &str) -> String {
+    const MARK: &str = "#[cfg(test)]";
+    let mut out = String::new();
+    let mut rest = source;
+    while let Some(at) = rest.find(MARK) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + MARK.len()..];
+        rest = &rest[item_end(rest)..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Byte length of the item at the start of `text`: through the brace that
+/// closes its first `{`, or through a `;` that comes before any `{`.
+fn item_end(text: &str) -> usize {
+    let mut depth = 0usize;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => skip_string(&mut chars),
+            '\'' if matches!(chars.peek(), Some((_, '{' | '}'))) => {
+                chars.next();
+            }
+            ';' if depth == 0 => return i + 1,
+            '{' => depth += 1,
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// Consumes the rest of a string literal whose opening quote was read.
+fn skip_string(chars: &mut impl Iterator<Item = (usize, char)>) {
+    while let Some((_, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '"' => return,
+            _ => {}
+        }
+    }
 }
 
 /// `crates/*` directories that hold a Cargo.toml.
