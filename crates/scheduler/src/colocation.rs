@@ -4,6 +4,7 @@
 
 use crate::working::{NodeIdx, RscIdx, Variant};
 use crate::Sched;
+use std::collections::BTreeMap;
 use tandem_model::{Colocation, Constraint, ResourceSet, Role, Score, INFINITY};
 
 #[derive(Clone, Debug)]
@@ -37,6 +38,7 @@ impl Sched<'_> {
         }
         self.add_group_internal_colocations();
         self.index_colocations();
+        self.index_node_attributes();
     }
 
     fn colocation_pair(&mut self, col: &Colocation) {
@@ -233,12 +235,38 @@ impl Sched<'_> {
         out
     }
 
-    /// Node attribute value used to match colocated nodes.
-    fn coloc_attr(&self, node: NodeIdx, attr: &str) -> Option<String> {
-        self.nodes[node]
-            .attrs
+    /// Which nodes share a value of each colocation node attribute: per
+    /// attribute, a class id per node (values compare case-insensitively),
+    /// so matching nodes is an integer comparison.
+    fn index_node_attributes(&mut self) {
+        let mut attrs: Vec<String> = self
+            .colocations
+            .iter()
+            .map(|c| c.node_attribute.clone())
+            .collect();
+        attrs.push("#uname".into());
+        attrs.sort();
+        attrs.dedup();
+        for attr in attrs {
+            let mut ids: BTreeMap<String, u32> = BTreeMap::new();
+            let classes = self
+                .nodes
+                .iter()
+                .map(|node| {
+                    let value = node.attrs.get(&attr)?.to_ascii_lowercase();
+                    let next = ids.len() as u32;
+                    Some(*ids.entry(value).or_insert(next))
+                })
+                .collect();
+            self.attr_classes.insert(attr, classes);
+        }
+    }
+
+    /// The class of `node`'s value of colocation attribute `attr`.
+    fn coloc_attr(&self, node: NodeIdx, attr: &str) -> Option<u32> {
+        self.attr_classes
             .get(attr)
-            .map(|v| v.to_ascii_lowercase())
+            .and_then(|classes| classes[node])
     }
 
     /// Where the primary of `c` counts as placed, for the dependent side.
@@ -427,14 +455,21 @@ impl Sched<'_> {
         factor: f32,
         nonneg: bool,
     ) {
+        let allowed_on_one = std::cell::OnceCell::new();
+        let no_classes = Vec::new();
+        let classes = self
+            .attr_classes
+            .get(&c.node_attribute)
+            .unwrap_or(&no_classes);
         for n in 0..work.len() {
             let Some(current) = work[n] else { continue };
-            let value = self.coloc_attr(n, &c.node_attribute);
-            let best = self.best_matching_score(source, &c.node_attribute, value.as_deref());
+            let value = classes.get(n).copied().flatten();
+            let best = self.best_matching_score(source, classes, value);
             if factor < 0.0 && best.value() < 0 {
                 let stickiness = self.rscs[c.primary].stickiness.value();
-                let allowed_on_one = self.allowed_node_count(c.dependent) == 1;
-                if stickiness >= -best.value() || !c.influence || !allowed_on_one {
+                let on_one =
+                    *allowed_on_one.get_or_init(|| self.allowed_node_count(c.dependent) == 1);
+                if stickiness >= -best.value() || !c.influence || !on_one {
                     continue;
                 }
             }
@@ -464,12 +499,16 @@ impl Sched<'_> {
         }
     }
 
-    fn best_matching_score(&self, source: RscIdx, attr: &str, value: Option<&str>) -> Score {
+    fn best_matching_score(
+        &self,
+        source: RscIdx,
+        classes: &[Option<u32>],
+        value: Option<u32>,
+    ) -> Score {
         let mut best = Score::NEG_INFINITY;
         for (n, s) in self.rscs[source].allowed.iter().enumerate() {
             let Some(s) = *s else { continue };
-            if s > best && self.nodes[n].available() && self.coloc_attr(n, attr).as_deref() == value
-            {
+            if s > best && classes.get(n).copied().flatten() == value && self.nodes[n].available() {
                 best = s;
             }
         }

@@ -4,6 +4,7 @@
 
 use crate::working::{NodeIdx, OnFail, Rsc, RscIdx, Variant};
 use crate::Sched;
+use std::collections::BTreeMap;
 use tandem_model::{HistoryOp, ResourceHistory, Role, Score};
 
 /// An operation's outcome once rc, op-status and expectations are combined.
@@ -31,6 +32,7 @@ const RELEVANT_TASKS: &[&str] = &[
 
 impl Sched<'_> {
     pub(crate) fn unpack_history(&mut self) {
+        self.index_fail_counts();
         let cluster = self.cluster;
         for state in &cluster.status.nodes {
             let Some(node) = self.node_for_state(&state.id, state.uname.as_deref()) else {
@@ -496,27 +498,47 @@ impl Sched<'_> {
     pub(crate) fn fail_count(&self, r: RscIdx, node: NodeIdx) -> (i64, i64) {
         let rsc = &self.rscs[r];
         let name = if self.is_anonymous_instance(r) {
-            rsc.history_id.clone()
+            &rsc.history_id
         } else {
-            rsc.id.clone()
+            &rsc.id
         };
-        let count_prefix = format!("fail-count-{name}#");
-        let last_prefix = format!("last-failure-{name}#");
-        let attrs = &self.nodes[node].attrs;
-        let mut count = Score::ZERO;
-        let mut last = 0i64;
-        for (k, v) in attrs {
-            if k.starts_with(&count_prefix) {
-                count = count.plus(Score::parse(v).unwrap_or(Score::ZERO));
-            } else if k.starts_with(&last_prefix) {
-                last = last.max(v.parse().unwrap_or(0));
-            }
-        }
+        let Some(&(count, last)) = self.fail_counts.get(&(node, name.clone())) else {
+            return (0, 0);
+        };
         let timeout = rsc.failure_timeout_s;
         if timeout > 0 && last > 0 && self.now > last + timeout {
             return (0, last);
         }
         (count.value(), last)
+    }
+
+    /// Indexes `fail-count-RSC#OP_INTERVAL` and `last-failure-RSC#...` node
+    /// attributes by (node, RSC): summed counts, latest failure. A legacy
+    /// `fail-count-RSC` without `#` is not counted (as in Pacemaker 3).
+    pub(crate) fn index_fail_counts(&mut self) {
+        let mut index: BTreeMap<(NodeIdx, String), (Score, i64)> = BTreeMap::new();
+        for (n, node) in self.nodes.iter().enumerate() {
+            for (k, v) in &node.attrs {
+                if let Some((rsc, _op)) = k
+                    .strip_prefix("fail-count-")
+                    .and_then(|x| x.rsplit_once('#'))
+                {
+                    let e = index
+                        .entry((n, rsc.to_string()))
+                        .or_insert((Score::ZERO, 0));
+                    e.0 = e.0.plus(Score::parse(v).unwrap_or(Score::ZERO));
+                } else if let Some((rsc, _op)) = k
+                    .strip_prefix("last-failure-")
+                    .and_then(|x| x.rsplit_once('#'))
+                {
+                    let e = index
+                        .entry((n, rsc.to_string()))
+                        .or_insert((Score::ZERO, 0));
+                    e.1 = e.1.max(v.parse().unwrap_or(0));
+                }
+            }
+        }
+        self.fail_counts = index;
     }
 
     fn apply_fail_counts(&mut self, r: RscIdx) {

@@ -79,6 +79,10 @@ pub(crate) struct Sched<'a> {
     /// Utilization consumed per (node, attribute) by resources assigned in
     /// this run.
     consumed: BTreeMap<(NodeIdx, String), i64>,
+    /// Per colocation node attribute, a value class per node.
+    attr_classes: BTreeMap<String, Vec<Option<u32>>>,
+    /// (node, resource history id) → (fail count, last failure epoch).
+    fail_counts: BTreeMap<(NodeIdx, String), (Score, i64)>,
 }
 
 impl<'a> Sched<'a> {
@@ -111,6 +115,8 @@ impl<'a> Sched<'a> {
             explain,
             contributions: Vec::new(),
             consumed: BTreeMap::new(),
+            attr_classes: BTreeMap::new(),
+            fail_counts: BTreeMap::new(),
         }
     }
 
