@@ -266,6 +266,17 @@ impl Sched<'_> {
         changed
     }
 
+    /// Whether moving `r` away from `from` is a live migration.
+    fn migrates(&self, r: RscIdx, from: NodeIdx) -> bool {
+        let rsc = &self.rscs[r];
+        rsc.allow_migrate && !rsc.failed && self.nodes[from].online && !self.nodes[from].unclean
+    }
+
+    /// Fencing is enabled without any way to fence: nothing may change.
+    fn frozen(&self) -> bool {
+        self.opts.fencing_enabled && !self.have_fencing_device && !self.opts.have_watchdog
+    }
+
     fn is_clone_ref(&self, rs: &[RscIdx]) -> bool {
         rs.iter().any(|&r| self.rscs[r].variant == Variant::Clone)
     }
@@ -337,7 +348,15 @@ impl Sched<'_> {
                     .iter()
                     .flat_map(|&f| self.primitives_of(f))
                     .collect();
-                let first_starts = firsts.iter().any(|&f| plan.primitives[f].start);
+                // A live migration moves the first without a restart of
+                // what is ordered after it.
+                let first_starts = firsts.iter().any(|&f| {
+                    plan.primitives[f].start
+                        && !self.rscs[f]
+                            .running_on
+                            .first()
+                            .is_some_and(|&(c, _)| self.migrates(f, c))
+                });
                 let first_stops = o.symmetrical
                     && firsts
                         .iter()
@@ -453,6 +472,14 @@ impl Sched<'_> {
                 .summary
                 .push(line("Promote", format!("Stopped -> Promoted {}", name(t)))),
             ([], Some(t)) if p.start => plan.summary.push(line("Start", name(t))),
+            // Placed but its start cannot run: Pacemaker lists it as blocked.
+            ([], None) if rsc.assigned.is_some() && rsc.managed && !self.frozen() => {
+                let n = rsc.assigned.unwrap_or_default();
+                plan.summary.push(SummaryLine {
+                    reason: Some("blocked".into()),
+                    ..line("Start", name(n))
+                })
+            }
             ([], _) => {}
             (cur, None) => {
                 for &(n, role) in cur {
@@ -473,7 +500,7 @@ impl Sched<'_> {
             ([(c, role)], Some(t)) => {
                 let verb = if rsc.failed {
                     "Recover"
-                } else if rsc.allow_migrate && self.nodes[*c].available() {
+                } else if self.migrates(r, *c) {
                     "Migrate"
                 } else {
                     "Move"
