@@ -475,7 +475,7 @@ impl Sched<'_> {
         let Some(changed) = op.last_rc_change.or(op.last_run) else {
             return false;
         };
-        self.now >= changed + timeout && self.fail_count(r, node).0 == 0
+        self.now >= changed.saturating_add(timeout) && self.fail_count(r, node).0 == 0
     }
 
     /// Bans `r` (the whole clone for anonymous instances) from `node` after a
@@ -506,7 +506,7 @@ impl Sched<'_> {
             return (0, 0);
         };
         let timeout = rsc.failure_timeout_s;
-        if timeout > 0 && last > 0 && self.now > last + timeout {
+        if timeout > 0 && last > 0 && self.now > last.saturating_add(timeout) {
             return (0, last);
         }
         (count.value(), last)

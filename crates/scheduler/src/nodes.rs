@@ -149,7 +149,7 @@ fn determine_state(node: &mut Node, state: &NodeState, opts: &Options, now: i64)
     } else if expected.is_none_or(|e| e == "down") {
         let pending_too_long = opts
             .node_pending_timeout_s
-            .is_some_and(|t| t > 0 && member > 1 && now >= member + t);
+            .is_some_and(|t| t > 0 && member > 1 && now >= member.saturating_add(t));
         if pending_too_long {
             fence(node, "peer pending timed out on joining the process group");
         } else if member > 0 || online > 0 {

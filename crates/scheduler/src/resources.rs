@@ -8,6 +8,10 @@ use crate::working::{Requires, Rsc, RscIdx, Variant};
 use std::collections::BTreeMap;
 use tandem_model::{parse_bool, Configuration, NvSet, Primitive, Resource, Role, Score};
 
+/// Upper bound on the instances of one clone (far above any real cluster:
+/// tandem targets 100+ nodes).
+pub const MAX_CLONE_INSTANCES: usize = 10_000;
+
 pub struct ResourceArena {
     pub rscs: Vec<Rsc>,
     /// Top-level resources in document order.
@@ -132,7 +136,8 @@ impl Builder<'_> {
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .unwrap_or(default)
         };
-        let clone_max = get_usize(&["clone-max"], node_count);
+        // Bounded: a typo such as clone-max=1000000000 must not exhaust memory.
+        let clone_max = get_usize(&["clone-max"], node_count).min(MAX_CLONE_INSTANCES);
         let clone_node_max = get_usize(&["clone-node-max"], 1);
         let promoted_max = get_usize(&["promoted-max", "master-max"], 1);
         let promoted_node_max = get_usize(&["promoted-node-max", "master-node-max"], 1);

@@ -152,7 +152,7 @@ fn date_matches(
         DateOp::Gt => start.is_some_and(|s| now > s),
         DateOp::Lt => end.is_some_and(|e| now < e),
         DateOp::InRange => {
-            let end = end.or_else(|| Some(start? + duration_s?));
+            let end = end.or_else(|| Some(start?.saturating_add(duration_s?)));
             start.is_none_or(|s| now >= s) && end.is_none_or(|e| now <= e)
         }
         DateOp::DateSpec => spec.is_some_and(|s| date_spec_matches(now, s)),
