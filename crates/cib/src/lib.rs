@@ -22,7 +22,6 @@
 
 mod config;
 mod constraints;
-mod dates;
 mod depth;
 mod error;
 mod nvset;

@@ -2,9 +2,9 @@
 //! and the expressions (node attribute, date, resource, operation, nested
 //! rule). Rules are kept as written; evaluating them is the scheduler's job.
 
-use crate::dates::parse_iso8601;
 use crate::xml::{child, elements, name, Ctx, Res};
 use roxmltree::Node;
+use tandem_model::calendar::parse_iso8601;
 use tandem_model::{BoolOp, DateOp, DateSpec, Expression, Rule, ValueType};
 
 /// How deeply rules may nest. Real CIBs use two or three levels; the limit

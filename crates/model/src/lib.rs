@@ -12,6 +12,7 @@
 //!
 //! Must not: do I/O beyond parsing text handed to it.
 
+pub mod calendar;
 pub mod config;
 pub mod constraint;
 

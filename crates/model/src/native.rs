@@ -2366,37 +2366,18 @@ fn datetime_to_epoch(dt: &toml::value::Datetime) -> Option<i64> {
         toml::value::Offset::Z => 0,
         toml::value::Offset::Custom { minutes } => minutes as i64,
     };
-    let days = days_from_civil(date.year as i64, date.month as i64, date.day as i64);
+    let days =
+        crate::calendar::days_from_civil(date.year as i64, date.month as i64, date.day as i64);
     Some(
         days * 86_400 + time.hour as i64 * 3600 + time.minute as i64 * 60 + time.second as i64
             - offset_min * 60,
     )
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYY-MM-DDTHH:MM:SSZ` for epoch seconds (UTC).
 pub fn epoch_to_rfc3339(epoch: i64) -> String {
-    let days = epoch.div_euclid(86_400);
     let secs = epoch.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    let (y, m, d) = crate::calendar::civil_from_days(epoch.div_euclid(86_400));
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         secs / 3600,

@@ -2,6 +2,7 @@
 //! expressions combined with and/or, evaluated against a context.
 
 use std::collections::BTreeMap;
+use tandem_model::calendar::{civil_from_days, days_from_civil};
 use tandem_model::{BoolOp, DateOp, DateSpec, Expression, Rule, ValueType};
 
 /// What a rule is evaluated against. Fields that do not apply are `None`.
@@ -230,31 +231,6 @@ impl Calendar {
             iso_year,
         }
     }
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// (year, month, day) → days since 1970-01-01.
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

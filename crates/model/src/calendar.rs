@@ -1,10 +1,11 @@
-//! ISO-8601 dates as Pacemaker writes them in `date_expression`s
-//! ("2005-001", "2019-09-20 15:00:00 -05:00", "2008-05-01T00:00:00Z",
-//! "2005-W01-1") → seconds since the epoch, UTC. Pure functions.
+//! Calendar arithmetic shared by every crate that handles dates: ISO-8601
+//! dates as Pacemaker writes them ("2005-001", "2019-09-20 15:00:00 -05:00",
+//! "2008-05-01T00:00:00Z", "2005-W01-1") → seconds since the epoch (UTC),
+//! and proleptic Gregorian day counts both ways. Pure functions.
 
 /// Parses a date with optional time and zone; `None` when malformed.
 /// A missing zone means UTC.
-pub(crate) fn parse_iso8601(text: &str) -> Option<i64> {
+pub fn parse_iso8601(text: &str) -> Option<i64> {
     let text = text.trim();
     let split = text.find(['T', 't', ' ']).unwrap_or(text.len());
     let (date, rest) = text.split_at(split);
@@ -113,15 +114,15 @@ fn week_days(year: i64, week: i64, weekday: i64) -> Option<i64> {
 }
 
 /// 0 for Monday … 6 for Sunday (1970-01-01 was a Thursday).
-fn weekday_from_monday(days: i64) -> i64 {
+pub fn weekday_from_monday(days: i64) -> i64 {
     (days + 3).rem_euclid(7)
 }
 
-fn is_leap(year: i64) -> bool {
+pub fn is_leap(year: i64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
 
-fn days_in_month(year: i64, month: i64) -> i64 {
+pub fn days_in_month(year: i64, month: i64) -> i64 {
     match month {
         2 if is_leap(year) => 29,
         2 => 28,
@@ -132,7 +133,7 @@ fn days_in_month(year: i64, month: i64) -> i64 {
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
 /// well-known algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -140,6 +141,21 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (the
+/// inverse of [`days_from_civil`]).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
