@@ -57,6 +57,7 @@ impl Sched<'_> {
         for &r in &prims {
             self.summarize(r, &mut plan);
         }
+        self.build_actions(&mut plan);
         plan
     }
 
@@ -267,7 +268,7 @@ impl Sched<'_> {
     }
 
     /// Whether moving `r` away from `from` is a live migration.
-    fn migrates(&self, r: RscIdx, from: NodeIdx) -> bool {
+    pub(crate) fn migrates(&self, r: RscIdx, from: NodeIdx) -> bool {
         let rsc = &self.rscs[r];
         rsc.allow_migrate && !rsc.failed && self.nodes[from].online && !self.nodes[from].unclean
     }
@@ -432,24 +433,6 @@ impl Sched<'_> {
             return;
         }
         let name = |n: NodeIdx| self.nodes[n].name.clone();
-        for &(n, executed) in &p.stops {
-            plan.actions.push(Action {
-                target: rsc.id.clone(),
-                task: "stop".into(),
-                node: Some(name(n)),
-                interval_ms: 0,
-                pseudo: plan.fenced[n] || !executed,
-            });
-        }
-        if let (true, Some(t)) = (p.start, p.target) {
-            plan.actions.push(Action {
-                target: rsc.id.clone(),
-                task: "start".into(),
-                node: Some(name(t)),
-                interval_ms: 0,
-                pseudo: false,
-            });
-        }
         let line = |verb: &str, detail: String| SummaryLine {
             verb: verb.into(),
             resource: rsc.id.clone(),

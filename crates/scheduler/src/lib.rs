@@ -18,6 +18,7 @@ mod actions;
 mod assign;
 mod colocation;
 pub mod explain;
+mod graph;
 mod history;
 mod location;
 pub mod nodes;
