@@ -15,7 +15,7 @@ pub const MAX_PROBLEMS: usize = 50;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CibError {
     /// The text is not well-formed XML (or uses a DTD, which is refused).
-    #[error("XML syntax error: {message}")]
+    #[error("XML syntax error at line {line}, column {column}: {message}")]
     Xml {
         message: String,
         line: u32,
