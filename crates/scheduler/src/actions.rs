@@ -341,7 +341,9 @@ impl Sched<'_> {
         loop {
             let mut changed = false;
             for o in &self.orders {
-                if !o.mandatory {
+                // A clone's instances coming and going elsewhere does not
+                // restart what is ordered after the clone.
+                if !o.mandatory || self.is_clone_ref(&o.first) {
                     continue;
                 }
                 let firsts: Vec<RscIdx> = o
