@@ -26,6 +26,11 @@ impl Sched<'_> {
                 self.resource_actions(r, plan, &mut actions, &mut by_task, &mut edges);
             }
         }
+        for c in 0..self.rscs.len() {
+            if self.rscs[c].variant == Variant::Clone && self.meta_flag(c, "notify") {
+                self.notifications(c, plan, &mut actions, &by_task, &mut edges);
+            }
+        }
         for f in 0..fences.len() {
             edges.extend((fences.len()..actions.len()).map(|a| (f, a)));
         }
@@ -119,6 +124,97 @@ impl Sched<'_> {
                 }
             }
         }
+    }
+
+    /// Clone notifications (notify=true): for each kind of action the clone
+    /// takes (stop, start, demote, promote), every instance active before
+    /// is notified before it, and every instance active after is notified
+    /// after it.
+    fn notifications(
+        &self,
+        c: RscIdx,
+        plan: &Plan,
+        actions: &mut Vec<Action>,
+        by_task: &TaskIndex,
+        edges: &mut Vec<(usize, usize)>,
+    ) {
+        let prims = self.primitives_of(c);
+        let clone_id = self.rscs[c].id.clone();
+        for kind in ["stop", "start", "demote", "promote"] {
+            let work: Vec<usize> = prims
+                .iter()
+                .flat_map(|&p| by_task.get(&(p, kind)).cloned().unwrap_or_default())
+                .collect();
+            if work.is_empty() {
+                continue;
+            }
+            for (phase, active) in [
+                ("pre", self.active_before(&prims)),
+                ("post", self.active_after(&prims, plan)),
+            ] {
+                let start = actions.len();
+                actions.push(Action {
+                    target: clone_id.clone(),
+                    // Pacemaker names the post phase after the result.
+                    task: match (phase, kind) {
+                        ("pre", k) => format!("pre_notify_{k}"),
+                        (_, "start") => "post_notify_running".into(),
+                        (_, "stop") => "post_notify_stopped".into(),
+                        (_, k) => format!("post_notify_{k}d"),
+                    },
+                    node: None,
+                    interval_ms: 0,
+                    pseudo: true,
+                });
+                for (p, n) in active {
+                    actions.push(Action {
+                        target: self.rscs[p].id.clone(),
+                        task: "notify".into(),
+                        node: Some(self.nodes[n].name.clone()),
+                        interval_ms: 0,
+                        pseudo: false,
+                    });
+                    edges.push((start, actions.len() - 1));
+                }
+                let notifies = start..actions.len();
+                if phase == "pre" {
+                    edges.extend(notifies.flat_map(|a| work.iter().map(move |&w| (a, w))));
+                } else {
+                    edges.extend(
+                        work.iter()
+                            .flat_map(|&w| notifies.clone().map(move |a| (w, a))),
+                    );
+                }
+            }
+        }
+    }
+
+    fn active_before(&self, prims: &[RscIdx]) -> Vec<(RscIdx, NodeIdx)> {
+        prims
+            .iter()
+            .flat_map(|&p| self.rscs[p].running_on.iter().map(move |&(n, _)| (p, n)))
+            .collect()
+    }
+
+    fn active_after(&self, prims: &[RscIdx], plan: &Plan) -> Vec<(RscIdx, NodeIdx)> {
+        prims
+            .iter()
+            .filter_map(|&p| {
+                let pp = &plan.primitives[p];
+                if pp.untouched {
+                    return self.rscs[p].running_on.first().map(|&(n, _)| (p, n));
+                }
+                pp.target.map(|t| (p, t))
+            })
+            .collect()
+    }
+
+    fn meta_flag(&self, r: RscIdx, name: &str) -> bool {
+        self.rscs[r]
+            .meta
+            .get(name)
+            .and_then(|v| tandem_model::parse_bool(v))
+            .unwrap_or(false)
     }
 
     /// Edges from ordering constraints: "first A then B" puts B's action

@@ -112,7 +112,7 @@ impl<'a> Sched<'a> {
             promotion_locations: Vec::new(),
             exclusive: Vec::new(),
             have_fencing_device,
-            warnings: cluster.unsupported.clone(),
+            warnings: Vec::new(),
             explain,
             contributions: Vec::new(),
             consumed: BTreeMap::new(),

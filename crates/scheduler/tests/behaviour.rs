@@ -365,3 +365,55 @@ score = 50
         );
     }
 }
+
+#[test]
+fn clone_notifications_surround_the_instance_that_starts() {
+    let t = run(&format!(
+        r#"{TWO_NODES}
+[[resource]]
+id = "fs"
+agent = "ocf:heartbeat:Dummy"
+[[clone]]
+id = "fs-clone"
+of = "fs"
+meta = {{ notify = true }}
+[status]
+[status.running]
+fs-clone = ["node1"]
+"#
+    ));
+    let tasks: Vec<String> = t
+        .actions
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {}",
+                a.target,
+                a.task,
+                a.node.as_deref().unwrap_or("-")
+            )
+        })
+        .collect();
+    let at = |needle: &str| {
+        tasks
+            .iter()
+            .position(|t| t == needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in {tasks:?}"))
+    };
+    let start = tasks
+        .iter()
+        .position(|t| t.ends_with("start node2"))
+        .expect("an instance starts on node2");
+    assert!(at("fs-clone pre_notify_start -") < start);
+    let post = at("fs-clone post_notify_running -");
+    assert!(post > start);
+    let notified_after: Vec<&String> = tasks[post..]
+        .iter()
+        .filter(|t| t.contains(" notify "))
+        .collect();
+    assert_eq!(
+        notified_after.len(),
+        2,
+        "both instances hear about the start: {tasks:?}"
+    );
+}
