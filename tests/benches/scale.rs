@@ -5,7 +5,7 @@
 //! (`VmHWM`); asserts nothing about time.
 //!
 //! `cargo bench -p tandem-tests --bench scale -- [--nodes N] [--primitives N]
-//! [--seed N] [--write-xml PATH]` (or `bench/scale`). `--write-xml` keeps the
+//! [--seed N] [--clones N] [--promotable N] [--clone-variant] [--write-xml PATH]` (or `bench/scale`). `--write-xml` keeps the
 //! generated CIB, e.g. to time `crm_simulate` on the same input.
 
 use std::time::Instant;
@@ -25,8 +25,8 @@ fn main() {
     };
     let spec = options.spec;
     println!(
-        "scale: {} nodes x {} primitives, seed {}",
-        spec.nodes, spec.primitives, spec.seed
+        "scale: {} nodes x {} primitives, {} clones, {} promotable clones, seed {}",
+        spec.nodes, spec.primitives, spec.clones, spec.promotable, spec.seed
     );
     report_memory("start");
 
@@ -86,6 +86,8 @@ impl Options {
             spec: SynthSpec {
                 nodes: 64,
                 primitives: 10_000,
+                clones: 0,
+                promotable: 0,
                 seed: 1,
             },
             write_xml: None,
@@ -97,6 +99,14 @@ impl Options {
                 "--nodes" => options.spec.nodes = number(&value()?)?,
                 "--primitives" => options.spec.primitives = number(&value()?)?,
                 "--seed" => options.spec.seed = number(&value()?)? as u64,
+                "--clones" => options.spec.clones = number(&value()?)?,
+                "--promotable" => options.spec.promotable = number(&value()?)?,
+                // The clone/promotable variant of issue 4: 64 nodes, 500
+                // clones, 200 promotable clones beside the primitives.
+                "--clone-variant" => {
+                    options.spec.clones = 500;
+                    options.spec.promotable = 200;
+                }
                 "--write-xml" => options.write_xml = Some(value()?),
                 other => return Err(format!("unknown argument {other:?}")),
             }

@@ -14,6 +14,10 @@ use std::fmt::Write as _;
 pub struct SynthSpec {
     pub nodes: usize,
     pub primitives: usize,
+    /// Anonymous clones (one instance per node), half of them running.
+    pub clones: usize,
+    /// Promotable clones with promotion scores; one promoted instance each.
+    pub promotable: usize,
     pub seed: u64,
 }
 
@@ -25,6 +29,8 @@ pub struct SynthCounts {
     pub orders: usize,
     /// Primitives with a start recorded in the status section.
     pub running: usize,
+    /// Clone and promotable instances recorded as running.
+    pub running_instances: usize,
 }
 
 /// Length of a colocation/order chain (each member follows the previous).
@@ -68,6 +74,24 @@ pub fn generate_cib(spec: SynthSpec) -> (String, SynthCounts) {
             rng.below(3) * 50
         );
     }
+    for c in 0..spec.clones {
+        let _ = writeln!(
+            xml,
+            "<clone id=\"clone-{c:04}\"><primitive id=\"{}\" class=\"ocf\" provider=\"heartbeat\" \
+             type=\"Dummy\"/></clone>",
+            clone_child(c)
+        );
+    }
+    for m in 0..spec.promotable {
+        let _ = writeln!(
+            xml,
+            "<clone id=\"ms-{m:04}\"><meta_attributes id=\"ms-{m:04}-meta\">\
+             <nvpair id=\"ms-{m:04}-promotable\" name=\"promotable\" value=\"true\"/>\
+             </meta_attributes><primitive id=\"{}\" class=\"ocf\" provider=\"pacemaker\" \
+             type=\"Stateful\"/></clone>",
+            promotable_child(m)
+        );
+    }
     xml.push_str("</resources>\n<constraints>\n");
     for r in 0..spec.primitives {
         let id = rsc(r);
@@ -102,6 +126,15 @@ pub fn generate_cib(spec: SynthSpec) -> (String, SynthCounts) {
             counts.orders += 1;
         }
     }
+    for m in 0..spec.promotable.min(spec.primitives / CHAIN_LENGTH) {
+        let id = rsc(m * CHAIN_LENGTH);
+        let _ = writeln!(
+            xml,
+            "<rsc_colocation id=\"col-{id}-promoted\" rsc=\"{id}\" with-rsc=\"ms-{m:04}\" \
+             with-rsc-role=\"Promoted\" score=\"INFINITY\"/>"
+        );
+        counts.colocations += 1;
+    }
     xml.push_str("</constraints>\n</configuration>\n<status>\n");
     let mut running_on: Vec<Vec<usize>> = vec![Vec::new(); nodes];
     for r in 0..spec.primitives {
@@ -119,13 +152,52 @@ pub fn generate_cib(spec: SynthSpec) -> (String, SynthCounts) {
             node(n),
             n + 1
         );
-        for (call, &r) in running.iter().enumerate() {
+        let mut call = 0;
+        for &r in running {
             write_running_history(&mut xml, &rsc(r), &node(n), call);
+            call += 1;
         }
-        xml.push_str("</lrm_resources></lrm>\n</node_state>\n");
+        for c in (0..spec.clones).filter(|c| c % 2 == 0) {
+            write_running_history(&mut xml, &clone_child(c), &node(n), call);
+            call += 1;
+            counts.running_instances += 1;
+        }
+        for m in 0..spec.promotable {
+            write_running_history(&mut xml, &promotable_child(m), &node(n), call);
+            call += 1;
+            counts.running_instances += 1;
+        }
+        xml.push_str("</lrm_resources></lrm>\n");
+        if spec.promotable > 0 {
+            let _ = write!(
+                xml,
+                "<transient_attributes id=\"{}\"><instance_attributes id=\"status-{}\">",
+                n + 1,
+                n + 1
+            );
+            for m in 0..spec.promotable {
+                let child = promotable_child(m);
+                let _ = write!(
+                    xml,
+                    "<nvpair id=\"status-{}-master-{child}\" name=\"master-{child}\" value=\"{}\"/>",
+                    n + 1,
+                    rng.below(10) * 10
+                );
+            }
+            xml.push_str("</instance_attributes></transient_attributes>\n");
+        }
+        xml.push_str("</node_state>\n");
     }
     xml.push_str("</status>\n</cib>\n");
     (xml, counts)
+}
+
+fn clone_child(c: usize) -> String {
+    format!("cl-{c:04}")
+}
+
+fn promotable_child(m: usize) -> String {
+    format!("ms-rsc-{m:04}")
 }
 
 /// A successful start and a recurring monitor of `id` on `node`.
@@ -180,6 +252,8 @@ mod tests {
         let spec = SynthSpec {
             nodes: 4,
             primitives: 40,
+            clones: 3,
+            promotable: 2,
             seed: 7,
         };
         assert_eq!(generate_cib(spec), generate_cib(spec));
@@ -194,6 +268,8 @@ mod tests {
         let (xml, counts) = generate_cib(SynthSpec {
             nodes: 3,
             primitives: 100,
+            clones: 0,
+            promotable: 0,
             seed: 1,
         });
         assert_eq!(xml.matches("<primitive ").count(), 100);

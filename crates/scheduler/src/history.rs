@@ -33,6 +33,7 @@ const RELEVANT_TASKS: &[&str] = &[
 impl Sched<'_> {
     pub(crate) fn unpack_history(&mut self) {
         self.index_fail_counts();
+        self.index_anonymous_instances();
         let cluster = self.cluster;
         for state in &cluster.status.nodes {
             let Some(node) = self.node_for_state(&state.id, state.uname.as_deref()) else {
@@ -76,33 +77,46 @@ impl Sched<'_> {
             }
         }
         let base = crate::view::strip_instance(id);
-        let candidates: Vec<RscIdx> = (0..self.rscs.len())
-            .filter(|&r| {
-                self.rscs[r].variant == Variant::Primitive
-                    && self.rscs[r].history_id == base
-                    && self.is_anonymous_instance(r)
-            })
-            .collect();
+        let Some(candidates) = self.anonymous_instances.get(base) else {
+            return None;
+        };
         if candidates.is_empty() {
             return None;
         }
-        let instance_active_here = |r: RscIdx| {
-            let top = self.instance_root(r);
-            self.primitives_of(top).iter().any(|&p| {
-                self.rscs[p].running_on.iter().any(|&(n, _)| n == node)
-                    || self.rscs[p].seen_on.contains(&node)
-            })
+        let used_here = |p: RscIdx| {
+            self.rscs[p].running_on.iter().any(|&(n, _)| n == node)
+                || self.rscs[p].seen_on.contains(&node)
         };
+        let unused =
+            |p: RscIdx| self.rscs[p].running_on.is_empty() && self.rscs[p].seen_on.is_empty();
+        // For cloned groups the whole instance (every member) counts.
+        let members = |r: RscIdx| -> Vec<RscIdx> {
+            match self.instance_root(r) {
+                top if top == r => vec![r],
+                top => self.primitives_of(top),
+            }
+        };
+        let instance_active_here = |r: RscIdx| members(r).into_iter().any(used_here);
         if let Some(&r) = candidates.iter().find(|&&r| instance_active_here(r)) {
             return Some(r);
         }
-        let instance_unused = |r: RscIdx| {
-            let top = self.instance_root(r);
-            self.primitives_of(top)
-                .iter()
-                .all(|&p| self.rscs[p].running_on.is_empty() && self.rscs[p].seen_on.is_empty())
-        };
+        let instance_unused = |r: RscIdx| members(r).into_iter().all(unused);
         candidates.iter().copied().find(|&r| instance_unused(r))
+    }
+
+    /// Anonymous clone instances by the id their history uses (the child's
+    /// id without `:N`), in instance order.
+    fn index_anonymous_instances(&mut self) {
+        let mut index: BTreeMap<String, Vec<RscIdx>> = BTreeMap::new();
+        for r in 0..self.rscs.len() {
+            if self.rscs[r].variant == Variant::Primitive && self.is_anonymous_instance(r) {
+                index
+                    .entry(self.rscs[r].history_id.clone())
+                    .or_default()
+                    .push(r);
+            }
+        }
+        self.anonymous_instances = index;
     }
 
     fn is_anonymous_instance(&self, r: RscIdx) -> bool {

@@ -84,6 +84,8 @@ pub(crate) struct Sched<'a> {
     attr_classes: BTreeMap<String, Vec<Option<u32>>>,
     /// (node, resource history id) → (fail count, last failure epoch).
     fail_counts: BTreeMap<(NodeIdx, String), (Score, i64)>,
+    /// Anonymous clone instances by history id (see `history`).
+    anonymous_instances: BTreeMap<String, Vec<RscIdx>>,
 }
 
 impl<'a> Sched<'a> {
@@ -118,6 +120,7 @@ impl<'a> Sched<'a> {
             consumed: BTreeMap::new(),
             attr_classes: BTreeMap::new(),
             fail_counts: BTreeMap::new(),
+            anonymous_instances: BTreeMap::new(),
         }
     }
 

@@ -137,8 +137,9 @@ impl Sched<'_> {
     /// a mandatory one with nowhere to go forbids promotion.
     fn promotion_colocation_score(&self, c: RscIdx, n: NodeIdx) -> Score {
         let mut total = Score::ZERO;
-        for col in &self.colocations {
-            if col.dependent != c || col.dependent_role != Some(Role::Promoted) {
+        for &ci in &self.this_with[c] {
+            let col = &self.colocations[ci];
+            if col.dependent_role != Some(Role::Promoted) {
                 continue;
             }
             let primary_nodes = self.primary_nodes_for_role(col.primary, col.primary_role);
