@@ -77,9 +77,7 @@ impl Sched<'_> {
             }
         }
         let base = crate::view::strip_instance(id);
-        let Some(candidates) = self.anonymous_instances.get(base) else {
-            return None;
-        };
+        let candidates = self.anonymous_instances.get(base)?;
         if candidates.is_empty() {
             return None;
         }
