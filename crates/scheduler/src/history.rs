@@ -160,6 +160,9 @@ impl Sched<'_> {
             self.replay_op(r, node, op, &mut st);
         }
         self.settle_node_state(r, node, st);
+        if self.rscs[r].running_on.iter().any(|&(n, _)| n == node) {
+            self.rscs[r].history_names.push((node, hist.id.clone()));
+        }
     }
 
     fn replay_op<'h>(

@@ -93,12 +93,18 @@ impl Sched<'_> {
         let prims = self.primitives_of(i);
         let mut base: Option<Score> = None;
         for &p in &prims {
-            let name = format!("master-{}", self.rscs[p].history_id);
-            let unique_name = format!("master-{}", self.rscs[p].id);
-            let value = self.nodes[n]
-                .attrs
-                .get(&unique_name)
-                .or_else(|| self.nodes[n].attrs.get(&name));
+            let rsc = &self.rscs[p];
+            let here = rsc
+                .history_names
+                .iter()
+                .find(|(node, _)| *node == n)
+                .map(|(_, id)| id.as_str());
+            let names = [here, Some(rsc.id.as_str()), Some(rsc.history_id.as_str())];
+            let attrs = &self.nodes[n].attrs;
+            let value = names
+                .iter()
+                .flatten()
+                .find_map(|id| attrs.get(&format!("master-{id}")));
             if let Some(v) = value.and_then(|v| self.opts.parse_score(v)) {
                 base = Some(base.unwrap_or(Score::ZERO).plus(v));
             }

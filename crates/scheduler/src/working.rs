@@ -146,6 +146,9 @@ pub struct Rsc {
     pub force_stop_on: Vec<NodeIdx>,
     /// Nodes with any history for this resource (probed there).
     pub seen_on: Vec<NodeIdx>,
+    /// The id the history used on each node (`rsc:3` for old anonymous
+    /// clone entries): promotion scores are named after it.
+    pub history_names: Vec<(NodeIdx, String)>,
     /// Targets of successful migrate_to operations.
     pub migrate_to: Vec<String>,
     /// Active on several nodes with multiple-active=stop_start.
@@ -202,6 +205,7 @@ impl Rsc {
             failed_on: Vec::new(),
             force_stop_on: Vec::new(),
             seen_on: Vec::new(),
+            history_names: Vec::new(),
             migrate_to: Vec::new(),
             multiply_active: false,
             allowed: vec![None; node_count],
