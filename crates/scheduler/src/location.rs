@@ -234,37 +234,42 @@ impl Sched<'_> {
                     .map(|r| (r, role)),
             );
         }
-        let policy = if granted {
-            "stop"
-        } else {
-            t.loss_policy.as_deref().unwrap_or("stop")
-        };
         let why = format!("ticket {}", t.ticket);
         for (r, role) in targets {
-            // Only the Promoted role depends on the ticket, or the policy
-            // is to demote: keep the instances, but none may be promoted.
             let promotable = self.rscs[r].promotable
                 || self.clone_of(r).is_some_and(|c| self.rscs[c].promotable);
-            if promotable && (role == Some(Role::Promoted) || policy == "demote") {
-                for p in self.primitives_of(r) {
-                    self.rscs[p].target_role = Some(Role::Unpromoted);
-                }
-                if policy != "fence" {
-                    continue;
-                }
-            }
-            let prims = self.primitives_of(r);
-            let active: Vec<NodeIdx> = prims
+            // A revoked ticket applies the loss policy; a granted ticket in
+            // standby demotes the role that needs it, or stops (as the
+            // corpus' ticket-* cases show).
+            let policy = match (granted, promotable && role == Some(Role::Promoted)) {
+                (false, _) => t.loss_policy.as_deref().unwrap_or("stop"),
+                (true, true) => "demote",
+                (true, false) => "stop",
+            };
+            let active: Vec<NodeIdx> = self
+                .primitives_of(r)
                 .iter()
                 .flat_map(|&p| self.rscs[p].running_on.iter().map(|&(n, _)| n))
                 .collect();
-            if policy == "freeze" && !active.is_empty() {
-                continue;
-            }
-            if policy == "fence" {
-                for &n in &active {
-                    self.fence_node(n, &why);
+            let keep_unpromoted = match policy {
+                "demote" => promotable,
+                // Frozen: what runs stays as it is; what does not may only
+                // start below the role that needs the ticket.
+                "freeze" if !active.is_empty() => continue,
+                "freeze" => promotable && role == Some(Role::Promoted),
+                "fence" => {
+                    for &n in &active {
+                        self.fence_node(n, &why);
+                    }
+                    false
                 }
+                _ => false,
+            };
+            if keep_unpromoted {
+                for p in self.primitives_of(r) {
+                    self.rscs[p].target_role = Some(Role::Unpromoted);
+                }
+                continue;
             }
             for n in 0..self.nodes.len() {
                 self.apply_to_tree(r, n, Score::NEG_INFINITY, &why);
