@@ -125,7 +125,24 @@ impl Sched<'_> {
 
     /// Mandatory orders and colocations make dependents of unrunnable
     /// resources unrunnable, to a fixpoint.
-    fn propagate_unrunnable(&self, runnable: &mut [bool]) {
+    fn propagate_unrunnable(&mut self, runnable: &mut [bool]) {
+        let mut promote_blocked: Vec<RscIdx> = Vec::new();
+        self.propagate_unrunnable_to_fixpoint(runnable, &mut promote_blocked);
+        for p in promote_blocked {
+            if self.rscs[p].next_role == Some(Role::Promoted) && self.rscs[p].role != Role::Promoted
+            {
+                self.rscs[p].next_role = Some(Role::Unpromoted);
+            }
+        }
+    }
+
+    /// Mandatory orders and colocations make dependents of unrunnable
+    /// resources unrunnable (or, for promotions, unpromotable).
+    fn propagate_unrunnable_to_fixpoint(
+        &self,
+        runnable: &mut [bool],
+        promote_blocked: &mut Vec<RscIdx>,
+    ) {
         loop {
             let mut changed = false;
             for o in &self.orders {
@@ -153,6 +170,13 @@ impl Sched<'_> {
                 if ok {
                     continue;
                 }
+                if o.then_action == "promote" {
+                    // Only the promotion waits; the instances still start.
+                    for &t in &o.then {
+                        promote_blocked.extend(self.primitives_of(t));
+                    }
+                    continue;
+                }
                 for &t in &o.then {
                     for p in self.primitives_of(t) {
                         // An asymmetric order only blocks a change: a
@@ -177,6 +201,10 @@ impl Sched<'_> {
                     _ => prims.iter().any(|&p| runnable[p]),
                 };
                 if primary_ok {
+                    continue;
+                }
+                if c.dependent_role == Some(Role::Promoted) {
+                    promote_blocked.extend(self.primitives_of(c.dependent));
                     continue;
                 }
                 for p in self.primitives_of(c.dependent) {
