@@ -372,8 +372,11 @@ impl Sched<'_> {
         {
             return false;
         }
+        let promotable = self.clone_of(r).is_some_and(|c| self.rscs[c].promotable);
         match self.opts.no_quorum_policy {
             NoQuorumPolicy::Ignore => false,
+            // Promotable instances keep running, demoted (see promotable).
+            NoQuorumPolicy::Demote if promotable => false,
             NoQuorumPolicy::Freeze => self.rscs[r].running_on.is_empty(),
             _ => true,
         }

@@ -398,7 +398,7 @@ impl Sched<'_> {
         c.influence || self.rscs[c.primary].running_on.is_empty() && !self.is_active_tree(c.primary)
     }
 
-    fn is_active_tree(&self, r: RscIdx) -> bool {
+    pub(crate) fn is_active_tree(&self, r: RscIdx) -> bool {
         self.primitives_of(r)
             .iter()
             .any(|&p| !self.rscs[p].running_on.is_empty())

@@ -243,6 +243,7 @@ impl Sched<'_> {
             // corpus' ticket-* cases show).
             let policy = match (granted, promotable && role == Some(Role::Promoted)) {
                 (false, _) => t.loss_policy.as_deref().unwrap_or("stop"),
+                (true, true) if !self.is_active_tree(r) => "stop",
                 (true, true) => "demote",
                 (true, false) => "stop",
             };

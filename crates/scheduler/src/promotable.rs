@@ -77,12 +77,13 @@ impl Sched<'_> {
                 Some(Role::Unpromoted) | Some(Role::Stopped) | Some(Role::Started)
             ) && self.rscs[p].target_role != Some(Role::Started)
         });
+        use crate::options::NoQuorumPolicy;
         let quorum_blocks = !self.cluster.status.have_quorum
-            && matches!(
-                self.opts.no_quorum_policy,
-                crate::options::NoQuorumPolicy::Demote | crate::options::NoQuorumPolicy::Freeze
-            )
-            && self.instance_role(i) != Role::Promoted;
+            && match self.opts.no_quorum_policy {
+                NoQuorumPolicy::Demote => true,
+                NoQuorumPolicy::Freeze => self.instance_role(i) != Role::Promoted,
+                _ => false,
+            };
         capped || quorum_blocks
     }
 
