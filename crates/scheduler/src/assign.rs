@@ -20,13 +20,15 @@ impl Sched<'_> {
         }
     }
 
+    /// The score of `r`'s own table on the node it runs on now (a group or
+    /// clone: where its first active primitive runs); -INFINITY if inactive.
     fn current_node_score(&self, r: RscIdx) -> Score {
-        let p = self.primitives_of(r);
-        let Some(&first) = p.first() else {
-            return Score::NEG_INFINITY;
-        };
-        match self.rscs[first].current_node() {
-            Some(n) => self.rscs[first].allowed[n].unwrap_or(Score::NEG_INFINITY),
+        let current = self
+            .primitives_of(r)
+            .into_iter()
+            .find_map(|p| self.rscs[p].current_node());
+        match current {
+            Some(n) => self.rscs[r].allowed[n].unwrap_or(Score::NEG_INFINITY),
             None => Score::NEG_INFINITY,
         }
     }
@@ -144,6 +146,17 @@ impl Sched<'_> {
             return None;
         }
         candidates.sort_by(|&a, &b| self.compare_nodes(r, a, b, current));
+        if self.rscs[r].id == "stonith-v03-a" {
+            for &c in &candidates {
+                eprintln!(
+                    "DBG {} score {:?} count {} cur {:?}",
+                    self.nodes[c].name,
+                    self.effective_score(r, c),
+                    self.nodes[c].assigned_count,
+                    current
+                );
+            }
+        }
         let best = candidates[0];
         let score_of = |n: NodeIdx| self.effective_score(r, n);
         if let Some(p) = prefer {

@@ -81,12 +81,14 @@ impl Sched<'_> {
         if candidates.is_empty() {
             return None;
         }
+        // Only activity counts: a history that found the resource stopped
+        // does not claim an instance number.
         let used_here = |p: RscIdx| {
             self.rscs[p].running_on.iter().any(|&(n, _)| n == node)
-                || self.rscs[p].seen_on.contains(&node)
+                || self.rscs[p].pending_on.contains(&node)
         };
         let unused =
-            |p: RscIdx| self.rscs[p].running_on.is_empty() && self.rscs[p].seen_on.is_empty();
+            |p: RscIdx| self.rscs[p].running_on.is_empty() && self.rscs[p].pending_on.is_empty();
         // For cloned groups the whole instance (every member) counts.
         let members = |r: RscIdx| -> Vec<RscIdx> {
             match self.instance_root(r) {
