@@ -90,17 +90,14 @@ impl Sched<'_> {
         let unused =
             |p: RscIdx| self.rscs[p].running_on.is_empty() && self.rscs[p].pending_on.is_empty();
         // For cloned groups the whole instance (every member) counts.
-        let members = |r: RscIdx| -> Vec<RscIdx> {
-            match self.instance_root(r) {
-                top if top == r => vec![r],
-                top => self.primitives_of(top),
-            }
+        let instance_any = |r: RscIdx, test: &dyn Fn(RscIdx) -> bool| match self.instance_root(r) {
+            top if top == r => test(r),
+            top => self.primitives_of(top).into_iter().any(test),
         };
-        let instance_active_here = |r: RscIdx| members(r).into_iter().any(used_here);
-        if let Some(&r) = candidates.iter().find(|&&r| instance_active_here(r)) {
+        if let Some(&r) = candidates.iter().find(|&&r| instance_any(r, &used_here)) {
             return Some(r);
         }
-        let instance_unused = |r: RscIdx| members(r).into_iter().all(unused);
+        let instance_unused = |r: RscIdx| !instance_any(r, &|p| !unused(p));
         candidates.iter().copied().find(|&r| instance_unused(r))
     }
 
