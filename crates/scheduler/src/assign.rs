@@ -139,25 +139,10 @@ impl Sched<'_> {
     /// preferred node and the current node on equal positive scores.
     pub(crate) fn best_node(&self, r: RscIdx, prefer: Option<NodeIdx>) -> Option<NodeIdx> {
         let current = self.rscs[r].current_node();
-        let mut candidates: Vec<NodeIdx> = (0..self.nodes.len())
+        // Only the best node matters, so a linear scan instead of a sort.
+        let best = (0..self.nodes.len())
             .filter(|&n| self.rscs[r].allowed[n].is_some())
-            .collect();
-        if candidates.is_empty() {
-            return None;
-        }
-        candidates.sort_by(|&a, &b| self.compare_nodes(r, a, b, current));
-        if self.rscs[r].id == "stonith-v03-a" {
-            for &c in &candidates {
-                eprintln!(
-                    "DBG {} score {:?} count {} cur {:?}",
-                    self.nodes[c].name,
-                    self.effective_score(r, c),
-                    self.nodes[c].assigned_count,
-                    current
-                );
-            }
-        }
-        let best = candidates[0];
+            .min_by(|&a, &b| self.compare_nodes(r, a, b, current))?;
         let score_of = |n: NodeIdx| self.effective_score(r, n);
         if let Some(p) = prefer {
             if self.rscs[r].allowed[p].is_some()
