@@ -17,12 +17,12 @@
 // pub mod attrs;
 // pub mod builtin;
 pub mod exec;
-// pub mod failcount;
+pub mod failcount;
 pub mod fence;
 pub mod limits;
 pub mod lsb;
 pub mod metadata;
-// pub mod monitor;
+pub mod monitor;
 pub mod ocf;
 pub mod process;
 pub mod result;
