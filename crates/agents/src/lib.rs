@@ -14,7 +14,7 @@
 //! Must not: decide placement or recovery (the scheduler and controller
 //! do); depends on no tandem crate but `tandem-model`.
 
-// pub mod attrs;
+pub mod attrs;
 // pub mod builtin;
 pub mod exec;
 pub mod failcount;
@@ -26,7 +26,7 @@ pub mod monitor;
 pub mod ocf;
 pub mod process;
 pub mod result;
-// pub mod shim;
+pub mod shim;
 pub mod systemd;
 
 pub use exec::{
