@@ -15,7 +15,7 @@
 //! do); depends on no tandem crate but `tandem-model`.
 
 pub mod attrs;
-// pub mod builtin;
+pub mod builtin;
 pub mod exec;
 pub mod failcount;
 pub mod fence;
