@@ -336,6 +336,23 @@ fn recurring_monitors_report_a_failure_after_the_service_dies() {
 /// The `tandem` binary next to this test executable (built if needed) and
 /// a shim directory of symlinks to it.
 fn tandem_with_shims(dir: &Path) -> (PathBuf, PathBuf) {
+    let exe = tandem_binary();
+    let shims = dir.join("sbin");
+    std::fs::create_dir_all(&shims).unwrap();
+    for tool in tandem_agents::shim::TOOLS {
+        std::os::unix::fs::symlink(&exe, shims.join(tool)).unwrap();
+    }
+    (exe.clone(), shims)
+}
+
+/// Builds the binary once per test process, before any test runs it, so a
+/// relink never replaces it under a running agent.
+fn tandem_binary() -> &'static PathBuf {
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    EXE.get_or_init(build_tandem)
+}
+
+fn build_tandem() -> PathBuf {
     let profile_dir = std::env::current_exe()
         .unwrap()
         .parent()
@@ -351,13 +368,7 @@ fn tandem_with_shims(dir: &Path) -> (PathBuf, PathBuf) {
     }
     let status = build.status().expect("cargo build of the tandem binary");
     assert!(status.success(), "building the tandem binary failed");
-    let exe = profile_dir.join("tandem");
-    let shims = dir.join("sbin");
-    std::fs::create_dir_all(&shims).unwrap();
-    for tool in tandem_agents::shim::TOOLS {
-        std::os::unix::fs::symlink(&exe, shims.join(tool)).unwrap();
-    }
-    (exe, shims)
+    profile_dir.join("tandem")
 }
 
 fn debian_config(dir: &Path) -> ExecConfig {
@@ -502,7 +513,8 @@ fn builtin_http_service_serves_ready_until_stopped() {
     };
     use AgentStatus::*;
     assert_eq!(run(Action::Monitor).status, NotRunning);
-    assert_eq!(run(Action::Start).status, Ok, "{:?}", run(Action::Monitor));
+    let started = run(Action::Start);
+    assert_eq!(started.status, Ok, "{started:?}");
     assert_eq!(run(Action::Monitor).status, Ok);
     assert_eq!(
         tandem_agents::builtin::http::get("127.0.0.1", port, "/ready"),
