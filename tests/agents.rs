@@ -340,7 +340,7 @@ fn tandem_with_shims(dir: &Path) -> (PathBuf, PathBuf) {
     let shims = dir.join("sbin");
     std::fs::create_dir_all(&shims).unwrap();
     for tool in tandem_agents::shim::TOOLS {
-        std::os::unix::fs::symlink(&exe, shims.join(tool)).unwrap();
+        std::os::unix::fs::symlink(exe, shims.join(tool)).unwrap();
     }
     (exe.clone(), shims)
 }
