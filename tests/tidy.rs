@@ -33,6 +33,7 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
         "tandem-cli",
         &[
             "tandem-daemon",
+            "tandem-agents",
             "tandem-cib",
             "tandem-scheduler",
             "tandem-model",

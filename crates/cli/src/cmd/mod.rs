@@ -1,5 +1,6 @@
 //! One file per subcommand, behind one [`Command`] enum.
 
+pub mod agent;
 mod config;
 mod explain;
 mod simulate;
@@ -17,6 +18,10 @@ pub enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Run resource and fence agents on this node; install the Pacemaker
+    /// CLI shims and the built-in demo agents.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
 }
 
 pub fn run(command: Command) -> Result<()> {
@@ -24,5 +29,6 @@ pub fn run(command: Command) -> Result<()> {
         Command::Simulate(args) => simulate::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Config(c) => config::run(c),
+        Command::Agent(c) => agent::run(c),
     }
 }

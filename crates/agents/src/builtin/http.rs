@@ -1,0 +1,233 @@
+//! `ocf:tandem:HttpService`: an HTTP server on `bind:port` (parameters
+//! `port`, required; `bind`, default 127.0.0.1; `state_dir` for its pid
+//! file, default `$HA_RSCTMP` or /run/tandem). start launches `tandem agent
+//! serve-http` in its own session and waits for `/ready`; monitor is
+//! `GET /ready` → 200; stop sends SIGTERM then SIGKILL. [`serve`] is the
+//! server: `/ready` answers 200 "ready", `/` names the node serving.
+//!
+//! Must not: serve anything but these two paths.
+
+use super::{fail, metadata_xml, rc};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long start waits for `/ready` and stop for the process to exit.
+const SETTLE: Duration = Duration::from_secs(5);
+/// Timeout of one health request.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Request bytes read per connection by the server.
+const MAX_REQUEST_BYTES: u64 = 8 * 1024;
+
+pub fn action(
+    action: &str,
+    param: &dyn Fn(&str) -> Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> i32 {
+    if action == "meta-data" {
+        print!(
+            "{}",
+            metadata_xml(
+                "HttpService",
+                "Demo HTTP service (monitor: GET /ready)",
+                &[
+                    ("port", true, ""),
+                    ("bind", false, "127.0.0.1"),
+                    ("state_dir", false, "")
+                ],
+            )
+        );
+        return rc::OK;
+    }
+    let Some(port) = param("port") else {
+        return fail(rc::CONFIGURED, "parameter port is required");
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        return fail(
+            rc::CONFIGURED,
+            &format!("port `{port}` is not a port number"),
+        );
+    };
+    let bind = param("bind").unwrap_or_else(|| "127.0.0.1".into());
+    let instance = env("OCF_RESOURCE_INSTANCE").unwrap_or_else(|| "http".into());
+    let state_dir = param("state_dir")
+        .or_else(|| env("HA_RSCTMP"))
+        .unwrap_or_else(|| "/run/tandem".into());
+    let pidfile =
+        PathBuf::from(state_dir).join(format!("HttpService-{}.pid", instance.replace('/', "_")));
+    match action {
+        "validate-all" => rc::OK,
+        "monitor" | "status" => monitor(&pidfile, &bind, port),
+        "start" => start(&pidfile, &bind, port),
+        "stop" => stop(&pidfile),
+        other => fail(
+            rc::UNIMPLEMENTED,
+            &format!("action `{other}` not supported"),
+        ),
+    }
+}
+
+fn monitor(pidfile: &PathBuf, bind: &str, port: u16) -> i32 {
+    match read_pid(pidfile) {
+        Some(pid) if alive(pid) => {}
+        _ => return rc::NOT_RUNNING,
+    }
+    match get(bind, port, "/ready") {
+        Ok(200) => rc::OK,
+        Ok(code) => fail(rc::GENERIC, &format!("GET /ready answered {code}")),
+        Err(e) => fail(rc::GENERIC, &format!("GET /ready failed: {e}")),
+    }
+}
+
+fn start(pidfile: &PathBuf, bind: &str, port: u16) -> i32 {
+    if monitor(pidfile, bind, port) == rc::OK {
+        return rc::OK;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return fail(rc::GENERIC, "cannot find the tandem binary");
+    };
+    if let Some(dir) = pidfile.parent() {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return fail(
+                rc::GENERIC,
+                &format!("cannot create {}: {e}", dir.display()),
+            );
+        }
+    }
+    let child = Command::new(exe)
+        .args([
+            "agent",
+            "serve-http",
+            "--bind",
+            bind,
+            "--port",
+            &port.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0) // outlives the agent's process group
+        .spawn();
+    let pid = match child {
+        Ok(c) => c.id() as i32,
+        Err(e) => return fail(rc::GENERIC, &format!("cannot start the server: {e}")),
+    };
+    if let Err(e) = std::fs::write(pidfile, format!("{pid}\n")) {
+        return fail(
+            rc::GENERIC,
+            &format!("cannot write {}: {e}", pidfile.display()),
+        );
+    }
+    let deadline = Instant::now() + SETTLE;
+    while Instant::now() < deadline {
+        if get(bind, port, "/ready") == Ok(200) {
+            return rc::OK;
+        }
+        if !alive(pid) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    fail(
+        rc::GENERIC,
+        &format!("server on {bind}:{port} did not become ready"),
+    )
+}
+
+fn stop(pidfile: &PathBuf) -> i32 {
+    let Some(pid) = read_pid(pidfile) else {
+        return rc::OK;
+    };
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        // SAFETY: kill(2) on the pid this agent started and recorded.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+        let deadline = Instant::now() + SETTLE;
+        while Instant::now() < deadline && alive(pid) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !alive(pid) {
+            let _ = std::fs::remove_file(pidfile);
+            return rc::OK;
+        }
+    }
+    fail(rc::GENERIC, &format!("process {pid} survived SIGKILL"))
+}
+
+fn read_pid(pidfile: &PathBuf) -> Option<i32> {
+    std::fs::read_to_string(pidfile)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p| *p > 1)
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie (our own exited child) counts as dead.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    match stat.rsplit_once(") ") {
+        Some((_, rest)) => !rest.starts_with('Z') && !rest.starts_with('X'),
+        None => false,
+    }
+}
+
+/// One GET; returns the status code.
+pub fn get(host: &str, port: u16, path: &str) -> Result<u16, String> {
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| format!("{host} resolves to nothing"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(PROBE_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(stream.take(1024))
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("bad status line `{}`", line.trim()))
+}
+
+/// Serves `/ready` and `/` on `bind:port` until killed.
+pub fn serve(bind: &str, port: u16) -> std::io::Result<()> {
+    let listener = TcpListener::bind((bind, port))?;
+    let node = std::env::var("TANDEM_NODE_NAME").unwrap_or_else(|_| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    });
+    for stream in listener.incoming().flatten() {
+        let _ = answer(stream, &node);
+    }
+    Ok(())
+}
+
+fn answer(stream: TcpStream, node: &str) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(PROBE_TIMEOUT))?;
+    let mut reader = BufReader::new(stream.try_clone()?.take(MAX_REQUEST_BYTES));
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let path = request_line.split_whitespace().nth(1).unwrap_or("");
+    let (status, body) = match path {
+        "/ready" => ("200 OK", "ready\n".to_string()),
+        "/" => ("200 OK", format!("tandem demo service on {node}\n")),
+        _ => ("404 Not Found", "not found\n".to_string()),
+    };
+    let mut stream = stream;
+    write!(
+        stream,
+        "HTTP/1.0 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}

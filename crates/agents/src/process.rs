@@ -1,0 +1,346 @@
+//! Runs one agent process: its own process group, a deadline, SIGTERM then
+//! SIGKILL to the whole group at the deadline, capped stdout/stderr capture
+//! that keeps draining so the agent never blocks, optional stdin text.
+//!
+//! Main types: [`Spawn`] (what to run) and [`Finished`] (how it ended).
+//! Must not: interpret exit codes; that is each agent class's job.
+
+use crate::limits::{DRAIN_AFTER_EXIT_MS, POLL_SLICE_MS, REAP_WAIT_MS};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// One process to run.
+#[derive(Clone, Debug)]
+pub struct Spawn {
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments (the action for OCF/LSB agents).
+    pub args: Vec<String>,
+    /// The whole environment: agents get exactly this, nothing inherited.
+    pub env: Vec<(String, String)>,
+    /// Text fed on stdin then closed (fence agents); `None` gives /dev/null.
+    pub stdin: Option<String>,
+    /// When SIGTERM goes to the process group.
+    pub timeout: Duration,
+    /// Time between SIGTERM and SIGKILL.
+    pub kill_grace: Duration,
+    /// Bytes of stdout and of stderr kept.
+    pub output_cap: usize,
+}
+
+/// How the process ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Exited by itself with this code.
+    Exited(i32),
+    /// Killed by a signal nobody here sent (e.g. a segfault).
+    Signaled(i32),
+    /// Reached its timeout; `killed` says whether SIGKILL was needed after
+    /// SIGTERM, `reaped` whether the kernel gave the process back at all.
+    TimedOut { killed: bool, reaped: bool },
+}
+
+/// What one run produced.
+#[derive(Clone, Debug)]
+pub struct Finished {
+    pub ending: Ending,
+    /// Captured stdout, at most the cap, lossily decoded.
+    pub stdout: String,
+    /// Captured stderr, at most the cap, lossily decoded.
+    pub stderr: String,
+    /// Bytes read past the cap and dropped (stdout + stderr).
+    pub dropped_bytes: u64,
+    /// Wall time from spawn to the end.
+    pub elapsed: Duration,
+}
+
+/// Why a process could not be run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("cannot execute {program}: {source}")]
+    Exec {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("stdin for {program} is {len} bytes; at most {max} are allowed")]
+    StdinTooLarge {
+        program: String,
+        len: usize,
+        max: usize,
+    },
+}
+
+/// Runs `spawn` to completion (or to its kill) and reports how it ended.
+pub fn run(spawn: &Spawn, stdin_max: usize) -> Result<Finished, SpawnError> {
+    let program = spawn.program.display().to_string();
+    if let Some(text) = &spawn.stdin {
+        if text.len() > stdin_max {
+            return Err(SpawnError::StdinTooLarge {
+                program,
+                len: text.len(),
+                max: stdin_max,
+            });
+        }
+    }
+    let started = Instant::now();
+    let mut child = Command::new(&spawn.program)
+        .args(&spawn.args)
+        .env_clear()
+        .envs(spawn.env.iter().map(|(k, v)| (k, v)))
+        .stdin(if spawn.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|source| SpawnError::Exec {
+            program: program.clone(),
+            source,
+        })?;
+    if let (Some(text), Some(mut pipe)) = (&spawn.stdin, child.stdin.take()) {
+        // Below the pipe buffer size (checked above), so this never blocks;
+        // an agent that exits without reading gives EPIPE, which is fine.
+        let _ = pipe.write_all(text.as_bytes());
+    }
+    let mut capture = Capture::new(&mut child, spawn.output_cap);
+    let ending = supervise(&mut child, &mut capture, spawn, started);
+    Ok(Finished {
+        ending,
+        stdout: String::from_utf8_lossy(&capture.streams[0].kept).into_owned(),
+        stderr: String::from_utf8_lossy(&capture.streams[1].kept).into_owned(),
+        dropped_bytes: capture.streams.iter().map(|s| s.dropped).sum(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Reads the pipes until the child exits, killing its group at the deadline.
+fn supervise(child: &mut Child, capture: &mut Capture, spawn: &Spawn, started: Instant) -> Ending {
+    let pgid = child.id() as i32;
+    let term_at = started + spawn.timeout;
+    if let Some(status) = wait_until(child, capture, term_at) {
+        return ending_of(status);
+    }
+    signal_group(pgid, libc::SIGTERM);
+    if wait_until(child, capture, Instant::now() + spawn.kill_grace).is_some() {
+        return Ending::TimedOut {
+            killed: false,
+            reaped: true,
+        };
+    }
+    signal_group(pgid, libc::SIGKILL);
+    let reap_by = Instant::now() + Duration::from_millis(REAP_WAIT_MS);
+    let reaped = wait_until(child, capture, reap_by).is_some();
+    Ending::TimedOut {
+        killed: true,
+        reaped,
+    }
+}
+
+/// Polls until the child exits (then drains briefly) or `deadline` passes.
+fn wait_until(child: &mut Child, capture: &mut Capture, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let drain_by = Instant::now() + Duration::from_millis(DRAIN_AFTER_EXIT_MS);
+            while capture.open() && Instant::now() < drain_by {
+                capture.poll_once(drain_by);
+            }
+            return Some(status);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        let slice = (now + Duration::from_millis(POLL_SLICE_MS)).min(deadline);
+        if capture.open() {
+            capture.poll_once(slice);
+        } else {
+            std::thread::sleep(slice - now);
+        }
+    }
+}
+
+fn ending_of(status: ExitStatus) -> Ending {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Ending::Exited(code),
+        (None, Some(sig)) => Ending::Signaled(sig),
+        (None, None) => Ending::Signaled(0),
+    }
+}
+
+fn signal_group(pgid: i32, signal: i32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) with a negative pid signals that process group;
+        // the group was created for this child alone (process_group(0)).
+        unsafe {
+            libc::kill(-pgid, signal);
+        }
+    }
+}
+
+/// stdout and stderr of one child, read without blocking.
+struct Capture {
+    streams: [Stream; 2],
+}
+
+struct Stream {
+    pipe: Option<Box<dyn ReadFd>>,
+    kept: Vec<u8>,
+    dropped: u64,
+    cap: usize,
+}
+
+trait ReadFd: Read + AsRawFd {}
+impl<T: Read + AsRawFd> ReadFd for T {}
+
+impl Capture {
+    fn new(child: &mut Child, cap: usize) -> Capture {
+        let out = child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>);
+        let err = child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>);
+        let streams = [out, err].map(|pipe| {
+            if let Some(p) = &pipe {
+                set_nonblocking(p.as_raw_fd());
+            }
+            Stream {
+                pipe,
+                kept: Vec::new(),
+                dropped: 0,
+                cap,
+            }
+        });
+        Capture { streams }
+    }
+
+    fn open(&self) -> bool {
+        self.streams.iter().any(|s| s.pipe.is_some())
+    }
+
+    /// One poll(2) on the open pipes, waiting at most until `until`, then
+    /// reads whatever is ready.
+    fn poll_once(&mut self, until: Instant) {
+        let mut fds: Vec<libc::pollfd> = self
+            .streams
+            .iter()
+            .filter_map(|s| s.pipe.as_ref())
+            .map(|p| libc::pollfd {
+                fd: p.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let wait_ms = until.saturating_duration_since(Instant::now()).as_millis();
+        let wait_ms = wait_ms.min(POLL_SLICE_MS as u128) as i32;
+        // SAFETY: `fds` is a valid, exclusively borrowed array of pollfd.
+        unsafe {
+            libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms);
+        }
+        for stream in &mut self.streams {
+            stream.read_available();
+        }
+    }
+}
+
+impl Stream {
+    fn read_available(&mut self) {
+        let Some(pipe) = self.pipe.as_mut() else {
+            return;
+        };
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) => {
+                    self.pipe = None;
+                    return;
+                }
+                Ok(n) => {
+                    let room = self.cap.saturating_sub(self.kept.len());
+                    let keep = n.min(room);
+                    self.kept.extend_from_slice(&buf[..keep]);
+                    self.dropped += (n - keep) as u64;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.pipe = None;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn set_nonblocking(fd: i32) {
+    // SAFETY: fcntl on a pipe fd this process owns.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, timeout_ms: u64) -> Finished {
+        let spawn = Spawn {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            stdin: None,
+            timeout: Duration::from_millis(timeout_ms),
+            kill_grace: Duration::from_millis(300),
+            output_cap: 1024,
+        };
+        run(&spawn, 1024).unwrap()
+    }
+
+    #[test]
+    fn exit_code_and_output_are_captured() {
+        let f = sh("echo out; echo err >&2; exit 3", 5_000);
+        assert_eq!(f.ending, Ending::Exited(3));
+        assert_eq!(f.stdout, "out\n");
+        assert_eq!(f.stderr, "err\n");
+    }
+
+    #[test]
+    fn output_past_the_cap_is_dropped_and_counted() {
+        let f = sh("head -c 100000 /dev/zero", 5_000);
+        assert_eq!(f.ending, Ending::Exited(0));
+        assert_eq!(f.stdout.len(), 1024);
+        assert_eq!(f.dropped_bytes, 100_000 - 1024);
+    }
+
+    #[test]
+    fn a_hanging_process_is_terminated_at_its_timeout() {
+        let f = sh("sleep 30", 200);
+        assert_eq!(
+            f.ending,
+            Ending::TimedOut {
+                killed: false,
+                reaped: true
+            }
+        );
+        assert!(f.elapsed < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_missing_program_is_an_exec_error_naming_it() {
+        let spawn = Spawn {
+            program: "/nonexistent/agent".into(),
+            args: vec![],
+            env: vec![],
+            stdin: None,
+            timeout: Duration::from_secs(1),
+            kill_grace: Duration::from_secs(1),
+            output_cap: 10,
+        };
+        let e = run(&spawn, 10).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/agent"), "{e}");
+    }
+}
