@@ -21,6 +21,10 @@ pub struct PrimitiveExplanation {
     pub nodes: Vec<NodeScore>,
     /// Where it was assigned (before runnability checks).
     pub assigned: Option<String>,
+    /// For promotable clone instances: the promotion score on its node
+    /// (master-* attribute or -1, plus role=Promoted locations and role
+    /// colocations) and the role it was given.
+    pub promotion: Option<PromotionScore>,
     /// One sentence: where it runs and why, or why it is stopped.
     pub verdict: String,
 }
@@ -38,6 +42,13 @@ pub struct NodeScore {
     /// Final score used for the choice.
     pub final_score: Option<Score>,
     pub available: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PromotionScore {
+    pub node: String,
+    pub score: Score,
+    pub role: Option<tandem_model::Role>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -107,8 +118,22 @@ impl Sched<'_> {
             id: rsc.id.clone(),
             nodes,
             assigned: rsc.assigned.map(|n| self.nodes[n].name.clone()),
+            promotion: self.promotion_of(p),
             verdict: self.verdict(p),
         }
+    }
+
+    fn promotion_of(&self, p: RscIdx) -> Option<PromotionScore> {
+        let instance = self.instance_root(p);
+        let &(_, n, score) = self
+            .promotion_scores
+            .iter()
+            .find(|(i, _, _)| *i == instance)?;
+        Some(PromotionScore {
+            node: self.nodes[n].name.clone(),
+            score,
+            role: self.rscs[p].next_role,
+        })
     }
 
     fn verdict(&self, p: RscIdx) -> String {

@@ -86,6 +86,8 @@ pub(crate) struct Sched<'a> {
     fail_counts: BTreeMap<(NodeIdx, String), (Score, i64)>,
     /// Anonymous clone instances by history id (see `history`).
     anonymous_instances: BTreeMap<String, Vec<RscIdx>>,
+    /// Promotion score of each placed promotable instance, for `explain`.
+    promotion_scores: Vec<(RscIdx, NodeIdx, Score)>,
 }
 
 impl<'a> Sched<'a> {
@@ -121,6 +123,7 @@ impl<'a> Sched<'a> {
             attr_classes: BTreeMap::new(),
             fail_counts: BTreeMap::new(),
             anonymous_instances: BTreeMap::new(),
+            promotion_scores: Vec::new(),
         }
     }
 

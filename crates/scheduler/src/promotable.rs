@@ -19,6 +19,7 @@ impl Sched<'_> {
             };
             let base = self.promotion_base(c, i, n);
             let clone_score = self.rscs[c].allowed[n].unwrap_or(Score::ZERO);
+            self.promotion_scores.push((i, n, base));
             let priority = if base.value() >= 0 {
                 clone_score.plus(base)
             } else {

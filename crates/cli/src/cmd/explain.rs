@@ -100,6 +100,13 @@ pub fn run(args: Args) -> Result<()> {
 fn print_scores(p: &tandem_scheduler::explain::PrimitiveExplanation) {
     let show = |s: Option<tandem_model::Score>| s.map_or("-".to_string(), |s| s.to_string());
     println!("{}: {}", p.id, p.verdict);
+    if let Some(pr) = &p.promotion {
+        let role = pr.role.map_or("-".to_string(), |r| r.to_string());
+        println!(
+            "  promotion score on {}: {} (role: {role})",
+            pr.node, pr.score
+        );
+    }
     println!(
         "  {:<20} {:>10} {:>10} {:>10}  usable  contributions",
         "node", "base", "locations", "final"
