@@ -15,8 +15,39 @@ impl Sched<'_> {
             order.sort_by_key(|&r| std::cmp::Reverse(self.current_node_score(r)));
             order.sort_by_key(|&r| std::cmp::Reverse(self.rscs[r].priority));
         }
-        for r in order {
+        // Remote connections first: whether their nodes can host anything
+        // depends on where (and whether) the connections run.
+        let (connections, others): (Vec<RscIdx>, Vec<RscIdx>) = order
+            .into_iter()
+            .partition(|&r| self.is_remote_connection(r));
+        for r in connections {
             self.assign(r);
+        }
+        self.settle_remote_nodes();
+        for r in others {
+            self.assign(r);
+        }
+    }
+
+    fn is_remote_connection(&self, r: RscIdx) -> bool {
+        let id = &self.rscs[r].id;
+        self.nodes
+            .iter()
+            .any(|n| n.connection.as_deref() == Some(id.as_str()))
+    }
+
+    /// A remote node is usable only if its connection was placed.
+    fn settle_remote_nodes(&mut self) {
+        for n in 0..self.nodes.len() {
+            let Some(conn) = self.nodes[n].connection.clone() else {
+                continue;
+            };
+            let placed = self.by_id.get(&conn).is_some_and(|&c| {
+                self.primitives_of(c)
+                    .iter()
+                    .any(|&p| self.rscs[p].assigned.is_some())
+            });
+            self.nodes[n].online = placed;
         }
     }
 

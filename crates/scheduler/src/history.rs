@@ -35,20 +35,27 @@ impl Sched<'_> {
         self.index_fail_counts();
         self.index_anonymous_instances();
         let cluster = self.cluster;
+        let mut remote_states = Vec::new();
         for state in &cluster.status.nodes {
             let Some(node) = self.node_for_state(&state.id, state.uname.as_deref()) else {
                 continue;
             };
+            // A remote node's history counts only once its connection is
+            // known to run, so cluster nodes come first.
+            if self.nodes[node].connection.is_some() {
+                remote_states.push((node, state));
+                continue;
+            }
             let skip_offline = !self.opts.fencing_enabled && !self.opts.shutdown_lock;
             if skip_offline && !self.nodes[node].online {
                 continue;
             }
-            for hist in &state.history {
-                let rsc = match self.resource_for_history(&hist.id, node) {
-                    Some(r) => r,
-                    None => self.add_orphan(hist),
-                };
-                self.unpack_rsc_on_node(rsc, node, hist);
+            self.unpack_node_history(node, state);
+        }
+        self.connect_remote_nodes();
+        for (node, state) in remote_states {
+            if self.nodes[node].online {
+                self.unpack_node_history(node, state);
             }
         }
         self.resolve_migrations();
@@ -57,6 +64,39 @@ impl Sched<'_> {
                 self.apply_fail_counts(r);
                 self.handle_multiple_active(r);
             }
+        }
+    }
+
+    fn unpack_node_history(&mut self, node: NodeIdx, state: &tandem_model::NodeState) {
+        for hist in &state.history {
+            let rsc = match self.resource_for_history(&hist.id, node) {
+                Some(r) => r,
+                None => self.add_orphan(hist),
+            };
+            self.unpack_rsc_on_node(rsc, node, hist);
+        }
+    }
+
+    /// A remote or guest node is online while its connection resource (or
+    /// container) runs, unfailed, on an online cluster node.
+    fn connect_remote_nodes(&mut self) {
+        for n in 0..self.nodes.len() {
+            let Some(conn) = self.nodes[n].connection.clone() else {
+                continue;
+            };
+            let Some(&c) = self.by_id.get(&conn) else {
+                continue;
+            };
+            let rsc = &self.rscs[c];
+            let up = !rsc.failed
+                && rsc
+                    .running_on
+                    .iter()
+                    .any(|&(h, _)| self.nodes[h].online && !self.nodes[h].remote);
+            let node = &mut self.nodes[n];
+            node.online = up;
+            // Resources may be placed there if the connection can run.
+            node.base = Score::ZERO;
         }
     }
 

@@ -28,6 +28,26 @@ impl Sched<'_> {
         for r in 0..self.rscs.len() {
             self.apply_stickiness(r);
         }
+        // Connections (and guest containers) run on cluster nodes only.
+        let remote: Vec<NodeIdx> = (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].remote)
+            .collect();
+        let conns: Vec<RscIdx> = self
+            .nodes
+            .iter()
+            .filter_map(|x| x.connection.as_ref())
+            .filter_map(|id| self.by_id.get(id).copied())
+            .collect();
+        for n in remote {
+            for &c in &conns {
+                self.add_location(
+                    c,
+                    n,
+                    Score::NEG_INFINITY,
+                    "connections run on cluster nodes",
+                );
+            }
+        }
         for (r, n, why) in std::mem::take(&mut self.bans) {
             self.add_location(r, n, Score::NEG_INFINITY, &why);
         }

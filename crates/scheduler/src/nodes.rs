@@ -7,8 +7,75 @@ use crate::working::Node;
 use std::collections::BTreeMap;
 use tandem_model::{parse_bool, Cluster, NodeKind, NodeState, NvSet, Score};
 
-/// Builds the node list in configuration order.
+/// Builds the node list in configuration order, then the remote and guest
+/// nodes that only exist through their connection resource.
 pub fn unpack_nodes(cluster: &Cluster, opts: &Options, now: i64) -> Vec<Node> {
+    let mut nodes = unpack_configured_nodes(cluster, opts, now);
+    for (name, connection) in remote_connections(cluster) {
+        let state = cluster
+            .status
+            .nodes
+            .iter()
+            .find(|s| s.id == name || s.uname.as_deref() == Some(&name));
+        let node = match nodes.iter().position(|n| n.name == name) {
+            Some(i) => &mut nodes[i],
+            None => {
+                nodes.push(Node {
+                    id: name.clone(),
+                    name: name.clone(),
+                    ..Node::default()
+                });
+                nodes.last_mut().expect("just pushed")
+            }
+        };
+        node.remote = true;
+        node.connection = Some(connection);
+        // Online once its connection is known to run (set after history).
+        node.online = false;
+        node.unclean = false;
+        node.fence_reason = None;
+        if let Some(state) = state {
+            apply_sets(&mut node.attrs, &state.transient, now);
+            node.standby = node
+                .attrs
+                .get("standby")
+                .and_then(|v| parse_bool(v))
+                .unwrap_or(false);
+            node.maintenance = node
+                .attrs
+                .get("maintenance")
+                .and_then(|v| parse_bool(v))
+                .unwrap_or(false);
+        }
+        node.attrs.insert("#uname".into(), name.clone());
+        node.attrs.insert("#kind".into(), "remote".into());
+        node.attrs
+            .entry("#is_dc".into())
+            .or_insert_with(|| "false".into());
+    }
+    nodes
+}
+
+/// (node name, connection resource id) for every remote connection
+/// (`ocf:pacemaker:remote` primitive, named after the node) and every guest
+/// (a resource with the `remote-node` meta attribute).
+pub fn remote_connections(cluster: &Cluster) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for top in &cluster.config.resources {
+        for p in top.primitives() {
+            if p.class == "ocf" && p.provider.as_deref() == Some("pacemaker") && p.agent == "remote"
+            {
+                out.push((p.id.clone(), p.id.clone()));
+            }
+            if let Some(name) = tandem_model::config::first_value(&p.meta, "remote-node") {
+                out.push((name.to_string(), p.id.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn unpack_configured_nodes(cluster: &Cluster, opts: &Options, now: i64) -> Vec<Node> {
     let status = &cluster.status;
     let mut nodes = Vec::new();
     for cfg in &cluster.config.nodes {

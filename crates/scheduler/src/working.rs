@@ -30,6 +30,9 @@ pub struct Node {
     pub assigned_count: usize,
     /// Why the node must be fenced, when it is unclean.
     pub fence_reason: Option<String>,
+    /// For remote and guest nodes: the resource id that connects them (a
+    /// `ocf:pacemaker:remote` primitive, or the container of a guest).
+    pub connection: Option<String>,
 }
 
 impl Node {
