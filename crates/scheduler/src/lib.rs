@@ -71,7 +71,7 @@ pub(crate) struct Sched<'a> {
     /// `role=Promoted` locations, used only for promotion.
     promotion_locations: Vec<Location>,
     /// Locations with resource-discovery=exclusive.
-    exclusive: Vec<(RscIdx, Location)>,
+    exclusive: Vec<(RscIdx, Vec<NodeIdx>)>,
     have_fencing_device: bool,
     warnings: Vec<String>,
     /// Resource whose score contributions `explain` records.

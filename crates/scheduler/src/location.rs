@@ -28,6 +28,8 @@ impl Sched<'_> {
         for r in 0..self.rscs.len() {
             self.apply_stickiness(r);
         }
+        self.apply_exclusive_discovery();
+        self.keep_fencing_devices_off_remote_nodes();
         // Connections (and guest containers) run on cluster nodes only.
         let remote: Vec<NodeIdx> = (0..self.nodes.len())
             .filter(|&n| self.nodes[n].remote)
@@ -113,12 +115,13 @@ impl Sched<'_> {
         }
         let targets = self.location_targets(&loc.target);
         for r in targets {
+            let mut matched: Vec<NodeIdx> = Vec::new();
             if let Some(node) = &loc.node {
-                let Some(n) = self.nodes.iter().position(|x| &x.name == node) else {
-                    continue;
-                };
-                let score = loc.score.unwrap_or(Score::ZERO);
-                self.apply_to_tree(r, n, score, &loc.id);
+                if let Some(n) = self.nodes.iter().position(|x| &x.name == node) {
+                    let score = loc.score.unwrap_or(Score::ZERO);
+                    self.apply_to_tree(r, n, score, &loc.id);
+                    matched.push(n);
+                }
             }
             for rule in &loc.rules {
                 if rule.role == Some(Role::Promoted) {
@@ -146,10 +149,11 @@ impl Sched<'_> {
                         (None, None) => Score::ZERO,
                     };
                     self.apply_to_tree(r, n, score, &loc.id);
+                    matched.push(n);
                 }
             }
             if loc.resource_discovery.as_deref() == Some("exclusive") {
-                self.exclusive.push((r, loc.clone()));
+                self.exclusive.push((r, matched));
             }
         }
     }
@@ -294,6 +298,40 @@ impl Sched<'_> {
             }
             for n in 0..self.nodes.len() {
                 self.apply_to_tree(r, n, Score::NEG_INFINITY, &why);
+            }
+        }
+    }
+
+    /// resource-discovery=exclusive: a resource may only run on nodes one
+    /// of its exclusive locations names.
+    fn apply_exclusive_discovery(&mut self) {
+        let mut allowed: std::collections::BTreeMap<RscIdx, Vec<NodeIdx>> = Default::default();
+        for (r, nodes) in std::mem::take(&mut self.exclusive) {
+            allowed.entry(r).or_default().extend(nodes);
+        }
+        for (r, nodes) in allowed {
+            for n in (0..self.nodes.len()).filter(|n| !nodes.contains(n)) {
+                self.apply_to_tree(r, n, Score::NEG_INFINITY, "resource-discovery=exclusive");
+            }
+        }
+    }
+
+    /// Fencing devices run on cluster nodes only, never on remote or guest
+    /// nodes.
+    fn keep_fencing_devices_off_remote_nodes(&mut self) {
+        let remote: Vec<NodeIdx> = (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].remote)
+            .collect();
+        for r in 0..self.rscs.len() {
+            if self.rscs[r].class == "stonith" {
+                for &n in &remote {
+                    self.add_location(
+                        r,
+                        n,
+                        Score::NEG_INFINITY,
+                        "fencing devices run on cluster nodes",
+                    );
+                }
             }
         }
     }
