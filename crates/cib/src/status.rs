@@ -76,9 +76,6 @@ fn lrm(ctx: &Ctx, node: Node) -> Res<Vec<ResourceHistory>> {
 }
 
 fn lrm_resource(ctx: &Ctx, node: Node) -> Res<ResourceHistory> {
-    if node.attribute("shutdown-lock").is_some() {
-        ctx.unsupported(node, "attribute 'shutdown-lock' is not modelled; ignored");
-    }
     let ops = elements(node)
         .filter(|c| name(*c) == "lrm_rsc_op")
         .map(|c| lrm_rsc_op(ctx, c))
@@ -89,6 +86,7 @@ fn lrm_resource(ctx: &Ctx, node: Node) -> Res<ResourceHistory> {
         provider: ctx.string(node, "provider"),
         agent: ctx.string(node, "type"),
         container: ctx.string(node, "container"),
+        shutdown_lock: ctx.number(node, "shutdown-lock")?,
         ops,
     })
 }

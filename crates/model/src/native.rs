@@ -2167,6 +2167,7 @@ fn history_entry<'a>(
                 provider: p.provider.clone(),
                 agent: Some(p.agent.clone()),
                 container: None,
+                shutdown_lock: None,
                 ops: Vec::new(),
             });
             out.len() - 1

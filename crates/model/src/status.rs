@@ -48,6 +48,9 @@ pub struct ResourceHistory {
     pub provider: Option<String>,
     pub agent: Option<String>,
     pub container: Option<String>,
+    /// Epoch seconds since which the resource is locked to this node
+    /// (shutdown-lock: it stopped there because the node shut down).
+    pub shutdown_lock: Option<i64>,
     pub ops: Vec<HistoryOp>,
 }
 

@@ -199,8 +199,31 @@ impl Sched<'_> {
             self.replay_op(r, node, op, &mut st);
         }
         self.settle_node_state(r, node, st);
-        if self.rscs[r].running_on.iter().any(|&(n, _)| n == node) {
+        let active_here = self.rscs[r].running_on.iter().any(|&(n, _)| n == node);
+        if active_here {
             self.rscs[r].history_names.push((node, hist.id.clone()));
+        }
+        self.apply_shutdown_lock(r, node, hist.shutdown_lock, active_here);
+    }
+
+    /// shutdown-lock: a resource stopped by (or running on) a node that
+    /// shuts down cleanly stays with that node, until the limit passes.
+    fn apply_shutdown_lock(&mut self, r: RscIdx, node: NodeIdx, locked_since: Option<i64>, active_here: bool) {
+        if !self.opts.shutdown_lock || self.rscs[r].locked_to.is_some() {
+            return;
+        }
+        let since = match locked_since {
+            Some(t) => t,
+            None if active_here && self.nodes[node].shutdown && self.nodes[node].online => self.now,
+            None => return,
+        };
+        let limit = self.opts.shutdown_lock_limit_s;
+        if limit > 0 && self.now >= since.saturating_add(limit) {
+            return;
+        }
+        self.rscs[r].locked_to = Some(node);
+        for n in (0..self.nodes.len()).filter(|&n| n != node) {
+            self.ban(r, n, "shutdown-lock");
         }
     }
 

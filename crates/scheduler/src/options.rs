@@ -46,6 +46,8 @@ pub struct Options {
     pub health_green: Score,
     pub health_base: Score,
     pub shutdown_lock: bool,
+    /// How long a shutdown lock holds, in seconds (0: until the node is back).
+    pub shutdown_lock_limit_s: i64,
     pub have_watchdog: bool,
     /// Pre-1.1 cluster-wide defaults, used when rsc_defaults lacks them.
     pub default_stickiness: Option<String>,
@@ -105,6 +107,9 @@ impl Options {
             health_green: score("node-health-green", Score::ZERO),
             health_base: score("node-health-base", Score::ZERO),
             shutdown_lock: flag(&["shutdown-lock"], false),
+            shutdown_lock_limit_s: get(&["shutdown-lock-limit"])
+                .and_then(tandem_model::parse_duration_ms)
+                .map_or(0, |ms| (ms / 1000) as i64),
             have_watchdog: have_watchdog_attr || flag(&["have-watchdog"], false),
             default_stickiness: get(&["default-resource-stickiness"]).map(str::to_string),
             is_managed_default: get(&["is-managed-default"]).and_then(parse_bool),

@@ -109,6 +109,9 @@ impl Sched<'_> {
         if rsc.failure_ignored {
             flags.push("failure ignored".to_string());
         }
+        if rsc.locked_to.is_some() {
+            flags.push("LOCKED".to_string());
+        }
         if rsc.target_role == Some(Role::Stopped) {
             flags.push("disabled".to_string());
         }

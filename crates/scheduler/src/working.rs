@@ -156,6 +156,8 @@ pub struct Rsc {
     pub migrate_to: Vec<String>,
     /// Active on several nodes with multiple-active=stop_start.
     pub multiply_active: bool,
+    /// Held by a node that shut down (shutdown-lock).
+    pub locked_to: Option<NodeIdx>,
     // Assignment.
     /// Score per node; `None` = no entry (asymmetric clusters).
     pub allowed: Vec<Option<Score>>,
@@ -211,6 +213,7 @@ impl Rsc {
             history_names: Vec::new(),
             migrate_to: Vec::new(),
             multiply_active: false,
+            locked_to: None,
             allowed: vec![None; node_count],
             assigned: None,
             assigned_done: false,
