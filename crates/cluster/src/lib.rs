@@ -1,4 +1,26 @@
-//! Membership, quorum and the replicated log (Raft via openraft, redb).
+//! Membership, quorum and the replicated log: Raft via openraft, storage in
+//! redb, node-to-node transport over mutual TLS. The Raft leader is the
+//! cluster's DC.
 //!
-//! Empty until the cluster-core issue. Must not know resource semantics;
-//! the only crate that will see openraft and redb.
+//! Main types: [`ClusterNode`] (a running member), [`MembershipView`] (what
+//! a node knows about the group), [`Replicated`] (the replicated
+//! configuration and status), [`Command`] (a change to it).
+//!
+//! Must not know resource semantics: the configuration is an opaque,
+//! versioned document here. The only crate that sees openraft and redb.
+
+mod net;
+mod node;
+mod pki;
+mod state;
+mod store;
+mod tls;
+mod types;
+
+pub use net::MAX_FRAME_BYTES;
+pub use node::{ClusterError, ClusterNode, MembershipView, NodeSettings, PeerView, Timing};
+pub use pki::{Authority, Issued, PkiError, SERVER_NAME};
+pub use state::Replicated;
+pub use store::StoreError;
+pub use tls::{identity_of, server_name, Identity, TlsError, TlsFiles};
+pub use types::{Command, CommandResult, Member, NodeId};

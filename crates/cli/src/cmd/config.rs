@@ -16,11 +16,22 @@ pub enum ConfigCommand {
         #[arg(long, value_name = "FILE")]
         to: PathBuf,
     },
+    /// Print the running cluster's configuration.
+    Show(super::status::Conn),
+    /// Validate FILE and commit it to the running cluster atomically (fails
+    /// with a conflict if the configuration changed meanwhile).
+    Apply {
+        file: PathBuf,
+        #[command(flatten)]
+        conn: super::status::Conn,
+    },
 }
 
 pub fn run(command: ConfigCommand) -> Result<()> {
     match command {
         ConfigCommand::Convert { from, to } => convert(from, to),
+        ConfigCommand::Show(conn) => super::config_show(&conn),
+        ConfigCommand::Apply { file, conn } => super::config_apply(&conn, &file),
     }
 }
 

@@ -1,9 +1,13 @@
 //! One file per subcommand, behind one [`Command`] enum.
 
 pub mod agent;
+mod cluster;
 mod config;
+mod daemon;
+mod demo;
 mod explain;
 mod simulate;
+mod status;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -15,13 +19,65 @@ pub enum Command {
     Simulate(simulate::Args),
     /// Show where one resource runs before and after the transition, and why.
     Explain(explain::Args),
-    /// Work with configuration files.
+    /// Work with configuration files, or the running cluster's configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
     /// Run resource and fence agents on this node; install the Pacemaker
     /// CLI shims and the built-in demo agents.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// Create a cluster: CA, certificates and per-node settings.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Run a cluster node.
+    Daemon(daemon::Args),
+    /// Run a witness: a voter that never becomes DC and runs no resources.
+    Witness(daemon::Args),
+    /// Start a real 3-node cluster on loopback and show it (`--check`: fail-over test).
+    Demo(demo::Args),
+    /// Nodes, quorum, DC and the planned placement (crm_mon-like).
+    Status(status::Conn),
+    /// Quorum and membership.
+    #[command(subcommand)]
+    Quorum(QuorumCommand),
+    /// Node standby.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Cluster properties.
+    #[command(subcommand)]
+    Property(PropertyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QuorumCommand {
+    /// Quorum, voters and who is heard.
+    Status(status::Conn),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// Put a node in standby: it keeps its vote but runs no resources.
+    Standby {
+        node: String,
+        #[command(flatten)]
+        conn: status::Conn,
+    },
+    /// Take a node out of standby.
+    Unstandby {
+        node: String,
+        #[command(flatten)]
+        conn: status::Conn,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PropertyCommand {
+    /// Set a cluster option: NAME=VALUE.
+    Set {
+        pair: String,
+        #[command(flatten)]
+        conn: status::Conn,
+    },
 }
 
 pub fn run(command: Command) -> Result<()> {
@@ -30,5 +86,27 @@ pub fn run(command: Command) -> Result<()> {
         Command::Explain(args) => explain::run(args),
         Command::Config(c) => config::run(c),
         Command::Agent(c) => agent::run(c),
+        Command::Cluster(c) => cluster::run(c),
+        Command::Daemon(args) => daemon::run(args, false),
+        Command::Witness(args) => daemon::run(args, true),
+        Command::Demo(args) => demo::run(args),
+        Command::Status(conn) => status::status(&conn),
+        Command::Quorum(QuorumCommand::Status(conn)) => status::quorum(&conn),
+        Command::Node(NodeCommand::Standby { node, conn }) => status::standby(&conn, &node, true),
+        Command::Node(NodeCommand::Unstandby { node, conn }) => {
+            status::standby(&conn, &node, false)
+        }
+        Command::Property(PropertyCommand::Set { pair, conn }) => {
+            status::property_set(&conn, &pair)
+        }
     }
+}
+
+/// `tandem config show|apply` against the running cluster.
+pub(crate) fn config_show(conn: &status::Conn) -> Result<()> {
+    status::config_show(conn)
+}
+
+pub(crate) fn config_apply(conn: &status::Conn, file: &std::path::Path) -> Result<()> {
+    status::config_apply(conn, file)
 }

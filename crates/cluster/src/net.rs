@@ -1,0 +1,371 @@
+//! Node-to-node transport: length-prefixed postcard frames over mutual TLS,
+//! one request then one reply. [`Network`] is openraft's client side;
+//! [`serve`] answers peers. Every frame is bounded by [`MAX_FRAME_BYTES`],
+//! every call by a timeout, and every peer we hear from is stamped in the
+//! [`PeerClock`] that membership and quorum are computed from.
+
+use crate::store::StateMachine;
+use crate::types::{Command, CommandResult, Member, NodeId, TypeConfig};
+use openraft::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
+use openraft::errors::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{OptionalSend, Raft};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{client::TlsStream, TlsAcceptor, TlsConnector};
+
+/// Largest frame accepted: a snapshot of the configuration fits many times.
+pub const MAX_FRAME_BYTES: usize = 16 << 20;
+/// How long a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A request from one node to another.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Request {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<TypeConfig>),
+    PreVote(VoteRequest<TypeConfig>),
+    Snapshot {
+        vote: VoteOf<TypeConfig>,
+        meta: SnapshotMetaOf<TypeConfig>,
+        data: Vec<u8>,
+    },
+    /// Liveness probe; every node pings every peer each heartbeat.
+    Ping,
+    /// A client write forwarded to the leader.
+    Write(Command),
+}
+
+/// The answer to a [`Request`].
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Reply {
+    Append(AppendEntriesResponse<TypeConfig>),
+    Vote(VoteResponse<TypeConfig>),
+    Snapshot(SnapshotResponse<TypeConfig>),
+    Pong,
+    Written(CommandResult),
+    Error(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    from: NodeId,
+    request: Request,
+}
+
+/// When each peer was last heard from (a request from it or a reply).
+#[derive(Clone, Default)]
+pub struct PeerClock {
+    heard: Arc<Mutex<BTreeMap<NodeId, Instant>>>,
+}
+
+impl PeerClock {
+    pub(crate) fn heard(&self, id: NodeId) {
+        self.heard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Instant::now());
+    }
+
+    /// Milliseconds since `id` was last heard from, if ever.
+    pub fn since_ms(&self, id: NodeId) -> Option<u64> {
+        let heard = self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        heard.get(&id).map(|t| t.elapsed().as_millis() as u64)
+    }
+}
+
+async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, value: &impl Serialize) -> io::Result<()> {
+    let bytes = postcard::to_stdvec(value).map_err(io::Error::other)?;
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(io::Error::other(format!(
+            "frame of {} bytes exceeds the {MAX_FRAME_BYTES}-byte limit",
+            bytes.len()
+        )));
+    }
+    w.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
+    w.write_all(&bytes).await?;
+    w.flush().await
+}
+
+async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(r: &mut R) -> io::Result<T> {
+    let len = r.read_u32().await? as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("peer announced a {len}-byte frame; limit is {MAX_FRAME_BYTES}"),
+        ));
+    }
+    let mut buf = vec![0; len];
+    r.read_exact(&mut buf).await?;
+    postcard::from_bytes(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// A client connection to one peer, reconnected after any error.
+pub(crate) struct Peer {
+    me: NodeId,
+    target: NodeId,
+    addr: String,
+    tls: TlsConnector,
+    clock: PeerClock,
+    conn: Option<TlsStream<TcpStream>>,
+}
+
+impl Peer {
+    pub(crate) fn new(
+        me: NodeId,
+        target: NodeId,
+        addr: String,
+        tls: TlsConnector,
+        clock: PeerClock,
+    ) -> Peer {
+        Peer {
+            me,
+            target,
+            addr,
+            tls,
+            clock,
+            conn: None,
+        }
+    }
+
+    /// Sends one request and waits for its reply, at most `ttl`.
+    pub(crate) async fn call(&mut self, request: Request, ttl: Duration) -> io::Result<Reply> {
+        let result = tokio::time::timeout(ttl, self.exchange(request)).await;
+        let result =
+            result.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")));
+        match &result {
+            Ok(_) => self.clock.heard(self.target),
+            Err(_) => self.conn = None,
+        }
+        result
+    }
+
+    async fn exchange(&mut self, request: Request) -> io::Result<Reply> {
+        if self.conn.is_none() {
+            let tcp = TcpStream::connect(&self.addr).await?;
+            tcp.set_nodelay(true)?;
+            self.conn = Some(self.tls.connect(crate::tls::server_name(), tcp).await?);
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        write_frame(
+            conn,
+            &Envelope {
+                from: self.me,
+                request,
+            },
+        )
+        .await?;
+        read_frame(conn).await
+    }
+
+    async fn rpc(
+        &mut self,
+        request: Request,
+        option: &RPCOption,
+    ) -> Result<Reply, RPCError<TypeConfig>> {
+        match self.call(request, option.hard_ttl()).await {
+            Ok(Reply::Error(e)) => Err(RPCError::Unreachable(Unreachable::new(&io::Error::other(
+                e,
+            )))),
+            Ok(reply) => Ok(reply),
+            Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+        }
+    }
+}
+
+fn unexpected() -> RPCError<TypeConfig> {
+    RPCError::Unreachable(Unreachable::new(&io::Error::other("unexpected reply type")))
+}
+
+impl RaftNetworkV2<TypeConfig> for Peer {
+    type SnapshotData = Vec<u8>;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.rpc(Request::Append(rpc), &option).await? {
+            Reply::Append(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.rpc(Request::Vote(rpc), &option).await? {
+            Reply::Vote(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.rpc(Request::PreVote(rpc), &option).await? {
+            Reply::Vote(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, Vec<u8>>,
+        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let request = Request::Snapshot {
+            vote,
+            meta: snapshot.meta,
+            data: snapshot.snapshot,
+        };
+        let unreachable = |e: io::Error| StreamingError::Unreachable(Unreachable::new(&e));
+        match self
+            .call(request, option.hard_ttl())
+            .await
+            .map_err(unreachable)?
+        {
+            Reply::Snapshot(r) => Ok(r),
+            Reply::Error(e) => Err(unreachable(io::Error::other(e))),
+            _ => Err(unreachable(io::Error::other("unexpected reply type"))),
+        }
+    }
+}
+
+/// openraft's factory of [`Peer`] clients.
+pub(crate) struct Network {
+    pub(crate) me: NodeId,
+    pub(crate) tls: TlsConnector,
+    pub(crate) clock: PeerClock,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Peer;
+
+    async fn new_client(&mut self, target: NodeId, node: &Member) -> Peer {
+        Peer::new(
+            self.me,
+            target,
+            node.addr.clone(),
+            self.tls.clone(),
+            self.clock.clone(),
+        )
+    }
+}
+
+/// What the listener needs to answer peers.
+#[derive(Clone)]
+pub(crate) struct Server {
+    pub(crate) raft: Raft<TypeConfig, StateMachine>,
+    pub(crate) clock: PeerClock,
+    pub(crate) acceptor: TlsAcceptor,
+}
+
+/// Accepts peers until `shutdown` resolves.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    server: Server,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, addr)) => {
+                    let server = server.clone();
+                    tokio::spawn(async move { server.connection(tcp, addr).await });
+                }
+                Err(e) => tracing::warn!("raft listener: accept failed: {e}"),
+            },
+        }
+    }
+}
+
+impl Server {
+    async fn connection(self, tcp: TcpStream, addr: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await;
+        let mut tls = match handshake {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::warn!(peer = %addr, "refused connection from {addr}: TLS handshake failed: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(peer = %addr, "refused connection from {addr}: TLS handshake timed out");
+                return;
+            }
+        };
+        let role = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .and_then(crate::tls::identity_of)
+            .map(|i| i.role);
+        if role.as_deref() != Some("node") {
+            tracing::warn!(peer = %addr, "refused connection from {addr}: certificate role {role:?} is not a cluster node");
+            return;
+        }
+        while let Ok(envelope) = read_frame::<_, Envelope>(&mut tls).await {
+            self.clock.heard(envelope.from);
+            let reply = self.handle(envelope.request).await;
+            if write_frame(&mut tls, &reply).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn handle(&self, request: Request) -> Reply {
+        let err = |e: &dyn std::fmt::Display| Reply::Error(e.to_string());
+        match request {
+            Request::Append(r) => self
+                .raft
+                .append_entries(r)
+                .await
+                .map_or_else(|e| err(&e), Reply::Append),
+            Request::Vote(r) => self
+                .raft
+                .vote(r)
+                .await
+                .map_or_else(|e| err(&e), Reply::Vote),
+            Request::PreVote(r) => self
+                .raft
+                .pre_vote(r)
+                .await
+                .map_or_else(|e| err(&e), Reply::Vote),
+            Request::Snapshot { vote, meta, data } => {
+                let snapshot = SnapshotOf::<TypeConfig, Vec<u8>> {
+                    meta,
+                    snapshot: data,
+                };
+                self.raft
+                    .install_full_snapshot(vote, snapshot)
+                    .await
+                    .map_or_else(|e| err(&e), Reply::Snapshot)
+            }
+            Request::Ping => Reply::Pong,
+            Request::Write(cmd) => match self.raft.client_write(cmd).await {
+                Ok(r) => Reply::Written(r.data),
+                Err(e) => err(&e),
+            },
+        }
+    }
+}

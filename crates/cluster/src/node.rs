@@ -1,0 +1,395 @@
+//! A running cluster member: storage, Raft, the peer listener and the
+//! liveness pinger, started by [`ClusterNode::start`]. Exposes what every
+//! node can read ([`MembershipView`], [`Replicated`]) and the one way to
+//! change replicated state ([`ClusterNode::propose`], forwarded to the DC).
+
+use crate::net::{self, Network, Peer, PeerClock, Reply, Request, Server};
+use crate::state::Replicated;
+use crate::store::{self, StateMachine, StateReader, StoreError};
+use crate::tls::{TlsError, TlsFiles};
+use crate::types::{Command, CommandResult, Member, NodeId, TypeConfig};
+use openraft::async_runtime::WatchReceiver;
+use openraft::errors::{ClientWriteError, RaftError};
+use openraft::Raft;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// Failure detection and election timing, like corosync's `token`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timing {
+    /// The leader's heartbeat and every node's liveness ping.
+    pub heartbeat_ms: u64,
+    /// A follower that hears no leader for a random time in
+    /// `[election_min_ms, election_max_ms)` starts an election (pre-vote first).
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+    /// A peer not heard from for this long counts as lost, and a node that
+    /// cannot hear a quorum for this long has no quorum (the lease rule).
+    pub lease_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            heartbeat_ms: 100,
+            election_min_ms: 300,
+            election_max_ms: 500,
+            lease_ms: 1000,
+        }
+    }
+}
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    pub id: NodeId,
+    pub data_dir: PathBuf,
+    /// Where the Raft transport listens; port 0 picks one (tests).
+    pub listen: SocketAddr,
+    pub tls: TlsFiles,
+    /// Every voter, this node included, as set up.
+    pub members: BTreeMap<NodeId, Member>,
+    pub timing: Timing,
+}
+
+/// Why a node could not start or a write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("node {0} is not in the member list of its own settings")]
+    NotAMember(NodeId),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid timing: {0}")]
+    Timing(String),
+    #[error("raft: {0}")]
+    Raft(String),
+    #[error("no DC (leader) is known right now; is there quorum?")]
+    NoLeader,
+    #[error("forwarding to the DC at {addr} failed: {detail}")]
+    Forward { addr: String, detail: String },
+}
+
+/// One voter as this node sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    pub id: NodeId,
+    pub name: String,
+    pub addr: String,
+    pub witness: bool,
+    /// Milliseconds since this node last heard from it (0 for itself).
+    pub last_heard_ms: Option<u64>,
+    /// Heard from within the lease.
+    pub alive: bool,
+}
+
+/// The membership view every node can read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipView {
+    pub node_id: NodeId,
+    pub node_name: String,
+    /// `Leader`, `Follower`, `Candidate`, `Learner` or `Shutdown`.
+    pub state: String,
+    pub term: u64,
+    /// The DC: the Raft leader this node knows of.
+    pub dc: Option<String>,
+    pub dc_id: Option<NodeId>,
+    /// Whether this node hears a majority of voters (itself included)
+    /// within the lease.
+    pub quorum: bool,
+    pub votes_alive: usize,
+    pub votes_needed: usize,
+    pub voters: Vec<PeerView>,
+    pub committed_index: Option<u64>,
+    pub lease_ms: u64,
+}
+
+/// A running member.
+pub struct ClusterNode {
+    raft: Raft<TypeConfig, StateMachine>,
+    reader: StateReader,
+    clock: PeerClock,
+    settings: NodeSettings,
+    local_addr: SocketAddr,
+    connector: TlsConnector,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ClusterNode {
+    /// Opens storage (refusing a damaged file), starts Raft, the listener
+    /// and the pinger, and bootstraps the group on first start.
+    pub async fn start(settings: NodeSettings) -> Result<ClusterNode, ClusterError> {
+        let me = settings
+            .members
+            .get(&settings.id)
+            .ok_or(ClusterError::NotAMember(settings.id))?
+            .clone();
+        let (log, sm) = store::open(&settings.data_dir)?;
+        let reader = sm.reader();
+        let connector = TlsConnector::from(settings.tls.client_config()?);
+        let acceptor = TlsAcceptor::from(settings.tls.server_config()?);
+        let clock = PeerClock::default();
+        let network = Network {
+            me: settings.id,
+            tls: connector.clone(),
+            clock: clock.clone(),
+        };
+        let config = raft_config(&settings.timing, me.witness)?;
+        let raft = Raft::new(settings.id, config, network, log, sm)
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| ClusterError::Listen {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ClusterError::Listen {
+                addr: settings.listen,
+                source,
+            })?;
+        let (stop, _) = watch::channel(false);
+        let server = Server {
+            raft: raft.clone(),
+            clock: clock.clone(),
+            acceptor,
+        };
+        let mut node = ClusterNode {
+            raft,
+            reader,
+            clock,
+            settings,
+            local_addr,
+            connector,
+            stop,
+            tasks: Vec::new(),
+        };
+        node.tasks
+            .push(tokio::spawn(net::serve(listener, server, node.stopped())));
+        node.tasks.push(tokio::spawn(node.pinger()));
+        node.bootstrap().await?;
+        Ok(node)
+    }
+
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    /// Every node initializes with the same member list; openraft writes
+    /// the identical first membership entry on each, so this is safe.
+    async fn bootstrap(&self) -> Result<(), ClusterError> {
+        let initialized = self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        if !initialized {
+            self.raft
+                .initialize(self.settings.members.clone())
+                .await
+                .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Pings every other member each heartbeat so every node, not only the
+    /// DC, knows whom it hears (the lease rule needs it on every node).
+    fn pinger(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let me = self.settings.id;
+        let period = Duration::from_millis(self.settings.timing.heartbeat_ms);
+        let mut peers: Vec<Peer> = self
+            .settings
+            .members
+            .iter()
+            .filter(|(id, _)| **id != me)
+            .map(|(id, m)| {
+                Peer::new(
+                    me,
+                    *id,
+                    m.addr.clone(),
+                    self.connector.clone(),
+                    self.clock.clone(),
+                )
+            })
+            .collect();
+        let stopped = self.stopped();
+        async move {
+            let ping_all = async {
+                let mut tick = tokio::time::interval(period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let calls = peers.iter_mut().map(|p| p.call(Request::Ping, period * 3));
+                    futures_util::future::join_all(calls).await;
+                }
+            };
+            tokio::select! { _ = stopped => {}, _ = ping_all => {} }
+        }
+    }
+
+    /// The address the Raft transport listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.settings.id
+    }
+
+    /// The members as set up (id → member).
+    pub fn members(&self) -> &BTreeMap<NodeId, Member> {
+        &self.settings.members
+    }
+
+    /// The replicated configuration and status as applied on this node.
+    pub fn replicated(&self) -> Replicated {
+        self.reader.replicated()
+    }
+
+    /// Who leads, who is heard, and whether this node has quorum.
+    pub fn view(&self) -> MembershipView {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let lease = self.settings.timing.lease_ms;
+        let membership = metrics.membership_config.membership().clone();
+        let voters: Vec<PeerView> = membership
+            .voter_ids()
+            .map(|id| {
+                let member = membership.get_node(&id).cloned().unwrap_or_default();
+                let last = if id == self.settings.id {
+                    Some(0)
+                } else {
+                    self.clock.since_ms(id)
+                };
+                PeerView {
+                    id,
+                    name: member.name,
+                    addr: member.addr,
+                    witness: member.witness,
+                    last_heard_ms: last,
+                    alive: last.is_some_and(|ms| ms <= lease),
+                }
+            })
+            .collect();
+        let alive = voters.iter().filter(|v| v.alive).count();
+        let needed = voters.len() / 2 + 1;
+        let name_of = |id: NodeId| membership.get_node(&id).map(|m| m.name.clone());
+        MembershipView {
+            node_id: self.settings.id,
+            node_name: name_of(self.settings.id).unwrap_or_default(),
+            state: format!("{:?}", metrics.state),
+            term: metrics.current_term,
+            dc: metrics.current_leader.and_then(name_of),
+            dc_id: metrics.current_leader,
+            quorum: alive >= needed,
+            votes_alive: alive,
+            votes_needed: needed,
+            voters,
+            committed_index: metrics.local_committed.map(|c| c.index()),
+            lease_ms: lease,
+        }
+    }
+
+    /// Commits `command` through the log, on the DC (forwarded if needed).
+    pub async fn propose(&self, command: Command) -> Result<CommandResult, ClusterError> {
+        match self.raft.client_write(command.clone()).await {
+            Ok(r) => Ok(r.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                let node = f.leader_node.ok_or(ClusterError::NoLeader)?;
+                let leader = f.leader_id.ok_or(ClusterError::NoLeader)?;
+                self.forward(leader, node, command).await
+            }
+            Err(e) => Err(ClusterError::Raft(e.to_string())),
+        }
+    }
+
+    async fn forward(
+        &self,
+        leader: NodeId,
+        node: Member,
+        command: Command,
+    ) -> Result<CommandResult, ClusterError> {
+        let mut peer = Peer::new(
+            self.settings.id,
+            leader,
+            node.addr.clone(),
+            self.connector.clone(),
+            self.clock.clone(),
+        );
+        let forward_err = |detail: String| ClusterError::Forward {
+            addr: node.addr.clone(),
+            detail,
+        };
+        match peer
+            .call(Request::Write(command), Duration::from_secs(10))
+            .await
+        {
+            Ok(Reply::Written(r)) => Ok(r),
+            Ok(Reply::Error(e)) => Err(forward_err(e)),
+            Ok(_) => Err(forward_err("unexpected reply".into())),
+            Err(e) => Err(forward_err(e.to_string())),
+        }
+    }
+
+    /// Waits until this node sees a DC, at most `timeout`.
+    pub async fn wait_for_dc(&self, timeout: Duration) -> Option<NodeId> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(dc) = self.view().dc_id {
+                return Some(dc);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops Raft, the listener and the pinger.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.raft.shutdown().await;
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn raft_config(timing: &Timing, witness: bool) -> Result<Arc<openraft::Config>, ClusterError> {
+    let config = openraft::Config {
+        cluster_name: "tandem".into(),
+        heartbeat_interval: timing.heartbeat_ms,
+        election_timeout_min: timing.election_min_ms,
+        election_timeout_max: timing.election_max_ms,
+        enable_pre_vote: Some(true),
+        // The witness never starts an election, so it never becomes DC; it
+        // still grants votes, which is all a tie-breaker needs.
+        enable_elect: !witness,
+        ..Default::default()
+    };
+    let config = config
+        .validate()
+        .map_err(|e| ClusterError::Timing(e.to_string()))?;
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,455 @@
+//! Durable storage in one redb file: the Raft log, the vote, and the state
+//! machine (applied state plus the latest snapshot). Every write commits
+//! with fsync before openraft is told it is flushed. A file that cannot be
+//! opened or decoded is refused with [`StoreError::Damaged`] rather than
+//! served.
+
+use crate::state::Replicated;
+use crate::types::{CommandResult, TypeConfig};
+use futures_util::StreamExt;
+use openraft::alias::{EntryOf, LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf, VoteOf};
+use openraft::entry::RaftEntry;
+use openraft::storage::{
+    EntryResponder, IOFlushed, LogState, RaftLogReader, RaftLogStorage, RaftSnapshotBuilder,
+    RaftStateMachine,
+};
+use openraft::OptionalSend;
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::fmt::Debug;
+use std::io;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const FORMAT: &str = "tandem-cluster-store-v1";
+
+/// Why the store cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("data file {path} is damaged or truncated ({detail}); refusing to start rather than serve wrong state. Restore it from a peer (delete the data dir and let the node rejoin) or from a backup")]
+    Damaged { path: PathBuf, detail: String },
+    #[error("data file {path} is in use by another tandem process on this machine")]
+    InUse { path: PathBuf },
+    #[error("cannot create data dir {path}: {source}")]
+    Dir { path: PathBuf, source: io::Error },
+}
+
+/// The state machine's durable content.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Applied {
+    last_applied: Option<LogIdOf<TypeConfig>>,
+    membership: StoredMembershipOf<TypeConfig>,
+    data: Replicated,
+}
+
+/// A snapshot as stored and shipped: metadata plus the encoded [`Applied`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMetaOf<TypeConfig>,
+    data: Vec<u8>,
+}
+
+/// Opens the store file `data_dir/raft.redb` and checks every record.
+pub fn open(data_dir: &Path) -> Result<(LogStore, StateMachine), StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Dir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let path = data_dir.join("raft.redb");
+    let damaged = |detail: String| StoreError::Damaged {
+        path: path.clone(),
+        detail,
+    };
+    // redb asserts (panics) on some truncated files; a panic here is a
+    // damaged file, not a bug to crash on.
+    let opened = std::panic::catch_unwind(|| Database::create(&path))
+        .map_err(|_| damaged("the storage engine rejected the file layout".into()))?;
+    let db = match opened {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(StoreError::InUse { path: path.clone() })
+        }
+        Err(e) => return Err(damaged(e.to_string())),
+    };
+    let db = Arc::new(db);
+    let applied = verify(&db).map_err(|e| damaged(e.to_string()))?;
+    let log = LogStore { db: db.clone() };
+    let sm = StateMachine {
+        db,
+        applied: Arc::new(RwLock::new(applied)),
+    };
+    Ok((log, sm))
+}
+
+/// Reads every record once so a damaged file is found at start, not later.
+fn verify(db: &Database) -> io::Result<Applied> {
+    init_tables(db)?;
+    let txn = db.begin_read().map_err(io::Error::other)?;
+    let meta = txn.open_table(META).map_err(io::Error::other)?;
+    match meta.get("format").map_err(io::Error::other)? {
+        Some(v) if v.value() == FORMAT.as_bytes() => {}
+        Some(_) => return Err(io::Error::other("unknown format marker")),
+        None => return Err(io::Error::other("format marker missing")),
+    }
+    for key in ["vote", "committed", "purged", "snapshot"] {
+        if let Some(v) = meta.get(key).map_err(io::Error::other)? {
+            check_meta(key, v.value())?;
+        }
+    }
+    let log = txn.open_table(LOG).map_err(io::Error::other)?;
+    let mut prev: Option<u64> = None;
+    for row in log.iter().map_err(io::Error::other)? {
+        let (k, v) = row.map_err(io::Error::other)?;
+        let entry: EntryOf<TypeConfig> = decode(v.value())?;
+        if entry.index() != k.value() || prev.is_some_and(|p| p + 1 != k.value()) {
+            return Err(io::Error::other(format!(
+                "log gap or mismatch at index {}",
+                k.value()
+            )));
+        }
+        prev = Some(k.value());
+    }
+    match meta.get("applied").map_err(io::Error::other)? {
+        Some(v) => decode(v.value()),
+        None => Ok(Applied::default()),
+    }
+}
+
+fn check_meta(key: &str, bytes: &[u8]) -> io::Result<()> {
+    match key {
+        "vote" => decode::<VoteOf<TypeConfig>>(bytes).map(drop),
+        "snapshot" => decode::<StoredSnapshot>(bytes).map(drop),
+        _ => decode::<Option<LogIdOf<TypeConfig>>>(bytes).map(drop),
+    }
+}
+
+fn init_tables(db: &Database) -> io::Result<()> {
+    let txn = db.begin_write().map_err(io::Error::other)?;
+    {
+        let mut meta = txn.open_table(META).map_err(io::Error::other)?;
+        let fresh = meta.len().map_err(io::Error::other)? == 0;
+        txn.open_table(LOG).map_err(io::Error::other)?;
+        if fresh {
+            meta.insert("format", FORMAT.as_bytes())
+                .map_err(io::Error::other)?;
+        }
+    }
+    txn.commit().map_err(io::Error::other)
+}
+
+fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    postcard::to_stdvec(value).map_err(io::Error::other)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn get_meta<T: DeserializeOwned>(db: &Database, key: &str) -> io::Result<Option<T>> {
+    let txn = db.begin_read().map_err(io::Error::other)?;
+    let meta = txn.open_table(META).map_err(io::Error::other)?;
+    let value = meta.get(key).map_err(io::Error::other)?;
+    value.map(|v| decode(v.value())).transpose()
+}
+
+/// Writes meta records in one fsynced transaction.
+fn put_meta(db: &Database, records: &[(&str, Vec<u8>)]) -> io::Result<()> {
+    let txn = db.begin_write().map_err(io::Error::other)?;
+    {
+        let mut meta = txn.open_table(META).map_err(io::Error::other)?;
+        for (key, bytes) in records {
+            meta.insert(*key, bytes.as_slice())
+                .map_err(io::Error::other)?;
+        }
+    }
+    txn.commit().map_err(io::Error::other)
+}
+
+/// The Raft log and vote. Cloning shares the file.
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<Database>,
+}
+
+impl LogStore {
+    fn remove_range(&self, range: impl RangeBounds<u64>) -> io::Result<()> {
+        let txn = self.db.begin_write().map_err(io::Error::other)?;
+        {
+            let mut log = txn.open_table(LOG).map_err(io::Error::other)?;
+            let keys: Vec<u64> = log
+                .range(range)
+                .map_err(io::Error::other)?
+                .map(|r| r.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()
+                .map_err(io::Error::other)?;
+            for k in keys {
+                log.remove(k).map_err(io::Error::other)?;
+            }
+        }
+        txn.commit().map_err(io::Error::other)
+    }
+
+    fn last_entry_log_id(&self) -> io::Result<Option<LogIdOf<TypeConfig>>> {
+        let txn = self.db.begin_read().map_err(io::Error::other)?;
+        let log = txn.open_table(LOG).map_err(io::Error::other)?;
+        let last = log.last().map_err(io::Error::other)?;
+        last.map(|(_, v)| decode::<EntryOf<TypeConfig>>(v.value()).map(|e| e.log_id()))
+            .transpose()
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<EntryOf<TypeConfig>>, io::Error> {
+        let txn = self.db.begin_read().map_err(io::Error::other)?;
+        let log = txn.open_table(LOG).map_err(io::Error::other)?;
+        let mut out = Vec::new();
+        for row in log.range(range).map_err(io::Error::other)? {
+            let (_, v) = row.map_err(io::Error::other)?;
+            out.push(decode(v.value())?);
+        }
+        Ok(out)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<VoteOf<TypeConfig>>, io::Error> {
+        get_meta(&self.db, "vote")
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+        let purged: Option<LogIdOf<TypeConfig>> = get_meta(&self.db, "purged")?.flatten();
+        let last = self.last_entry_log_id()?.or(purged);
+        Ok(LogState {
+            last_purged_log_id: purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &VoteOf<TypeConfig>) -> Result<(), io::Error> {
+        put_meta(&self.db, &[("vote", encode(vote)?)])
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogIdOf<TypeConfig>>,
+    ) -> Result<(), io::Error> {
+        put_meta(&self.db, &[("committed", encode(&committed)?)])
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogIdOf<TypeConfig>>, io::Error> {
+        Ok(get_meta(&self.db, "committed")?.flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = EntryOf<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let result = (|| {
+            let txn = self.db.begin_write().map_err(io::Error::other)?;
+            {
+                let mut log = txn.open_table(LOG).map_err(io::Error::other)?;
+                for entry in entries {
+                    log.insert(entry.index(), encode(&entry)?.as_slice())
+                        .map_err(io::Error::other)?;
+                }
+            }
+            txn.commit().map_err(io::Error::other)
+        })();
+        let reported = result
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| io::Error::other(e.to_string()));
+        callback.io_completed(reported);
+        result
+    }
+
+    async fn truncate_after(
+        &mut self,
+        last_log_id: Option<LogIdOf<TypeConfig>>,
+    ) -> Result<(), io::Error> {
+        let from = last_log_id.map_or(0, |id| id.index() + 1);
+        self.remove_range(from..)
+    }
+
+    async fn purge(&mut self, log_id: LogIdOf<TypeConfig>) -> Result<(), io::Error> {
+        put_meta(&self.db, &[("purged", encode(&Some(log_id))?)])?;
+        self.remove_range(..=log_id.index())
+    }
+}
+
+/// The state machine. `reader()` hands out a read view for the API.
+pub struct StateMachine {
+    db: Arc<Database>,
+    applied: Arc<RwLock<Applied>>,
+}
+
+/// A read-only view of the applied replicated state.
+#[derive(Clone)]
+pub struct StateReader {
+    applied: Arc<RwLock<Applied>>,
+}
+
+impl StateReader {
+    /// A copy of the replicated configuration and status as applied here.
+    pub fn replicated(&self) -> Replicated {
+        self.applied
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .data
+            .clone()
+    }
+}
+
+impl StateMachine {
+    pub fn reader(&self) -> StateReader {
+        StateReader {
+            applied: self.applied.clone(),
+        }
+    }
+
+    fn persist(&self, applied: &Applied) -> io::Result<()> {
+        put_meta(&self.db, &[("applied", encode(applied)?)])
+    }
+
+    fn snapshot_of(applied: &Applied) -> io::Result<SnapshotOf<TypeConfig, Vec<u8>>> {
+        let meta = SnapshotMetaOf::<TypeConfig> {
+            last_log_id: applied.last_applied,
+            last_membership: applied.membership.clone(),
+        };
+        Ok(SnapshotOf::<TypeConfig, Vec<u8>> {
+            meta,
+            snapshot: encode(applied)?,
+        })
+    }
+}
+
+/// Builds snapshots from a copy of the applied state.
+pub struct SnapshotBuilder {
+    db: Arc<Database>,
+    applied: Applied,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = Vec<u8>;
+
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, Vec<u8>>, io::Error> {
+        let snap = StateMachine::snapshot_of(&self.applied)?;
+        let stored = StoredSnapshot {
+            meta: snap.meta.clone(),
+            data: snap.snapshot.clone(),
+        };
+        put_meta(&self.db, &[("snapshot", encode(&stored)?)])?;
+        Ok(snap)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = Vec<u8>;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
+        let a = self.applied.read().unwrap_or_else(|p| p.into_inner());
+        Ok((a.last_applied, a.membership.clone()))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: futures_util::Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>>
+            + Unpin
+            + OptionalSend,
+    {
+        let mut next = self
+            .applied
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut responders = Vec::new();
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            next.last_applied = Some(entry.log_id());
+            let result = match entry.payload {
+                openraft::EntryPayload::Blank => CommandResult::Applied {
+                    config_version: next.data.config_version,
+                },
+                openraft::EntryPayload::Normal(ref cmd) => next.data.apply(cmd),
+                openraft::EntryPayload::Membership(ref m) => {
+                    next.membership =
+                        StoredMembershipOf::<TypeConfig>::new(Some(entry.log_id()), m.clone());
+                    CommandResult::Applied {
+                        config_version: next.data.config_version,
+                    }
+                }
+            };
+            if let Some(r) = responder {
+                responders.push((r, result));
+            }
+        }
+        self.persist(&next)?;
+        *self.applied.write().unwrap_or_else(|p| p.into_inner()) = next;
+        for (r, result) in responders {
+            r.send(result);
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            db: self.db.clone(),
+            applied: self
+                .applied
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<TypeConfig>,
+        snapshot: Vec<u8>,
+    ) -> Result<(), io::Error> {
+        let applied: Applied = decode(&snapshot)?;
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data: snapshot,
+        };
+        put_meta(
+            &self.db,
+            &[
+                ("snapshot", encode(&stored)?),
+                ("applied", encode(&applied)?),
+            ],
+        )?;
+        *self.applied.write().unwrap_or_else(|p| p.into_inner()) = applied;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<SnapshotOf<TypeConfig, Vec<u8>>>, io::Error> {
+        let stored: Option<StoredSnapshot> = get_meta(&self.db, "snapshot")?;
+        Ok(stored.map(|s| SnapshotOf::<TypeConfig, Vec<u8>> {
+            meta: s.meta,
+            snapshot: s.data,
+        }))
+    }
+}

@@ -1,0 +1,83 @@
+//! The openraft type configuration: what a log entry carries ([`Command`]),
+//! what applying one answers ([`CommandResult`]) and what a member is
+//! ([`Member`]). Nothing outside this crate sees openraft's types.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A Raft node id. Assigned by `tandem cluster setup`, never reused.
+pub type NodeId = u64;
+
+openraft::declare_raft_types!(
+    /// tandem's Raft types.
+    pub TypeConfig:
+        D = Command,
+        R = CommandResult,
+        NodeId = NodeId,
+        Node = Member,
+);
+
+/// One member of the Raft group as recorded in the replicated membership.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The node's name (its certificate's CN and its name in the config).
+    pub name: String,
+    /// Where its Raft transport listens (`host:port`).
+    pub addr: String,
+    /// A witness votes but never becomes DC and never runs resources.
+    pub witness: bool,
+}
+
+/// A change to the replicated state. Applied in log order on every node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Replace the configuration document. Applies only if the current
+    /// version equals `expected_version` (optimistic concurrency); `None`
+    /// applies unconditionally.
+    PutConfig {
+        expected_version: Option<u64>,
+        text: String,
+    },
+    /// Set (`Some`) or delete (`None`) one node attribute, e.g. `standby`.
+    SetNodeAttribute {
+        node: String,
+        name: String,
+        value: Option<String>,
+    },
+    /// Grant or revoke a ticket.
+    SetTicket { ticket: String, granted: bool },
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::PutConfig {
+                expected_version, ..
+            } => write!(f, "put-config(expected={expected_version:?})"),
+            Command::SetNodeAttribute { node, name, value } => {
+                write!(f, "node-attribute({node}: {name}={value:?})")
+            }
+            Command::SetTicket { ticket, granted } => write!(f, "ticket({ticket}={granted})"),
+        }
+    }
+}
+
+/// What applying a [`Command`] did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    /// Applied; the configuration version after it.
+    Applied { config_version: u64 },
+    /// Not applied: the configuration changed since the writer read it.
+    Conflict { expected: u64, actual: u64 },
+}
+
+impl fmt::Display for CommandResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandResult::Applied { config_version } => write!(f, "applied@{config_version}"),
+            CommandResult::Conflict { expected, actual } => {
+                write!(f, "conflict(expected {expected}, actual {actual})")
+            }
+        }
+    }
+}

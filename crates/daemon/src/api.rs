@@ -1,0 +1,265 @@
+//! The HTTPS admin API: hyper 1 over tokio-rustls, every client presents a
+//! certificate from the cluster CA and its OU is its role (`read-only`,
+//! `operator`, `admin`; `node` reads). JSON in, JSON out; bodies are
+//! bounded by [`MAX_BODY_BYTES`]. Changes are validated before they are
+//! proposed, so a bad one changes nothing.
+
+use crate::view;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::sync::Arc;
+use tandem_cluster::{ClusterNode, Command, CommandResult};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// Largest request body accepted (a configuration document fits easily).
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// What a caller may do, from its certificate's OU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    ReadOnly,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    fn from_ou(ou: &str) -> Role {
+        match ou {
+            "admin" => Role::Admin,
+            "operator" => Role::Operator,
+            _ => Role::ReadOnly,
+        }
+    }
+}
+
+/// `PUT /config`.
+#[derive(Serialize, Deserialize)]
+pub struct PutConfig {
+    /// The version the writer read; `None` overwrites whatever is there.
+    pub expected_version: Option<u64>,
+    pub text: String,
+}
+
+/// `POST /node/attribute`.
+#[derive(Serialize, Deserialize)]
+pub struct SetAttribute {
+    pub node: String,
+    pub name: String,
+    pub value: Option<String>,
+}
+
+/// `POST /property`.
+#[derive(Serialize, Deserialize)]
+pub struct SetProperty {
+    pub name: String,
+    pub value: String,
+}
+
+/// Serves the API until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    node: Arc<ClusterNode>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            _ = &mut shutdown => return,
+            a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+        };
+        let (acceptor, node) = (acceptor.clone(), node.clone());
+        tokio::spawn(async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(tls) => tls,
+                Err(e) => {
+                    tracing::warn!(peer = %addr, "refused API client {addr}: TLS handshake failed: {e}");
+                    return;
+                }
+            };
+            let identity = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(tandem_cluster::identity_of);
+            let role = identity
+                .as_ref()
+                .map_or(Role::ReadOnly, |i| Role::from_ou(&i.role));
+            let service = hyper::service::service_fn(move |req| {
+                let node = node.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(&node, role, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn json(status: StatusCode, value: &impl Serialize) -> Reply {
+    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Reply {
+    json(status, &serde_json::json!({ "error": message.into() }))
+}
+
+async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply {
+    let needed = match (req.method(), req.uri().path()) {
+        (&Method::GET, _) => Role::ReadOnly,
+        (_, "/config") => Role::Admin,
+        _ => Role::Operator,
+    };
+    if role < needed {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "role {role:?} may not {} {}; needs {needed:?}",
+                req.method(),
+                req.uri().path()
+            ),
+        );
+    }
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}")),
+    };
+    match (method, path.as_str()) {
+        (Method::GET, "/status") => json(
+            StatusCode::OK,
+            &view::status(node.view(), &node.replicated(), now()),
+        ),
+        (Method::GET, "/quorum") => json(StatusCode::OK, &node.view()),
+        (Method::GET, "/config") => {
+            let r = node.replicated();
+            json(
+                StatusCode::OK,
+                &PutConfig {
+                    expected_version: Some(r.config_version),
+                    text: r.config_text,
+                },
+            )
+        }
+        (Method::PUT, "/config") => match serde_json::from_slice::<PutConfig>(&body) {
+            Ok(put) => put_config(node, put).await,
+            Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        },
+        (Method::POST, "/node/attribute") => match serde_json::from_slice::<SetAttribute>(&body) {
+            Ok(set) => set_attribute(node, set).await,
+            Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        },
+        (Method::POST, "/property") => match serde_json::from_slice::<SetProperty>(&body) {
+            Ok(set) => set_property(node, set).await,
+            Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        },
+        (m, p) => error(StatusCode::NOT_FOUND, format!("no endpoint {m} {p}")),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+async fn commit(node: &ClusterNode, command: Command) -> Reply {
+    match node.propose(command).await {
+        Ok(CommandResult::Applied { config_version }) => json(StatusCode::OK, &serde_json::json!({ "config_version": config_version })),
+        Ok(CommandResult::Conflict { expected, actual }) => error(
+            StatusCode::CONFLICT,
+            format!("configuration changed concurrently: expected version {expected}, it is now {actual}; re-read and retry"),
+        ),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn put_config(node: &ClusterNode, put: PutConfig) -> Reply {
+    if let Err(e) = tandem_model::native::parse_toml(&put.text) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("configuration rejected, nothing changed: {e}"),
+        );
+    }
+    commit(
+        node,
+        Command::PutConfig {
+            expected_version: put.expected_version,
+            text: put.text,
+        },
+    )
+    .await
+}
+
+async fn set_attribute(node: &ClusterNode, set: SetAttribute) -> Reply {
+    let known = node
+        .members()
+        .values()
+        .any(|m| m.name == set.node && !m.witness);
+    if !known {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no data node named {:?}", set.node),
+        );
+    }
+    commit(
+        node,
+        Command::SetNodeAttribute {
+            node: set.node,
+            name: set.name,
+            value: set.value,
+        },
+    )
+    .await
+}
+
+async fn set_property(node: &ClusterNode, set: SetProperty) -> Reply {
+    let state = node.replicated();
+    let mut cluster = match tandem_model::native::parse_toml(&state.config_text) {
+        Ok(c) => c,
+        Err(e) => {
+            return error(
+                StatusCode::CONFLICT,
+                format!("no valid configuration to change: {e}"),
+            )
+        }
+    };
+    if cluster.config.options.is_empty() {
+        cluster.config.options.push(tandem_model::NvSet {
+            id: "cluster-options".into(),
+            ..Default::default()
+        });
+    }
+    let pairs = &mut cluster.config.options[0].pairs;
+    pairs.retain(|p| p.name != set.name);
+    pairs.push(tandem_model::NvPair {
+        name: set.name,
+        value: Some(set.value),
+    });
+    let text = tandem_model::native::to_toml(&cluster);
+    commit(
+        node,
+        Command::PutConfig {
+            expected_version: Some(state.config_version),
+            text,
+        },
+    )
+    .await
+}

@@ -1,0 +1,107 @@
+//! A node's settings file (TOML, written by `tandem cluster setup`): who it
+//! is, where it listens, its certificates, the members and the timing.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tandem_cluster::{Member, NodeId, NodeSettings, Timing, TlsFiles};
+
+/// Why a settings file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{path}: {detail}")]
+    Read { path: PathBuf, detail: String },
+    #[error("{path}: node id {id} is not listed under [[member]]")]
+    NotAMember { path: PathBuf, id: NodeId },
+}
+
+/// One node's settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    pub cluster: String,
+    pub id: NodeId,
+    pub data_dir: PathBuf,
+    /// Raft transport address.
+    pub listen: SocketAddr,
+    /// Admin API (HTTPS, client certificates) address.
+    pub api_listen: SocketAddr,
+    pub tls: TlsFiles,
+    #[serde(default)]
+    pub timing: Timing,
+    #[serde(rename = "member")]
+    pub members: Vec<MemberEntry>,
+}
+
+/// One voter as written in the settings file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberEntry {
+    pub id: NodeId,
+    pub name: String,
+    pub addr: String,
+    pub api: String,
+    #[serde(default)]
+    pub witness: bool,
+}
+
+impl DaemonConfig {
+    /// Reads and checks a settings file; relative paths are taken from the
+    /// file's directory.
+    pub fn load(path: &Path) -> Result<DaemonConfig, SettingsError> {
+        let read_err = |detail: String| SettingsError::Read {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| read_err(e.to_string()))?;
+        let mut config: DaemonConfig =
+            toml::from_str(&text).map_err(|e| read_err(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.data_dir,
+            &mut config.tls.ca,
+            &mut config.tls.cert,
+            &mut config.tls.key,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if !config.members.iter().any(|m| m.id == config.id) {
+            return Err(SettingsError::NotAMember {
+                path: path.to_path_buf(),
+                id: config.id,
+            });
+        }
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The settings the cluster member starts with.
+    pub fn node_settings(&self) -> Result<NodeSettings, SettingsError> {
+        let members: BTreeMap<NodeId, Member> = self
+            .members
+            .iter()
+            .map(|m| {
+                let member = Member {
+                    name: m.name.clone(),
+                    addr: m.addr.clone(),
+                    witness: m.witness,
+                };
+                (m.id, member)
+            })
+            .collect();
+        Ok(NodeSettings {
+            id: self.id,
+            data_dir: self.data_dir.clone(),
+            listen: self.listen,
+            tls: self.tls.clone(),
+            members,
+            timing: self.timing.clone(),
+        })
+    }
+}
