@@ -208,7 +208,13 @@ impl Sched<'_> {
 
     /// shutdown-lock: a resource stopped by (or running on) a node that
     /// shuts down cleanly stays with that node, until the limit passes.
-    fn apply_shutdown_lock(&mut self, r: RscIdx, node: NodeIdx, locked_since: Option<i64>, active_here: bool) {
+    fn apply_shutdown_lock(
+        &mut self,
+        r: RscIdx,
+        node: NodeIdx,
+        locked_since: Option<i64>,
+        active_here: bool,
+    ) {
         if !self.opts.shutdown_lock || self.rscs[r].locked_to.is_some() {
             return;
         }
