@@ -34,6 +34,8 @@ impl Drop for Demo {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // The data dirs and certificates were only for this demo.
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -48,6 +50,10 @@ pub fn run(args: Args) -> Result<()> {
     if args.check {
         return check(demo);
     }
+    // The node that answers may apply the committed change a moment later.
+    wait_for(&demo.conn, Duration::from_secs(10), |d| {
+        d["config_version"].as_u64() > Some(0)
+    })?;
     super::status::status(&demo.conn)?;
     let exe = std::env::current_exe()?;
     let admin = demo.conn.admin.display();
