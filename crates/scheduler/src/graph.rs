@@ -27,8 +27,14 @@ impl Sched<'_> {
             }
         }
         for c in 0..self.rscs.len() {
-            if self.rscs[c].variant == Variant::Clone && self.meta_flag(c, "notify") {
+            if self.rscs[c].variant != Variant::Clone {
+                continue;
+            }
+            if self.meta_flag(c, "notify") {
                 self.notifications(c, plan, &mut actions, &by_task, &mut edges);
+            }
+            if self.meta_flag(c, "ordered") {
+                self.ordered_instances(c, &by_task, &mut edges);
             }
         }
         for f in 0..fences.len() {
@@ -187,6 +193,22 @@ impl Sched<'_> {
                 }
             }
         }
+    }
+
+    /// ordered=true: instances start one after another in instance order
+    /// and stop in the reverse order.
+    fn ordered_instances(&self, c: RscIdx, by_task: &TaskIndex, edges: &mut Vec<(usize, usize)>) {
+        let prims = self.primitives_of(c);
+        let of = |task: &'static str| -> Vec<usize> {
+            prims
+                .iter()
+                .flat_map(|&p| by_task.get(&(p, task)).cloned().unwrap_or_default())
+                .collect()
+        };
+        let starts = of("start");
+        edges.extend(starts.windows(2).map(|w| (w[0], w[1])));
+        let stops = of("stop");
+        edges.extend(stops.windows(2).map(|w| (w[1], w[0])));
     }
 
     fn active_before(&self, prims: &[RscIdx]) -> Vec<(RscIdx, NodeIdx)> {

@@ -417,3 +417,32 @@ fs-clone = ["node1"]
         "both instances hear about the start: {tasks:?}"
     );
 }
+
+#[test]
+fn an_ordered_clone_stops_its_instances_in_reverse_order() {
+    let config = |ordered: bool| {
+        format!(
+            r#"{TWO_NODES}
+[[resource]]
+id = "fs"
+agent = "ocf:heartbeat:Dummy"
+[[clone]]
+id = "fs-clone"
+of = "fs"
+meta = {{ ordered = {ordered}, target-role = "Stopped" }}
+[status]
+[status.running]
+fs-clone = ["node1", "node2"]
+"#
+        )
+    };
+    let stops = |t: &Transition| -> Vec<String> {
+        t.actions
+            .iter()
+            .filter(|a| a.task == "stop")
+            .map(|a| a.target.clone())
+            .collect()
+    };
+    assert_eq!(stops(&run(&config(false))), ["fs:0", "fs:1"]);
+    assert_eq!(stops(&run(&config(true))), ["fs:1", "fs:0"]);
+}
