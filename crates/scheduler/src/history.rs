@@ -579,44 +579,55 @@ impl Sched<'_> {
 
     /// (fail count, last failure) of `r` on `node`, honouring failure-timeout.
     pub(crate) fn fail_count(&self, r: RscIdx, node: NodeIdx) -> (i64, i64) {
-        let rsc = &self.rscs[r];
-        let name = if self.is_anonymous_instance(r) {
-            &rsc.history_id
-        } else {
-            &rsc.id
-        };
-        let Some(&(count, last)) = self.fail_counts.get(&(node, name.clone())) else {
+        let Some(&(count, last)) = self
+            .fail_counts_of(r)
+            .and_then(|per_node| per_node.get(&node))
+        else {
             return (0, 0);
         };
-        let timeout = rsc.failure_timeout_s;
+        let timeout = self.rscs[r].failure_timeout_s;
         if timeout > 0 && last > 0 && self.now > last.saturating_add(timeout) {
             return (0, last);
         }
         (count.value(), last)
     }
 
+    /// Recorded failures of `r` per node (the history id for anonymous
+    /// clone instances, which share their fail counts).
+    fn fail_counts_of(&self, r: RscIdx) -> Option<&BTreeMap<NodeIdx, (Score, i64)>> {
+        let rsc = &self.rscs[r];
+        let name = if self.is_anonymous_instance(r) {
+            &rsc.history_id
+        } else {
+            &rsc.id
+        };
+        self.fail_counts.get(name)
+    }
+
     /// Indexes `fail-count-RSC#OP_INTERVAL` and `last-failure-RSC#...` node
-    /// attributes by (node, RSC): summed counts, latest failure. A legacy
+    /// attributes by RSC and node: summed counts, latest failure. A legacy
     /// `fail-count-RSC` without `#` is not counted (as in Pacemaker 3).
     pub(crate) fn index_fail_counts(&mut self) {
-        let mut index: BTreeMap<(NodeIdx, String), (Score, i64)> = BTreeMap::new();
+        let mut index: BTreeMap<String, BTreeMap<NodeIdx, (Score, i64)>> = BTreeMap::new();
         for (n, node) in self.nodes.iter().enumerate() {
             for (k, v) in &node.attrs {
-                if let Some((rsc, _op)) = k
+                let count = k
                     .strip_prefix("fail-count-")
-                    .and_then(|x| x.rsplit_once('#'))
-                {
-                    let e = index
-                        .entry((n, rsc.to_string()))
-                        .or_insert((Score::ZERO, 0));
-                    e.0 = e.0.plus(Score::parse(v).unwrap_or(Score::ZERO));
-                } else if let Some((rsc, _op)) = k
+                    .and_then(|x| x.rsplit_once('#'));
+                let last = k
                     .strip_prefix("last-failure-")
-                    .and_then(|x| x.rsplit_once('#'))
-                {
-                    let e = index
-                        .entry((n, rsc.to_string()))
-                        .or_insert((Score::ZERO, 0));
+                    .and_then(|x| x.rsplit_once('#'));
+                let Some((rsc, _op)) = count.or(last) else {
+                    continue;
+                };
+                let e = index
+                    .entry(rsc.to_string())
+                    .or_default()
+                    .entry(n)
+                    .or_insert((Score::ZERO, 0));
+                if count.is_some() {
+                    e.0 = e.0.plus(Score::parse(v).unwrap_or(Score::ZERO));
+                } else {
                     e.1 = e.1.max(v.parse().unwrap_or(0));
                 }
             }
@@ -629,7 +640,11 @@ impl Sched<'_> {
         if threshold <= 0 || self.rscs[r].failure_ignored {
             return;
         }
-        for node in 0..self.nodes.len() {
+        let failing: Vec<NodeIdx> = self
+            .fail_counts_of(r)
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
+        for node in failing {
             let (count, _) = self.fail_count(r, node);
             if count >= threshold {
                 let target = if self.is_anonymous_instance(r) {

@@ -82,8 +82,8 @@ pub(crate) struct Sched<'a> {
     consumed: BTreeMap<(NodeIdx, String), i64>,
     /// Per colocation node attribute, a value class per node.
     attr_classes: BTreeMap<String, Vec<Option<u32>>>,
-    /// (node, resource history id) → (fail count, last failure epoch).
-    fail_counts: BTreeMap<(NodeIdx, String), (Score, i64)>,
+    /// Resource history id → node → (fail count, last failure epoch).
+    fail_counts: BTreeMap<String, BTreeMap<NodeIdx, (Score, i64)>>,
     /// Anonymous clone instances by history id (see `history`).
     anonymous_instances: BTreeMap<String, Vec<RscIdx>>,
     /// Promotion score of each placed promotable instance, for `explain`.

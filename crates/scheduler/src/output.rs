@@ -3,7 +3,7 @@
 
 use crate::actions::Plan;
 use crate::view::{ActiveOn, ClusterView, NodeView, PrimitiveView, ResourceView};
-use crate::working::{Node, RscIdx, Variant};
+use crate::working::{Node, NodeIdx, RscIdx, Variant};
 use crate::Sched;
 use tandem_model::Role;
 
@@ -53,14 +53,15 @@ impl Sched<'_> {
 
     fn primitive_view(&self, r: RscIdx, plan: Option<&Plan>) -> PrimitiveView {
         let rsc = &self.rscs[r];
+        let on = |n: NodeIdx, role: Role| ActiveOn {
+            node: self.nodes[n].name.clone(),
+            role,
+            failed: rsc.failed,
+        };
         let before: Vec<ActiveOn> = rsc
             .running_on
             .iter()
-            .map(|&(n, role)| ActiveOn {
-                node: self.nodes[n].name.clone(),
-                role,
-                failed: rsc.failed,
-            })
+            .map(|&(n, role)| on(n, role))
             .collect();
         let active = match plan.map(|p| &p.primitives[r]) {
             None => before,
@@ -73,14 +74,11 @@ impl Sched<'_> {
                 })
                 .collect(),
             Some(p) => {
-                let mut after: Vec<ActiveOn> = before
-                    .into_iter()
-                    .filter(|a| {
-                        let n = self.nodes.iter().position(|x| x.name == a.node);
-                        !p.stops
-                            .iter()
-                            .any(|&(s, executed)| Some(s) == n && executed)
-                    })
+                let mut after: Vec<ActiveOn> = rsc
+                    .running_on
+                    .iter()
+                    .filter(|&&(n, _)| !p.stops.iter().any(|&(s, executed)| s == n && executed))
+                    .map(|&(n, role)| on(n, role))
                     .collect();
                 if let (true, Some(t)) = (p.start, p.target) {
                     let role = p
