@@ -100,10 +100,10 @@ impl Sched<'_> {
         if frozen || rsc.assigned.is_none() {
             return false;
         }
-        // An unmanaged resource's start is never runnable, so mandatory
-        // dependents cannot start either (they may already run: untouched).
+        // An unmanaged resource can never be started: what depends on it
+        // may only rely on it while it runs healthy where it is.
         if !rsc.managed {
-            return false;
+            return !rsc.failed && !rsc.running_on.is_empty();
         }
         if self.quorum_blocks_start(r) {
             return false;
