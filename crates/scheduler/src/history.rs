@@ -688,8 +688,20 @@ impl Sched<'_> {
         }
         match self.rscs[r].multiple_active.as_str() {
             "block" => {
-                self.rscs[r].managed = false;
-                self.rscs[r].blocked = true;
+                // A group that blocks on multiple activity blocks as a whole.
+                let group = self.rscs[r].parent.filter(|&g| {
+                    self.rscs[g].variant == Variant::Group
+                        && self.rscs[g].meta.get("multiple-active").map(String::as_str)
+                            == Some("block")
+                });
+                let blocked = match group {
+                    Some(g) => self.rscs[g].children.clone(),
+                    None => vec![r],
+                };
+                for b in blocked {
+                    self.rscs[b].managed = false;
+                    self.rscs[b].blocked = true;
+                }
             }
             "stop_only" => {
                 self.rscs[r].next_role = Some(Role::Stopped);
