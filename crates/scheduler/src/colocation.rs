@@ -197,8 +197,27 @@ impl Sched<'_> {
             self.this_with[c.dependent].push(i);
             self.with_this[c.primary].push(i);
         }
-        let key = |s: &Sched, r: RscIdx| {
-            let rsc = &s.rscs[r];
+        for r in 0..n {
+            let mut tw = std::mem::take(&mut self.this_with[r]);
+            self.sort_by_other_side(&mut tw, true);
+            self.this_with[r] = tw;
+            let mut wt = std::mem::take(&mut self.with_this[r]);
+            self.sort_by_other_side(&mut wt, false);
+            self.with_this[r] = wt;
+        }
+    }
+
+    /// Orders colocations by the resource on the other side: priority desc,
+    /// variant desc, promotable first, id asc (stable: ties keep the order
+    /// given, later constraints first).
+    fn sort_by_other_side(&self, list: &mut [usize], by_primary: bool) {
+        list.sort_by_cached_key(|&c| {
+            let col = &self.colocations[c];
+            let rsc = &self.rscs[if by_primary {
+                col.primary
+            } else {
+                col.dependent
+            }];
             let variant = match rsc.variant {
                 Variant::Primitive => 0,
                 Variant::Group => 1,
@@ -210,15 +229,7 @@ impl Sched<'_> {
                 !rsc.promotable,
                 rsc.id.clone(),
             )
-        };
-        for r in 0..n {
-            let mut tw = std::mem::take(&mut self.this_with[r]);
-            tw.sort_by_cached_key(|&c| key(self, self.colocations[c].primary));
-            self.this_with[r] = tw;
-            let mut wt = std::mem::take(&mut self.with_this[r]);
-            wt.sort_by_cached_key(|&c| key(self, self.colocations[c].dependent));
-            self.with_this[r] = wt;
-        }
+        });
     }
 
     /// Colocations where `r` is the dependent, including those it inherits:
@@ -231,6 +242,7 @@ impl Sched<'_> {
         {
             if self.rscs[g].children.first() == Some(&r) {
                 out.extend(self.effective_this_with(g));
+                self.sort_by_other_side(&mut out, true);
             }
         }
         out
