@@ -240,8 +240,18 @@ impl Sched<'_> {
             .parent
             .filter(|&g| self.rscs[g].variant == Variant::Group)
         {
-            if self.rscs[g].children.first() == Some(&r) {
+            let members = &self.rscs[g].children;
+            if members.first() == Some(&r) {
                 out.extend(self.effective_this_with(g));
+                // Later members' own colocations steer the whole group,
+                // through its first member (not the internal chain).
+                for &m in &members[1..] {
+                    out.extend(
+                        self.this_with[m]
+                            .iter()
+                            .filter(|&&c| !members.contains(&self.colocations[c].primary)),
+                    );
+                }
                 self.sort_by_other_side(&mut out, true);
             }
         }
