@@ -3,7 +3,8 @@
 //! keep-alive client pool. Malformed requests get hyper's 400, oversized
 //! heads 431, slow heads are cut at `header_read_ms`; connect failures are
 //! retried on another backend when the request has no body (nothing was
-//! sent), so a dead backend costs no request.
+//! sent), and so are idempotent bodiless requests whose backend died before
+//! answering, so a dead backend costs no request.
 
 use crate::identity;
 use crate::limits;
@@ -119,7 +120,9 @@ impl Shared {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_string();
-        let retryable = body.is_end_stream();
+        // Nothing to resend and safe to repeat (RFC 9110 §9.2.2): a failed
+        // exchange may be retried on another backend.
+        let retryable = body.is_end_stream() && parts.method.is_idempotent();
         let mut body = Some(body.boxed());
         let mut excluded = Vec::new();
         loop {
@@ -163,7 +166,10 @@ impl Shared {
                 Ok(Err(e)) => {
                     b.record_error(ErrorClass::Protocol, now(), &pool.cfg.outlier, pool.name());
                     tracing::debug!(backend = b.name, error = %e, "backend exchange failed");
-                    return plain(StatusCode::BAD_GATEWAY, "backend failed\n");
+                    excluded.push(b.id_hash);
+                    if !retryable || excluded.len() >= limits::MAX_CONNECT_ATTEMPTS {
+                        return plain(StatusCode::BAD_GATEWAY, "backend failed\n");
+                    }
                 }
                 Err(_) => {
                     b.record_error(ErrorClass::Timeout, now(), &pool.cfg.outlier, pool.name());

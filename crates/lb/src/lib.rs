@@ -109,7 +109,7 @@ pub enum LbError {
         source: std::io::Error,
     },
     #[error("listener \"{name}\": {source}")]
-    Tls { name: String, source: TlsError },
+    Tls { name: String, source: Box<TlsError> },
     #[error("no pool \"{0}\"")]
     NoPool(String),
     #[error("pool \"{pool}\" has no backend \"{backend}\"")]
@@ -288,7 +288,7 @@ impl Lb {
                 Some(t) => Some(Arc::new(TlsTerminator::new(t).map_err(|source| {
                     LbError::Tls {
                         name: l.name.clone(),
-                        source,
+                        source: Box::new(source),
                     }
                 })?)),
             };
@@ -406,7 +406,7 @@ impl Lb {
             if let Some(t) = tls {
                 t.reload().map_err(|source| LbError::Tls {
                     name: name.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             }
         }
