@@ -264,7 +264,7 @@ async fn tls_is_terminated_and_a_reload_keeps_existing_connections() {
         dir.join("key.pem").display()
     );
     let (lb, addr) = start(config("http", &[&a], "", &tls, "")).await;
-    let stream = tls_connect(addr, &[old.clone()]).await;
+    let stream = tls_connect(addr, std::slice::from_ref(&old)).await;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .unwrap();
