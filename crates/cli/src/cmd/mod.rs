@@ -2,6 +2,7 @@
 
 mod config;
 mod explain;
+mod lb;
 mod simulate;
 
 use anyhow::Result;
@@ -17,6 +18,9 @@ pub enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Run or inspect the traffic distribution layer (L4/L7 load balancer).
+    #[command(subcommand)]
+    Lb(lb::LbCommand),
 }
 
 pub fn run(command: Command) -> Result<()> {
@@ -24,5 +28,6 @@ pub fn run(command: Command) -> Result<()> {
         Command::Simulate(args) => simulate::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Config(c) => config::run(c),
+        Command::Lb(c) => lb::run(c),
     }
 }

@@ -1,0 +1,145 @@
+//! `tandem lb`: run the traffic distribution layer from a config file
+//! (`run`), validate one (`check`), or show a running lb's backends
+//! (`status`, from its admin endpoint). The work is in `tandem-lb`.
+
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+use tandem_lb::{Config, Lb, Status};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum LbCommand {
+    /// Serve the listeners of a config file until interrupted (Ctrl-C).
+    /// SIGHUP re-reads TLS certificates without dropping connections.
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Validate a config file and report every problem.
+    Check {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Backends of a running lb: health, drain, active connections, requests.
+    Status {
+        /// The lb's `[admin] bind` address.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
+        admin: SocketAddr,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(command: LbCommand) -> Result<()> {
+    match command {
+        LbCommand::Check { config } => {
+            let c = Config::load(&config)?;
+            println!(
+                "{}: ok ({} listener(s), {} pool(s))",
+                config.display(),
+                c.listeners.len(),
+                c.pools.len()
+            );
+            Ok(())
+        }
+        LbCommand::Run { config, threads } => serve(Config::load(&config)?, threads),
+        LbCommand::Status { admin, json } => status(admin, json),
+    }
+}
+
+fn serve(config: Config, threads: Option<usize>) -> Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt.enable_all().build().context("starting the runtime")?;
+    rt.block_on(async {
+        let lb = Lb::start(config).await?;
+        for l in lb.status().pools {
+            eprintln!("pool {}: {} backend(s)", l.name, l.backends.len());
+        }
+        if let Some(a) = lb.admin_addr() {
+            eprintln!("admin: http://{a}/metrics and /status");
+        }
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = hup.recv() => {
+                    if let Err(e) = lb.reload_tls() {
+                        eprintln!("TLS reload failed, old certificates stay: {e}");
+                    }
+                }
+            }
+        }
+        lb.shutdown();
+        Ok(())
+    })
+}
+
+fn status(admin: SocketAddr, json: bool) -> Result<()> {
+    let body = http_get(admin, "/status").with_context(|| format!("asking the lb at {admin}"))?;
+    if json {
+        println!("{body}");
+        return Ok(());
+    }
+    let status: Status = serde_json::from_str(&body).context("reading the lb's status")?;
+    for p in status.pools {
+        println!("pool {} (skew {:.2})", p.name, p.skew);
+        println!(
+            "  {:<16} {:<22} {:>6} {:<8} {:>7} {:>10}",
+            "BACKEND", "ADDRESS", "WEIGHT", "STATE", "ACTIVE", "REQUESTS"
+        );
+        for b in p.backends {
+            let state = if b.lost {
+                "lost"
+            } else if b.drained {
+                "drained"
+            } else if !b.up {
+                "down"
+            } else if b.ejected {
+                "ejected"
+            } else {
+                "up"
+            };
+            println!(
+                "  {:<16} {:<22} {:>6} {:<8} {:>7} {:>10}",
+                b.name,
+                b.addr.to_string(),
+                b.weight,
+                state,
+                b.active,
+                b.requests
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A tiny blocking HTTP/1.0 GET: the CLI needs no async client for this.
+fn http_get(addr: SocketAddr, path: &str) -> Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut text = String::new();
+    s.take(16 << 20).read_to_string(&mut text)?;
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        bail!("no HTTP response");
+    };
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        bail!("{}", head.lines().next().unwrap_or("bad response"));
+    }
+    Ok(body.to_string())
+}
