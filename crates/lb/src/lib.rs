@@ -191,6 +191,24 @@ impl LbShared {
         self.metrics.render()
     }
 
+    /// See [`Lb::drain`].
+    pub fn drain(
+        &self,
+        pool: &str,
+        backend: &str,
+    ) -> Result<mpsc::Receiver<DrainProgress>, LbError> {
+        let b = self.backend(pool, backend)?;
+        Ok(drain::start(pool, b, self.clock))
+    }
+
+    /// See [`Lb::undrain`].
+    pub fn undrain(&self, pool: &str, backend: &str) -> Result<(), LbError> {
+        let b = self.backend(pool, backend)?;
+        b.set_drained(false, self.clock.now_ms());
+        tracing::info!(pool, backend, "undrained");
+        Ok(())
+    }
+
     fn backend(&self, pool: &str, backend: &str) -> Result<Arc<pool::Backend>, LbError> {
         let p = self
             .pools
@@ -386,16 +404,12 @@ impl Lb {
         pool: &str,
         backend: &str,
     ) -> Result<mpsc::Receiver<DrainProgress>, LbError> {
-        let b = self.shared.backend(pool, backend)?;
-        Ok(drain::start(pool, b, self.shared.clock))
+        self.shared.drain(pool, backend)
     }
 
     /// Take new traffic again, ramping up over the pool's `slow_start_ms`.
     pub fn undrain(&self, pool: &str, backend: &str) -> Result<(), LbError> {
-        let b = self.shared.backend(pool, backend)?;
-        b.set_drained(false, self.shared.clock.now_ms());
-        tracing::info!(pool, backend, "undrained");
-        Ok(())
+        self.shared.undrain(pool, backend)
     }
 
     /// Re-read every listener's certificate and key; existing connections

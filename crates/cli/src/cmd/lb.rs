@@ -25,6 +25,23 @@ pub enum LbCommand {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Stop new traffic to a backend and show remaining connections until
+    /// none are left (existing ones finish).
+    Drain {
+        pool: String,
+        backend: String,
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
+        admin: SocketAddr,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take traffic again (with the pool's slow start).
+    Undrain {
+        pool: String,
+        backend: String,
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
+        admin: SocketAddr,
+    },
     /// Backends of a running lb: health, drain, active connections, requests.
     Status {
         /// The lb's `[admin] bind` address.
@@ -49,6 +66,21 @@ pub fn run(command: LbCommand) -> Result<()> {
         }
         LbCommand::Run { config, threads } => serve(Config::load(&config)?, threads),
         LbCommand::Status { admin, json } => status(admin, json),
+        LbCommand::Drain {
+            pool,
+            backend,
+            admin,
+            json,
+        } => drain(admin, &format!("/drain/{pool}/{backend}"), json),
+        LbCommand::Undrain {
+            pool,
+            backend,
+            admin,
+        } => {
+            let body = http_request(admin, "POST", &format!("/undrain/{pool}/{backend}"))?;
+            print!("{body}");
+            Ok(())
+        }
     }
 }
 
@@ -90,7 +122,8 @@ fn serve(config: Config, threads: Option<usize>) -> Result<()> {
 }
 
 fn status(admin: SocketAddr, json: bool) -> Result<()> {
-    let body = http_get(admin, "/status").with_context(|| format!("asking the lb at {admin}"))?;
+    let body = http_request(admin, "GET", "/status")
+        .with_context(|| format!("asking the lb at {admin}"))?;
     if json {
         println!("{body}");
         return Ok(());
@@ -128,11 +161,53 @@ fn status(admin: SocketAddr, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// A tiny blocking HTTP/1.0 GET: the CLI needs no async client for this.
-fn http_get(addr: SocketAddr, path: &str) -> Result<String> {
+/// Follow a drain's JSON-lines progress as it arrives.
+fn drain(admin: SocketAddr, path: &str, json: bool) -> Result<()> {
+    use std::io::BufRead;
+    let mut s = TcpStream::connect_timeout(&admin, Duration::from_secs(3))
+        .with_context(|| format!("asking the lb at {admin}"))?;
+    write!(s, "POST {path} HTTP/1.0\r\nHost: {admin}\r\n\r\n")?;
+    let mut lines = std::io::BufReader::new(s).lines();
+    let status = lines.next().transpose()?.unwrap_or_default();
+    let ok = status.contains(" 200 ");
+    let mut in_body = false;
+    for line in lines {
+        let line = line?;
+        if !in_body {
+            in_body = line.is_empty();
+            continue;
+        }
+        if !ok {
+            bail!("{}", line);
+        }
+        if json {
+            println!("{line}");
+            continue;
+        }
+        let p: tandem_lb::DrainProgress = serde_json::from_str(&line)?;
+        if p.done {
+            println!(
+                "{}/{}: drained after {} ms",
+                p.pool, p.backend, p.elapsed_ms
+            );
+        } else {
+            println!(
+                "{}/{}: {} remaining ({} ms)",
+                p.pool, p.backend, p.remaining, p.elapsed_ms
+            );
+        }
+    }
+    if !ok {
+        bail!("{status}");
+    }
+    Ok(())
+}
+
+/// A tiny blocking HTTP/1.0 request: the CLI needs no async client for this.
+fn http_request(addr: SocketAddr, method: &str, path: &str) -> Result<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
     let mut text = String::new();
     s.take(16 << 20).read_to_string(&mut text)?;
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
