@@ -551,6 +551,16 @@ path = "/ready"
     }
 
     #[test]
+    fn the_shipped_example_is_valid() {
+        let c = Config::parse(
+            include_str!("../../../examples/lb.toml"),
+            "examples/lb.toml",
+        )
+        .unwrap();
+        assert_eq!(c.listeners.len(), 2);
+    }
+
+    #[test]
     fn a_bad_enum_value_lists_the_choices() {
         let text = GOOD.replace("least-connections", "fastest");
         let e = Config::parse(&text, "lb.toml").unwrap_err().to_string();
