@@ -41,6 +41,8 @@ pub fn client(connect_ms: u64) -> HttpClient {
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(limits::BACKEND_POOL_IDLE_PER_HOST)
+        // Small heads and bodies: one flattened write beats writev (measured).
+        .http1_writev(false)
         .build(connector)
 }
 
@@ -72,6 +74,7 @@ where
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(ctx.cfg.timeouts.header_read_ms))
             .max_buf_size(limits::MAX_HEADER_BYTES)
+            .writev(false)
             .keep_alive(true)
             .serve_connection(io, svc)
             .await

@@ -92,10 +92,17 @@ fn serve(config: Config, threads: Option<usize>) -> Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .try_init();
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = threads {
-        rt.worker_threads(n.max(1));
-    }
+    // One thread: a current-thread runtime, no cross-thread wake-ups (what
+    // a pinned single-core lb wants). More: the work-stealing scheduler.
+    let mut rt = match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n.max(1));
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let rt = rt.enable_all().build().context("starting the runtime")?;
     rt.block_on(async {
         let lb = Lb::start(config).await?;
