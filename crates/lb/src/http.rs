@@ -12,13 +12,12 @@ use crate::listener::ListenerCtx;
 use crate::metrics::ErrorClass;
 use crate::persistence;
 use crate::pool::{Hint, Lease};
+use crate::upstream::{self, Failure, Sender};
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, SET_COOKIE};
 use hyper::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -29,23 +28,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
-pub type HttpClient = Client<HttpConnector, ProxyBody>;
-
-/// The backend client of one listener.
-pub fn client(connect_ms: u64) -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(Duration::from_millis(connect_ms)));
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(limits::BACKEND_POOL_IDLE_PER_HOST)
-        // Small heads and bodies: one flattened write beats writev (measured).
-        .http1_writev(false)
-        .build(connector)
-}
-
 pub async fn serve_connection<IO>(io: IO, client: SocketAddr, h2: bool, ctx: &ListenerCtx)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -53,7 +35,7 @@ where
     let shared = Arc::new(Shared {
         pool: ctx.pool.clone(),
         trusted: ctx.trusted.clone(),
-        client: ctx.client.clone(),
+        connect: Duration::from_millis(ctx.cfg.timeouts.connect_ms),
         clock: ctx.clock,
         idle: Duration::from_millis(ctx.cfg.timeouts.idle_ms),
         proto: if ctx.tls.is_some() { "https" } else { "http" },
@@ -87,7 +69,7 @@ where
 struct Shared {
     pool: Arc<crate::pool::Pool>,
     trusted: identity::TrustedProxies,
-    client: HttpClient,
+    connect: Duration,
     clock: crate::Clock,
     idle: Duration,
     proto: &'static str,
@@ -118,33 +100,37 @@ impl Shared {
             }
         }
         identity::apply(&mut headers, self.client_addr, self.proto, &self.trusted);
-        let path = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
+        let target = origin_form(&parts.uri);
         // Nothing to resend and safe to repeat (RFC 9110 §9.2.2): a failed
         // exchange may be retried on another backend.
         let retryable = body.is_end_stream() && parts.method.is_idempotent();
-        let mut body = Some(body.boxed());
+        let mut next = Some(body.boxed());
         let mut excluded = Vec::new();
         loop {
             let Some(lease) = pool.pick(hint, &excluded) else {
                 return plain(StatusCode::SERVICE_UNAVAILABLE, "no backend available\n");
             };
             let b = lease.backend.clone();
-            let Ok(uri) = Uri::try_from(format!("http://{}{path}", b.addr)) else {
-                return plain(StatusCode::BAD_REQUEST, "bad request target\n");
-            };
-            let mut up = Request::new(body.take().unwrap_or_else(empty));
+            let last_try = !retryable || excluded.len() + 1 >= limits::MAX_CONNECT_ATTEMPTS;
+            let mut up = Request::new(next.take().unwrap_or_else(empty));
             *up.method_mut() = parts.method.clone();
-            *up.uri_mut() = uri;
+            *up.uri_mut() = target.clone();
             *up.version_mut() = Version::HTTP_11;
-            *up.headers_mut() = headers.clone();
+            *up.headers_mut() = if last_try {
+                std::mem::take(&mut headers)
+            } else {
+                headers.clone()
+            };
+            if !up.headers().contains_key(HOST) {
+                if let Ok(v) = HeaderValue::from_str(&b.addr.to_string()) {
+                    up.headers_mut().insert(HOST, v);
+                }
+            }
             let started = Instant::now();
             let now = || self.clock.now_ms();
-            match tokio::time::timeout(self.idle, self.client.request(up)).await {
-                Ok(Ok(resp)) => {
+            let sent = upstream::send(&b.upstream, b.addr, self.connect, up);
+            match tokio::time::timeout(self.idle, sent).await {
+                Ok(Ok((resp, sender))) => {
                     b.metrics.latency.observe(started.elapsed().as_secs_f64());
                     if resp.status().is_server_error() {
                         b.record_error(
@@ -157,20 +143,24 @@ impl Shared {
                         b.record_success(now(), &pool.cfg.outlier);
                     }
                     let cookie = persistence::set_cookie(&pool.cfg.persistence, hint, b.id_hash);
-                    return respond(resp, lease, cookie);
+                    return respond(resp, lease, sender, cookie);
                 }
-                Ok(Err(e)) if e.is_connect() => {
+                Ok(Err(Failure::Connect(unsent))) => {
                     b.record_error(ErrorClass::Connect, now(), &pool.cfg.outlier, pool.name());
                     excluded.push(b.id_hash);
-                    if !retryable || excluded.len() >= limits::MAX_CONNECT_ATTEMPTS {
+                    if excluded.len() >= limits::MAX_CONNECT_ATTEMPTS {
                         return plain(StatusCode::BAD_GATEWAY, "backend unreachable\n");
                     }
+                    // Never sent: the same request (and body) goes to the next pick.
+                    let (p, body) = unsent.into_parts();
+                    headers = p.headers;
+                    next = Some(body);
                 }
-                Ok(Err(e)) => {
+                Ok(Err(Failure::Exchange(e))) => {
                     b.record_error(ErrorClass::Protocol, now(), &pool.cfg.outlier, pool.name());
                     tracing::debug!(backend = b.name, error = %e, "backend exchange failed");
                     excluded.push(b.id_hash);
-                    if !retryable || excluded.len() >= limits::MAX_CONNECT_ATTEMPTS {
+                    if last_try {
                         return plain(StatusCode::BAD_GATEWAY, "backend failed\n");
                     }
                 }
@@ -183,9 +173,20 @@ impl Shared {
     }
 }
 
+/// `/path?query` of a request target in any form (HTTP/2 and proxy-style
+/// requests carry an absolute URI).
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(_) if uri.scheme().is_none() && uri.authority().is_none() => uri.clone(),
+        Some(pq) => Uri::from(pq.clone()),
+        None => Uri::from_static("/"),
+    }
+}
+
 fn respond(
     resp: Response<Incoming>,
     lease: Lease,
+    sender: Sender,
     cookie: Option<HeaderValue>,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
@@ -194,14 +195,12 @@ fn respond(
         parts.headers.append(SET_COOKIE, c);
     }
     // The lease (active count, which drain waits on) lives until the body is sent.
-    Response::from_parts(
-        parts,
-        LeasedBody {
-            inner: body,
-            _lease: lease,
-        }
-        .boxed(),
-    )
+    let body = LeasedBody {
+        inner: body,
+        sender: Some(sender),
+        lease,
+    };
+    Response::from_parts(parts, body.boxed())
 }
 
 /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
@@ -247,10 +246,21 @@ fn plain(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
     r
 }
 
-/// A backend response body that keeps the backend's lease until it is done.
+/// A backend response body that keeps the backend's lease until it is
+/// done, then returns its connection to the backend's idle list.
 struct LeasedBody {
     inner: Incoming,
-    _lease: Lease,
+    /// Back to the idle list once the body has been read to its end.
+    sender: Option<Sender>,
+    lease: Lease,
+}
+
+impl LeasedBody {
+    fn finished(&mut self) {
+        if let Some(s) = self.sender.take() {
+            self.lease.backend.upstream.put(s);
+        }
+    }
 }
 
 impl Body for LeasedBody {
@@ -260,7 +270,14 @@ impl Body for LeasedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.finished(),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.finished(),
+            Poll::Ready(Some(Err(_))) => self.sender = None,
+            _ => {}
+        }
+        polled
     }
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()

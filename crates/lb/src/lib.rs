@@ -9,8 +9,8 @@
 //! cluster, so it never blocks on it. Must not depend on the scheduler or
 //! the cluster crate.
 //!
-//! Request path: `listener` (accept, limit, PROXY, TLS) → `http` or the L4
-//! pipe in `listener` → `persistence` (hint) → `pool` (eligible backends,
+//! Request path: `listener` (accept, limit, PROXY, TLS) → `http` (with
+//! `upstream` keep-alive connections) or the L4 pipe in `listener` → `persistence` (hint) → `pool` (eligible backends,
 //! all-down policy) → `balance` (the pick) → backend; `health` and `drain`
 //! change what `pool` finds eligible; `metrics` observes all of it.
 
@@ -28,6 +28,7 @@ pub mod persistence;
 pub mod pool;
 pub mod proxy_protocol;
 pub mod tls;
+pub mod upstream;
 
 pub use config::{BackendConfig, Config, ConfigError};
 pub use drain::DrainProgress;
@@ -327,7 +328,6 @@ impl Lb {
                 metrics: metrics.clone(),
                 clock,
                 limit: Arc::new(Semaphore::new(l.max_connections)),
-                client: http::client(l.timeouts.connect_ms),
             });
             bound.push((socket, ctx));
         }

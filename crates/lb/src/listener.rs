@@ -5,7 +5,7 @@
 //! [`serve`].
 
 use crate::config::{ListenerConfig, Mode, PersistenceKind};
-use crate::http::{self, HttpClient};
+use crate::http;
 use crate::identity::TrustedProxies;
 use crate::metrics::{ErrorClass, Metrics};
 use crate::persistence;
@@ -34,8 +34,6 @@ pub struct ListenerCtx {
     pub clock: Clock,
     /// Permits = `max_connections`; a connection beyond it is closed at once.
     pub limit: Arc<Semaphore>,
-    /// Keep-alive connections to the backends (used by L7 listeners).
-    pub client: HttpClient,
 }
 
 /// Accept until shutdown; each connection runs in its own task.

@@ -33,6 +33,8 @@ pub struct Backend {
     /// Slow start: weight ramps from this instant (0 = no ramp).
     ramp_from_ms: AtomicU64,
     outlier: Mutex<Outlier>,
+    /// Keep-alive connections to it (L7).
+    pub upstream: crate::upstream::Idle,
 }
 
 impl Backend {
@@ -51,6 +53,7 @@ impl Backend {
             ejected_until_ms: AtomicU64::new(0),
             ramp_from_ms: AtomicU64::new(0),
             outlier: Mutex::new(Outlier::default()),
+            upstream: Default::default(),
         }
     }
 
