@@ -152,7 +152,7 @@ impl Shared {
                         return plain(StatusCode::BAD_GATEWAY, "backend unreachable\n");
                     }
                     // Never sent: the same request (and body) goes to the next pick.
-                    let (p, body) = unsent.into_parts();
+                    let (p, body) = (*unsent).into_parts();
                     headers = p.headers;
                     next = Some(body);
                 }

@@ -39,7 +39,7 @@ impl Idle {
 /// Why an exchange failed; `Connect` and unsent requests are safe to retry.
 pub enum Failure {
     /// No connection could be made; the request comes back unsent.
-    Connect(Request<ProxyBody>),
+    Connect(Box<Request<ProxyBody>>),
     /// Sent (or partly sent) and then failed; the request is gone.
     Exchange(hyper::Error),
 }
@@ -65,12 +65,12 @@ pub async fn send(
     }
     let mut s = match connect(addr, connect_timeout).await {
         Some(s) => s,
-        None => return Err(Failure::Connect(req)),
+        None => return Err(Failure::Connect(Box::new(req))),
     };
     match s.try_send_request(req).await {
         Ok(resp) => Ok((resp, s)),
         Err(mut e) => match e.take_message() {
-            Some(unsent) => Err(Failure::Connect(unsent)),
+            Some(unsent) => Err(Failure::Connect(Box::new(unsent))),
             None => Err(Failure::Exchange(e.into_error())),
         },
     }
