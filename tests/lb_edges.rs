@@ -233,17 +233,26 @@ async fn tls_connect(
     addr: SocketAddr,
     roots: &[rustls::pki_types::CertificateDer<'static>],
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
+    tls_connect_alpn(addr, roots, Vec::new()).await
+}
+
+async fn tls_connect_alpn(
+    addr: SocketAddr,
+    roots: &[rustls::pki_types::CertificateDer<'static>],
+    alpn: Vec<Vec<u8>>,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let mut store = rustls::RootCertStore::empty();
     for r in roots {
         store.add(r.clone()).unwrap();
     }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
     .with_root_certificates(store)
     .with_no_client_auth();
+    cfg.alpn_protocols = alpn;
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     tokio_rustls::TlsConnector::from(Arc::new(cfg))
@@ -302,4 +311,70 @@ async fn tls_is_terminated_and_a_reload_keeps_existing_connections() {
 fn write_back(dir: &std::path::Path) -> rustls::pki_types::CertificateDer<'static> {
     use rustls::pki_types::pem::PemObject;
     rustls::pki_types::CertificateDer::from_pem_file(dir.join("cert.pem")).unwrap()
+}
+
+#[tokio::test]
+async fn http2_clients_are_served_over_tls() {
+    let a = Backend::start("a", Duration::ZERO).await;
+    let dir = std::env::temp_dir().join(format!("tandem-lb-h2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = write_cert(&dir);
+    let tls = format!(
+        "[listener.tls]\ncert = \"{}\"\nkey = \"{}\"",
+        dir.join("cert.pem").display(),
+        dir.join("key.pem").display()
+    );
+    let (_lb, addr) = start(config("http", &[&a], "", &tls, "")).await;
+    let stream = tls_connect_alpn(addr, &[cert], vec![b"h2".to_vec()]).await;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    for _ in 0..3 {
+        let req = hyper::Request::get("https://localhost/h2")
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        assert_eq!(resp.version(), hyper::Version::HTTP_2);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&body).into_owned();
+        assert_eq!(served_by(&body), "a");
+        assert_eq!(field(&body, "proto"), "https");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_admin_endpoint_drains_with_streamed_progress_and_serves_metrics() {
+    let a = Backend::start("a", Duration::ZERO).await;
+    let (lb, addr) = start(config("http", &[&a], "", "", "")).await;
+    assert_eq!(get(&client(), addr, "/", &[]).await.unwrap().0, 200);
+    let admin = lb.admin_addr().unwrap();
+    let drained = raw(admin, b"POST /drain/app/a HTTP/1.0\r\n\r\n").await;
+    assert!(drained.starts_with("HTTP/1.0 200"), "{drained}");
+    assert!(drained.contains("\"done\":true"), "{drained}");
+    assert_eq!(get(&client(), addr, "/", &[]).await.unwrap().0, 503);
+    let missing = raw(admin, b"POST /drain/app/zz HTTP/1.0\r\n\r\n").await;
+    assert!(
+        missing.contains("pool \"app\" has no backend \"zz\""),
+        "{missing}"
+    );
+    let undrained = raw(admin, b"POST /undrain/app/a HTTP/1.0\r\n\r\n").await;
+    assert!(undrained.starts_with("HTTP/1.0 200"), "{undrained}");
+    assert_eq!(get(&client(), addr, "/", &[]).await.unwrap().0, 200);
+    let status = raw(admin, b"GET /status HTTP/1.0\r\n\r\n").await;
+    assert!(status.contains("\"requests\": 2"), "{status}");
+    let metrics = raw(admin, b"GET /metrics HTTP/1.0\r\n\r\n").await;
+    assert!(
+        metrics.contains("tandem_lb_pool_skew{pool=\"app\"} 1.0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tandem_lb_backend_latency_seconds_count{pool=\"app\",backend=\"a\"} 2"),
+        "{metrics}"
+    );
 }

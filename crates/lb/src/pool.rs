@@ -293,3 +293,78 @@ impl Pool {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn pool(extra: &str) -> Pool {
+        let text = format!(
+            "[[pool]]\nname = \"p\"\n{extra}\n[[pool.backend]]\nname = \"a\"\naddr = \"127.0.0.1:1\"\nweight = 10\n[[pool.backend]]\nname = \"b\"\naddr = \"127.0.0.1:2\"\nweight = 10\n"
+        );
+        let c = Config::parse(&text, "t.toml").unwrap();
+        Pool::new(c.pools[0].clone(), &Metrics::new(), Clock::new())
+    }
+
+    #[test]
+    fn slow_start_ramps_weight_from_one() {
+        let b = &pool("").backends()[0];
+        assert_eq!(b.effective_weight(5_000, 10_000), 10);
+        b.set_drained(true, 1_000);
+        b.set_drained(false, 2_000);
+        assert_eq!(b.effective_weight(2_000, 10_000), 1);
+        assert_eq!(b.effective_weight(7_000, 10_000), 5);
+        assert_eq!(b.effective_weight(12_000, 10_000), 10);
+        assert_eq!(b.effective_weight(3_000, 10_000), 10, "ramp ends for good");
+    }
+
+    #[test]
+    fn drained_lost_and_down_backends_take_no_new_traffic() {
+        let p = pool("");
+        let [a, b] = [&p.backends()[0], &p.backends()[1]];
+        a.set_drained(true, 0);
+        for _ in 0..10 {
+            assert_eq!(p.pick(Hint::Free, &[]).unwrap().backend.name, "b");
+        }
+        b.set_lost(true, 0);
+        assert!(p.pick(Hint::Free, &[]).is_none(), "fail closed");
+        a.set_drained(false, 0);
+        a.set_up(false, 0);
+        assert!(p.pick(Hint::Free, &[]).is_none());
+    }
+
+    #[test]
+    fn serve_all_ignores_health_but_not_drain() {
+        let p = pool("all_down = \"serve-all\"");
+        let [a, b] = [&p.backends()[0], &p.backends()[1]];
+        a.set_up(false, 0);
+        b.set_up(false, 0);
+        assert!(p.pick(Hint::Free, &[]).is_some());
+        a.set_drained(true, 0);
+        for _ in 0..5 {
+            assert_eq!(p.pick(Hint::Free, &[]).unwrap().backend.name, "b");
+        }
+    }
+
+    #[test]
+    fn a_lease_counts_until_dropped_and_sticky_hints_fall_back() {
+        let p = pool("");
+        let a = p.backends()[0].clone();
+        let lease = p.pick(Hint::Sticky(a.id_hash), &[]).unwrap();
+        assert_eq!(lease.backend.name, "a");
+        assert_eq!(a.active(), 1);
+        drop(lease);
+        assert_eq!(a.active(), 0);
+        a.set_drained(true, 0);
+        assert_eq!(
+            p.pick(Hint::Sticky(a.id_hash), &[]).unwrap().backend.name,
+            "b"
+        );
+        assert_eq!(
+            p.pick(Hint::Free, &[p.backends()[1].id_hash])
+                .map(|l| l.backend.name.clone()),
+            None
+        );
+    }
+}
