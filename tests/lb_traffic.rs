@@ -329,3 +329,32 @@ async fn pool_updates_replace_backends_without_losing_state() {
         "a kept its counters"
     );
 }
+
+#[tokio::test]
+async fn consecutive_5xx_eject_a_backend_passively() {
+    let a = Backend::start("a", Duration::ZERO).await;
+    let pool =
+        "[pool.outlier]\nconsecutive_errors = 3\neject_ms = 60000\n[pool.health]\nkind = \"none\"";
+    let (lb, addr) = start(config("http", &[&a], "", "", pool)).await;
+    let c = client();
+    for _ in 0..3 {
+        assert_eq!(
+            get(&c, addr, "/fail", &[]).await.unwrap().0,
+            500,
+            "5xx passed through"
+        );
+    }
+    assert!(lb.status().pools[0].backends[0].ejected);
+    assert_eq!(
+        get(&c, addr, "/", &[]).await.unwrap().0,
+        503,
+        "ejected, fail closed"
+    );
+    let m = lb.metrics_text();
+    assert!(
+        m.contains(
+            "tandem_lb_backend_errors_total{pool=\"app\",backend=\"a\",class=\"Status5xx\"} 3"
+        ),
+        "{m}"
+    );
+}
