@@ -358,3 +358,84 @@ async fn consecutive_5xx_eject_a_backend_passively() {
         "{m}"
     );
 }
+
+/// Ask the lb's DNS responder; returns (response code, addresses, TTLs).
+async fn resolve(
+    dns: std::net::SocketAddr,
+    name: &str,
+    qtype: hickory_proto::rr::RecordType,
+) -> (hickory_proto::op::ResponseCode, Vec<String>, Vec<u32>) {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::Name;
+    use std::str::FromStr;
+    let mut q = Message::new();
+    q.set_id(7)
+        .add_query(Query::query(Name::from_str(name).unwrap(), qtype));
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(&q.to_vec().unwrap(), dns).await.unwrap();
+    let mut buf = vec![0u8; 1500];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), sock.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let r = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(r.id(), 7);
+    assert!(r.authoritative());
+    let mut ips: Vec<String> = r.answers().iter().map(|a| a.data().to_string()).collect();
+    ips.sort();
+    (
+        r.response_code(),
+        ips,
+        r.answers().iter().map(|a| a.ttl()).collect(),
+    )
+}
+
+#[tokio::test]
+async fn dns_answers_only_with_healthy_undrained_backends() {
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::RecordType;
+    let a = Backend::start_on("a", "127.0.0.2:0".parse().unwrap(), Duration::ZERO).await;
+    let bk = Backend::start_on("b", "127.0.0.3:0".parse().unwrap(), Duration::ZERO).await;
+    let top = "[dns]\nbind = \"127.0.0.1:0\"\nttl_s = 3\n[[dns.name]]\nname = \"app.test.\"\npool = \"app\"";
+    let (lb, _) = start(config("http", &[&a, &bk], top, "", FAST_HEALTH)).await;
+    let dns = lb.dns_addr().unwrap();
+    let (rc, ips, ttls) = resolve(dns, "app.test.", RecordType::A).await;
+    assert_eq!(
+        (rc, ips),
+        (
+            ResponseCode::NoError,
+            vec!["127.0.0.2".to_string(), "127.0.0.3".to_string()]
+        )
+    );
+    assert_eq!(ttls, vec![3, 3]);
+    assert_eq!(
+        resolve(dns, "APP.test.", RecordType::A).await.1.len(),
+        2,
+        "names are case-insensitive"
+    );
+    assert_eq!(
+        resolve(dns, "other.test.", RecordType::A).await.0,
+        ResponseCode::NXDomain
+    );
+    assert_eq!(
+        resolve(dns, "app.test.", RecordType::AAAA).await,
+        (ResponseCode::NoError, vec![], vec![])
+    );
+    // A node fails: its address leaves the answer.
+    drop(bk);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while lb.status().pools[0].backends[1].up {
+        assert!(Instant::now() < deadline, "b never went down");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        resolve(dns, "app.test.", RecordType::A).await.1,
+        vec!["127.0.0.2".to_string()]
+    );
+    // Drained: out of DNS as well.
+    let _ = lb.drain("app", "a").unwrap();
+    assert_eq!(
+        resolve(dns, "app.test.", RecordType::A).await,
+        (ResponseCode::NoError, vec![], vec![])
+    );
+}

@@ -28,6 +28,29 @@ pub struct Config {
     /// Where `/metrics` and `/status` are served; none when absent.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
+    /// Health-aware authoritative DNS; none when absent.
+    #[serde(default)]
+    pub dns: Option<DnsConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// UDP address to answer on.
+    pub bind: SocketAddr,
+    /// Keep it low: caches hold failed addresses this long.
+    #[serde(default = "default_dns_ttl")]
+    pub ttl_s: u32,
+    #[serde(default, rename = "name")]
+    pub names: Vec<DnsName>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsName {
+    /// Fully qualified, e.g. "app.example.com."
+    pub name: String,
+    pub pool: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -320,6 +343,22 @@ impl Config {
                 p.push(format!("trusted_proxies[{i}]: \"{cidr}\": {e}"));
             }
         }
+        if let Some(dns) = &self.dns {
+            for n in &dns.names {
+                let at = format!("[[dns.name]] \"{}\"", n.name);
+                if self.pool(&n.pool).is_none() {
+                    p.push(format!(
+                        "{at}: field `pool`: no [[pool]] named \"{}\"",
+                        n.pool
+                    ));
+                }
+                if n.name.parse::<hickory_proto::rr::Name>().is_err() || !n.name.ends_with('.') {
+                    p.push(format!(
+                        "{at}: field `name` must be a fully qualified domain name ending in '.'"
+                    ));
+                }
+            }
+        }
         let mut names = BTreeSet::new();
         for l in &self.listeners {
             l.problems(self, &mut p);
@@ -467,6 +506,9 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+fn default_dns_ttl() -> u32 {
+    5
+}
 fn default_max_connections() -> usize {
     limits::DEFAULT_MAX_CONNECTIONS
 }

@@ -1,7 +1,7 @@
 //! tandem's traffic distribution layer: L4 TCP and L7 HTTP listeners,
 //! balancing, active and passive health checks, drain with progress,
 //! session persistence, client identity (XFF/Forwarded, PROXY v1/v2), TLS
-//! termination and Prometheus metrics.
+//! termination, Prometheus metrics and health-aware DNS.
 //!
 //! Start one with [`Lb::start`] on a tokio runtime (ports may be 0; ask
 //! [`Lb::listener_addr`]). The cluster feeds it [`LbEvent`]s over the
@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod balance;
 pub mod config;
+pub mod dns;
 pub mod drain;
 pub mod health;
 pub mod http;
@@ -43,7 +44,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 /// Milliseconds since the lb started: the one clock the state machines see.
@@ -276,6 +277,7 @@ pub struct Lb {
     events: mpsc::Sender<LbEvent>,
     listeners: BTreeMap<String, (SocketAddr, Option<Arc<TlsTerminator>>)>,
     admin: Option<SocketAddr>,
+    dns: Option<SocketAddr>,
 }
 
 impl Lb {
@@ -331,6 +333,18 @@ impl Lb {
             });
             bound.push((socket, ctx));
         }
+        let dns_socket = match &config.dns {
+            None => None,
+            Some(d) => Some(
+                UdpSocket::bind(d.bind)
+                    .await
+                    .map_err(|source| LbError::Bind {
+                        name: "dns".into(),
+                        addr: d.bind,
+                        source,
+                    })?,
+            ),
+        };
         let admin_socket = match &config.admin {
             None => None,
             Some(a) => Some(
@@ -357,6 +371,11 @@ impl Lb {
             clock,
             shutdown: shutdown.clone(),
         });
+        let dns = dns_socket.as_ref().and_then(|s| s.local_addr().ok());
+        if let (Some(s), Some(cfg)) = (dns_socket, &config.dns) {
+            let zone = dns::Zone::new(cfg, &shared.pools, clock);
+            tokio::spawn(dns::serve(s, zone, shutdown.clone()));
+        }
         let admin = admin_socket.as_ref().and_then(|s| s.local_addr().ok());
         if let Some(s) = admin_socket {
             tokio::spawn(admin::serve(s, shared.clone(), shutdown.clone()));
@@ -381,6 +400,7 @@ impl Lb {
             events,
             listeners,
             admin,
+            dns,
         })
     }
 
@@ -390,6 +410,11 @@ impl Lb {
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin
+    }
+
+    /// Where the DNS responder answers (UDP), when configured.
+    pub fn dns_addr(&self) -> Option<SocketAddr> {
+        self.dns
     }
 
     /// The bounded channel the daemon feeds cluster events into.

@@ -49,3 +49,6 @@ pub const MAX_EJECT_MULTIPLIER: u32 = 8;
 pub const BACKEND_POOL_IDLE_PER_HOST: usize = 256;
 /// Copy buffer for L4 proxying, per direction.
 pub const L4_BUFFER_BYTES: usize = 16 * 1024;
+/// Largest DNS query we read (classic UDP DNS is 512 bytes; EDNS0 queries
+/// stay far below this).
+pub const DNS_DATAGRAM_MAX_BYTES: usize = 4096;
