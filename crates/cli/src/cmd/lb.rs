@@ -32,6 +32,9 @@ pub enum LbCommand {
         backend: String,
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
         admin: SocketAddr,
+        /// Stop following after this long (the backend stays drained).
+        #[arg(long, value_name = "MS")]
+        timeout_ms: Option<u64>,
         #[arg(long)]
         json: bool,
     },
@@ -53,15 +56,18 @@ pub enum LbCommand {
 }
 
 pub fn run(command: LbCommand) -> Result<()> {
+    // Write errors (a closed pipe) become errors, not panics.
+    let mut out = std::io::stdout().lock();
     match command {
         LbCommand::Check { config } => {
             let c = Config::load(&config)?;
-            println!(
+            writeln!(
+                out,
                 "{}: ok ({} listener(s), {} pool(s))",
                 config.display(),
                 c.listeners.len(),
                 c.pools.len()
-            );
+            )?;
             Ok(())
         }
         LbCommand::Run { config, threads } => serve(Config::load(&config)?, threads),
@@ -70,15 +76,16 @@ pub fn run(command: LbCommand) -> Result<()> {
             pool,
             backend,
             admin,
+            timeout_ms,
             json,
-        } => drain(admin, &format!("/drain/{pool}/{backend}"), json),
+        } => drain(admin, &format!("/drain/{pool}/{backend}"), timeout_ms, json),
         LbCommand::Undrain {
             pool,
             backend,
             admin,
         } => {
             let body = http_request(admin, "POST", &format!("/undrain/{pool}/{backend}"))?;
-            print!("{body}");
+            write!(out, "{body}")?;
             Ok(())
         }
     }
@@ -129,19 +136,21 @@ fn serve(config: Config, threads: Option<usize>) -> Result<()> {
 }
 
 fn status(admin: SocketAddr, json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     let body = http_request(admin, "GET", "/status")
         .with_context(|| format!("asking the lb at {admin}"))?;
     if json {
-        println!("{body}");
+        writeln!(out, "{body}")?;
         return Ok(());
     }
     let status: Status = serde_json::from_str(&body).context("reading the lb's status")?;
     for p in status.pools {
-        println!("pool {} (skew {:.2})", p.name, p.skew);
-        println!(
+        writeln!(out, "pool {} (skew {:.2})", p.name, p.skew)?;
+        writeln!(
+            out,
             "  {:<16} {:<22} {:>6} {:<8} {:>7} {:>10}",
             "BACKEND", "ADDRESS", "WEIGHT", "STATE", "ACTIVE", "REQUESTS"
-        );
+        )?;
         for b in p.backends {
             let state = if b.lost {
                 "lost"
@@ -154,7 +163,8 @@ fn status(admin: SocketAddr, json: bool) -> Result<()> {
             } else {
                 "up"
             };
-            println!(
+            writeln!(
+                out,
                 "  {:<16} {:<22} {:>6} {:<8} {:>7} {:>10}",
                 b.name,
                 b.addr.to_string(),
@@ -162,24 +172,40 @@ fn status(admin: SocketAddr, json: bool) -> Result<()> {
                 state,
                 b.active,
                 b.requests
-            );
+            )?;
         }
     }
     Ok(())
 }
 
 /// Follow a drain's JSON-lines progress as it arrives.
-fn drain(admin: SocketAddr, path: &str, json: bool) -> Result<()> {
+fn drain(admin: SocketAddr, path: &str, timeout_ms: Option<u64>, json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     use std::io::BufRead;
     let mut s = TcpStream::connect_timeout(&admin, Duration::from_secs(3))
         .with_context(|| format!("asking the lb at {admin}"))?;
+    // Progress arrives every 100 ms, so a read that waits this long means
+    // the timeout has passed (or the lb is gone).
+    s.set_read_timeout(timeout_ms.map(|ms| Duration::from_millis(ms.max(1))))?;
+    let deadline = timeout_ms.map(|ms| std::time::Instant::now() + Duration::from_millis(ms));
+    let mut remaining = None;
     write!(s, "POST {path} HTTP/1.0\r\nHost: {admin}\r\n\r\n")?;
     let mut lines = std::io::BufReader::new(s).lines();
     let status = lines.next().transpose()?.unwrap_or_default();
     let ok = status.contains(" 200 ");
     let mut in_body = false;
     for line in lines {
-        let line = line?;
+        let expired = deadline.is_some_and(|d| std::time::Instant::now() >= d);
+        let line = match line {
+            Ok(_) | Err(_) if expired => {
+                bail!(
+                    "drain not finished within the timeout; {} remaining (the backend stays drained)",
+                    remaining.map_or("?".to_string(), |r: u64| r.to_string())
+                )
+            }
+            Ok(l) => l,
+            Err(e) => return Err(e.into()),
+        };
         if !in_body {
             in_body = line.is_empty();
             continue;
@@ -188,20 +214,23 @@ fn drain(admin: SocketAddr, path: &str, json: bool) -> Result<()> {
             bail!("{}", line);
         }
         if json {
-            println!("{line}");
+            writeln!(out, "{line}")?;
             continue;
         }
         let p: tandem_lb::DrainProgress = serde_json::from_str(&line)?;
+        remaining = Some(p.remaining);
         if p.done {
-            println!(
+            writeln!(
+                out,
                 "{}/{}: drained after {} ms",
                 p.pool, p.backend, p.elapsed_ms
-            );
+            )?;
         } else {
-            println!(
+            writeln!(
+                out,
                 "{}/{}: {} remaining ({} ms)",
                 p.pool, p.backend, p.remaining, p.elapsed_ms
-            );
+            )?;
         }
     }
     if !ok {
