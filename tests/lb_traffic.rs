@@ -437,3 +437,49 @@ async fn dns_answers_only_with_healthy_undrained_backends() {
         (ResponseCode::NoError, vec![], vec![])
     );
 }
+
+// Multi-threaded: the wait loop below sleeps its thread while checks run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_check_can_drain_weigh_and_take_down_a_backend() {
+    use std::sync::Mutex;
+    let a = Backend::start("a", Duration::ZERO).await;
+    let bk = Backend::start("b", Duration::ZERO).await;
+    // One agent answers for both backends (same address, one port).
+    let says = Arc::new(Mutex::new("up\n".to_string()));
+    let agent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let agent_port = agent.local_addr().unwrap().port();
+    let s2 = says.clone();
+    let agent_task = tokio::spawn(async move {
+        loop {
+            let Ok((mut c, _)) = agent.accept().await else {
+                continue;
+            };
+            let line = s2.lock().unwrap().clone();
+            let _ = tokio::io::AsyncWriteExt::write_all(&mut c, line.as_bytes()).await;
+        }
+    });
+    let pool = format!(
+        "[pool.health]\nkind = \"agent\"\nagent_port = {agent_port}\ninterval_ms = 30\nfast_interval_ms = 20\ntimeout_ms = 200\nfall = 1\nrise = 1\n"
+    );
+    let (lb, _) = start(config("http", &[&a, &bk], "", "", &pool)).await;
+    let wait_for = |pred: &dyn Fn(&tandem_lb::BackendStatus) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let s = lb.status();
+            if s.pools[0].backends.iter().all(pred) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{:?}", s.pools[0].backends);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    *says.lock().unwrap() = "up 40%\n".into();
+    wait_for(&|b| b.agent_weight_pct == 40 && b.up);
+    *says.lock().unwrap() = "drain\n".into();
+    wait_for(&|b| b.agent_weight_pct == 0);
+    *says.lock().unwrap() = "down maintenance\n".into();
+    wait_for(&|b| !b.up);
+    *says.lock().unwrap() = "ready\n".into();
+    wait_for(&|b| b.up && b.agent_weight_pct == 100);
+    agent_task.abort();
+}

@@ -184,6 +184,9 @@ pub enum CheckKind {
     None,
     Tcp,
     Http,
+    /// HAProxy-style agent: connect to `agent_port`, read one line such as
+    /// `up`, `down`, `drain`, `75%` or `up 50%`.
+    Agent,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +203,8 @@ pub struct HealthConfig {
     pub fall: u32,
     /// Consecutive successes that bring it back.
     pub rise: u32,
+    /// Agent checks: the port on the backend's address (default: its own).
+    pub agent_port: Option<u16>,
 }
 
 impl Default for HealthConfig {
@@ -213,6 +218,7 @@ impl Default for HealthConfig {
             timeout_ms: 2_000,
             fall: 2,
             rise: 2,
+            agent_port: None,
         }
     }
 }

@@ -137,13 +137,67 @@ impl Outlier {
     }
 }
 
-/// One probe of `addr` as configured; `Ok(())` means healthy.
-pub async fn probe(addr: SocketAddr, cfg: &HealthConfig) -> Result<(), String> {
+/// What a passing check says about the weight: percent of the configured
+/// weight (100 for TCP/HTTP checks; agents may lower it, 0 = agent drain).
+pub type WeightPct = u32;
+
+/// What an agent's line means: `Ok(weight percent)` or `Err(reason)`.
+/// Words are separated by spaces or commas; unknown words are ignored, as
+/// HAProxy does. A line with only a percentage keeps the backend up.
+pub fn parse_agent(line: &str) -> Result<WeightPct, String> {
+    let mut pct = 100;
+    let mut state_ok = true;
+    for word in line
+        .split([' ', ',', '\t', '\r', '\n'])
+        .filter(|w| !w.is_empty())
+    {
+        let w = word.to_ascii_lowercase();
+        if let Some(n) = w.strip_suffix('%') {
+            pct = n
+                .parse::<u32>()
+                .map_err(|_| format!("agent: bad weight {word:?}"))?
+                .min(100);
+            continue;
+        }
+        match w.as_str() {
+            "up" | "ready" => state_ok = true,
+            "drain" => pct = 0,
+            "down" | "fail" | "failed" | "stopped" | "maint" => state_ok = false,
+            _ => {}
+        }
+    }
+    if state_ok {
+        Ok(pct)
+    } else {
+        Err(format!("agent says {:?}", line.trim()))
+    }
+}
+
+/// One probe of `addr` as configured.
+pub async fn probe(addr: SocketAddr, cfg: &HealthConfig) -> Result<WeightPct, String> {
     let timeout = Duration::from_millis(cfg.timeout_ms);
     let attempt = async {
-        let mut s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let target = match (cfg.kind, cfg.agent_port) {
+            (CheckKind::Agent, Some(port)) => SocketAddr::new(addr.ip(), port),
+            _ => addr,
+        };
+        let mut s = TcpStream::connect(target)
+            .await
+            .map_err(|e| e.to_string())?;
+        if cfg.kind == CheckKind::Agent {
+            let mut buf = vec![0u8; limits::HEALTH_RESPONSE_MAX_BYTES];
+            let mut n = 0;
+            while n < buf.len() && !buf[..n].contains(&b'\n') {
+                let k = s.read(&mut buf[n..]).await.map_err(|e| e.to_string())?;
+                if k == 0 {
+                    break;
+                }
+                n += k;
+            }
+            return parse_agent(&String::from_utf8_lossy(&buf[..n]));
+        }
         if cfg.kind != CheckKind::Http {
-            return Ok(());
+            return Ok(100);
         }
         let req = format!(
             "GET {} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tandem-lb-check\r\nConnection: close\r\n\r\n",
@@ -163,7 +217,7 @@ pub async fn probe(addr: SocketAddr, cfg: &HealthConfig) -> Result<(), String> {
         }
         let status = parse_status(&buf[..n]).ok_or("no HTTP status line in the response")?;
         if status == cfg.expect_status {
-            Ok(())
+            Ok(100)
         } else {
             Err(format!("status {status}, expected {}", cfg.expect_status))
         }
@@ -203,6 +257,9 @@ pub async fn run_checker(
         }
         let result = probe(backend.addr, &cfg).await;
         let now = clock.now_ms();
+        if let Ok(pct) = result {
+            backend.set_agent_weight_pct(pct, now);
+        }
         match machine.observe(result.is_ok(), now, &cfg) {
             Verdict::Unchanged => {}
             Verdict::WentDown => {
@@ -297,6 +354,24 @@ mod tests {
             eject_ms: 1,
         };
         assert_eq!(Outlier::default().error(0, &off), None);
+    }
+
+    #[test]
+    fn agent_lines() {
+        assert_eq!(parse_agent("up\n"), Ok(100));
+        assert_eq!(parse_agent("75%\n"), Ok(75));
+        assert_eq!(parse_agent("up 50%"), Ok(50));
+        assert_eq!(parse_agent("READY,20%"), Ok(20));
+        assert_eq!(parse_agent("drain"), Ok(0));
+        assert_eq!(parse_agent("150%"), Ok(100));
+        assert!(parse_agent("down #maintenance").is_err());
+        assert!(parse_agent("stopped").is_err());
+        assert!(parse_agent("x%").is_err());
+        assert_eq!(
+            parse_agent(""),
+            Ok(100),
+            "an agent that says nothing keeps it up"
+        );
     }
 
     #[test]

@@ -141,6 +141,8 @@ pub struct BackendStatus {
     pub drained: bool,
     pub lost: bool,
     pub ejected: bool,
+    /// Agent check's share of the weight (100 without an agent; 0 = drain).
+    pub agent_weight_pct: u32,
     pub active: u64,
     pub requests: u64,
 }
@@ -171,6 +173,7 @@ impl LbShared {
                         drained: b.is_drained(),
                         lost: b.is_lost(),
                         ejected: b.is_ejected(now),
+                        agent_weight_pct: b.agent_weight_pct(),
                         active: b.active(),
                         requests: b.metrics.requests.get(),
                     })

@@ -11,7 +11,7 @@ use crate::health::Outlier;
 use crate::metrics::{BackendMetrics, ErrorClass, Metrics};
 use crate::Clock;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 pub struct Backend {
@@ -30,6 +30,8 @@ pub struct Backend {
     /// Taken out of the pool by a `PoolUpdate`; its checker stops.
     removed: AtomicBool,
     ejected_until_ms: AtomicU64,
+    /// Agent check's share of the weight, percent; 0 = agent says drain.
+    agent_weight_pct: AtomicU32,
     /// Slow start: weight ramps from this instant (0 = no ramp).
     ramp_from_ms: AtomicU64,
     outlier: Mutex<Outlier>,
@@ -52,6 +54,7 @@ impl Backend {
             removed: AtomicBool::new(false),
             ejected_until_ms: AtomicU64::new(0),
             ramp_from_ms: AtomicU64::new(0),
+            agent_weight_pct: AtomicU32::new(100),
             outlier: Mutex::new(Outlier::default()),
             upstream: Default::default(),
         }
@@ -78,7 +81,22 @@ impl Backend {
 
     /// May take new traffic now.
     pub fn is_eligible(&self, now_ms: u64) -> bool {
-        self.is_up() && self.is_routable() && !self.is_ejected(now_ms)
+        self.is_up()
+            && self.is_routable()
+            && !self.is_ejected(now_ms)
+            && self.agent_weight_pct.load(Ordering::Relaxed) > 0
+    }
+
+    pub fn agent_weight_pct(&self) -> u32 {
+        self.agent_weight_pct.load(Ordering::Relaxed)
+    }
+
+    /// An agent check's verdict; coming back from 0 starts slow start.
+    pub fn set_agent_weight_pct(&self, pct: u32, now_ms: u64) {
+        let was = self.agent_weight_pct.swap(pct.min(100), Ordering::Relaxed);
+        if was == 0 && pct > 0 {
+            self.ramp_from_ms.store(now_ms.max(1), Ordering::Relaxed);
+        }
     }
 
     /// Not drained, lost or removed: the all-down policy may still use it.
@@ -116,16 +134,18 @@ impl Backend {
 
     /// Weight after slow start: ramps linearly from 1 to `weight`.
     pub fn effective_weight(&self, now_ms: u64, slow_start_ms: u64) -> u32 {
+        let pct = u64::from(self.agent_weight_pct.load(Ordering::Relaxed));
+        let weight = u64::from(self.weight) * pct / 100;
         let from = self.ramp_from_ms.load(Ordering::Relaxed);
         if from == 0 || slow_start_ms == 0 {
-            return self.weight;
+            return (weight as u32).max(1);
         }
         let elapsed = now_ms.saturating_sub(from);
         if elapsed >= slow_start_ms {
             self.ramp_from_ms.store(0, Ordering::Relaxed);
-            return self.weight;
+            return (weight as u32).max(1);
         }
-        ((u64::from(self.weight) * elapsed / slow_start_ms) as u32).max(1)
+        ((weight * elapsed / slow_start_ms) as u32).max(1)
     }
 
     pub fn record_success(&self, now_ms: u64, cfg: &OutlierConfig) {
@@ -317,6 +337,23 @@ mod tests {
         assert_eq!(b.effective_weight(7_000, 10_000), 5);
         assert_eq!(b.effective_weight(12_000, 10_000), 10);
         assert_eq!(b.effective_weight(3_000, 10_000), 10, "ramp ends for good");
+    }
+
+    #[test]
+    fn agent_weight_scales_and_agent_drain_excludes() {
+        let p = pool("");
+        let a = &p.backends()[0];
+        a.set_agent_weight_pct(50, 0);
+        assert_eq!(a.effective_weight(0, 0), 5);
+        a.set_agent_weight_pct(0, 0);
+        assert!(!a.is_eligible(0));
+        a.set_agent_weight_pct(100, 1_000);
+        assert_eq!(
+            a.effective_weight(1_000, 10_000),
+            1,
+            "slow start after agent drain"
+        );
+        assert!(a.is_eligible(1_000));
     }
 
     #[test]
