@@ -37,6 +37,8 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
             "tandem-cib",
             "tandem-scheduler",
             "tandem-model",
+            // `tandem lb run` embeds the lb until the daemon runs it.
+            "tandem-lb",
         ],
     ),
 ];

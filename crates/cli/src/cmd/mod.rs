@@ -6,6 +6,7 @@ mod config;
 mod daemon;
 mod demo;
 mod explain;
+mod lb;
 mod simulate;
 mod status;
 
@@ -26,6 +27,9 @@ pub enum Command {
     /// CLI shims and the built-in demo agents.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// Run or inspect the traffic distribution layer (L4/L7 load balancer).
+    #[command(subcommand)]
+    Lb(lb::LbCommand),
     /// Create a cluster: CA, certificates and per-node settings.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -99,6 +103,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Property(PropertyCommand::Set { pair, conn }) => {
             status::property_set(&conn, &pair)
         }
+        Command::Lb(c) => lb::run(c),
     }
 }
 

@@ -1,0 +1,305 @@
+//! L7: an HTTP/1.1 server per client connection (HTTP/2 when TLS ALPN chose
+//! it) whose service picks a backend per request and forwards it over a
+//! keep-alive client pool. Malformed requests get hyper's 400, oversized
+//! heads 431, slow heads are cut at `header_read_ms`; connect failures are
+//! retried on another backend when the request has no body (nothing was
+//! sent), and so are idempotent bodiless requests whose backend died before
+//! answering, so a dead backend costs no request.
+
+use crate::identity;
+use crate::limits;
+use crate::listener::ListenerCtx;
+use crate::metrics::ErrorClass;
+use crate::persistence;
+use crate::pool::{Hint, Lease};
+use crate::upstream::{self, Failure, Sender};
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, SET_COOKIE};
+use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub async fn serve_connection<IO>(io: IO, client: SocketAddr, h2: bool, ctx: &ListenerCtx)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shared = Arc::new(Shared {
+        pool: ctx.pool.clone(),
+        trusted: ctx.trusted.clone(),
+        connect: Duration::from_millis(ctx.cfg.timeouts.connect_ms),
+        clock: ctx.clock,
+        idle: Duration::from_millis(ctx.cfg.timeouts.idle_ms),
+        proto: if ctx.tls.is_some() { "https" } else { "http" },
+        client_addr: client,
+    });
+    let svc = hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(shared.forward(req).await) }
+    });
+    let io = TokioIo::new(io);
+    let result = if h2 {
+        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .serve_connection(io, svc)
+            .await
+    } else {
+        hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(ctx.cfg.timeouts.header_read_ms))
+            .max_buf_size(limits::MAX_HEADER_BYTES)
+            .writev(false)
+            .keep_alive(true)
+            .serve_connection(io, svc)
+            .await
+    };
+    if let Err(e) = result {
+        tracing::debug!(listener = ctx.cfg.name, %client, error = %e, "client connection ended with an error");
+    }
+}
+
+struct Shared {
+    pool: Arc<crate::pool::Pool>,
+    trusted: identity::TrustedProxies,
+    connect: Duration,
+    clock: crate::Clock,
+    idle: Duration,
+    proto: &'static str,
+    client_addr: SocketAddr,
+}
+
+impl Shared {
+    async fn forward(&self, req: Request<Incoming>) -> Response<ProxyBody> {
+        let pool = &self.pool;
+        let mut hint = persistence::hint(
+            &pool.cfg.persistence,
+            Some(req.headers()),
+            self.client_addr.ip(),
+        );
+        if hint == Hint::Free && pool.cfg.algorithm == crate::config::Algorithm::ConsistentHash {
+            hint = Hint::Hash(persistence::ip_key(self.client_addr.ip()));
+        }
+        let (parts, body) = req.into_parts();
+        let mut headers = parts.headers;
+        strip_hop_by_hop(&mut headers);
+        if !headers.contains_key(HOST) {
+            if let Some(v) = parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
+                headers.insert(HOST, v);
+            }
+        }
+        identity::apply(&mut headers, self.client_addr, self.proto, &self.trusted);
+        let target = origin_form(&parts.uri);
+        // Nothing to resend and safe to repeat (RFC 9110 §9.2.2): a failed
+        // exchange may be retried on another backend.
+        let retryable = body.is_end_stream() && parts.method.is_idempotent();
+        let mut next = Some(body.boxed());
+        let mut excluded = Vec::new();
+        loop {
+            let Some(lease) = pool.pick(hint, &excluded) else {
+                return plain(StatusCode::SERVICE_UNAVAILABLE, "no backend available\n");
+            };
+            let b = lease.backend.clone();
+            let last_try = !retryable || excluded.len() + 1 >= limits::MAX_CONNECT_ATTEMPTS;
+            let mut up = Request::new(next.take().unwrap_or_else(empty));
+            *up.method_mut() = parts.method.clone();
+            *up.uri_mut() = target.clone();
+            *up.version_mut() = Version::HTTP_11;
+            *up.headers_mut() = if last_try {
+                std::mem::take(&mut headers)
+            } else {
+                headers.clone()
+            };
+            if !up.headers().contains_key(HOST) {
+                if let Ok(v) = HeaderValue::from_str(&b.addr.to_string()) {
+                    up.headers_mut().insert(HOST, v);
+                }
+            }
+            let started = Instant::now();
+            let now = || self.clock.now_ms();
+            let sent = upstream::send(&b.upstream, b.addr, self.connect, up);
+            match tokio::time::timeout(self.idle, sent).await {
+                Ok(Ok((resp, sender))) => {
+                    b.metrics.latency.observe(started.elapsed().as_secs_f64());
+                    if resp.status().is_server_error() {
+                        b.record_error(
+                            ErrorClass::Status5xx,
+                            now(),
+                            &pool.cfg.outlier,
+                            pool.name(),
+                        );
+                    } else {
+                        b.record_success(now(), &pool.cfg.outlier);
+                    }
+                    let cookie = persistence::set_cookie(&pool.cfg.persistence, hint, b.id_hash);
+                    return respond(resp, lease, sender, cookie);
+                }
+                Ok(Err(Failure::Connect(unsent))) => {
+                    b.record_error(ErrorClass::Connect, now(), &pool.cfg.outlier, pool.name());
+                    excluded.push(b.id_hash);
+                    if excluded.len() >= limits::MAX_CONNECT_ATTEMPTS {
+                        return plain(StatusCode::BAD_GATEWAY, "backend unreachable\n");
+                    }
+                    // Never sent: the same request (and body) goes to the next pick.
+                    let (p, body) = (*unsent).into_parts();
+                    headers = p.headers;
+                    next = Some(body);
+                }
+                Ok(Err(Failure::Exchange(e))) => {
+                    b.record_error(ErrorClass::Protocol, now(), &pool.cfg.outlier, pool.name());
+                    tracing::debug!(backend = b.name, error = %e, "backend exchange failed");
+                    excluded.push(b.id_hash);
+                    if last_try {
+                        return plain(StatusCode::BAD_GATEWAY, "backend failed\n");
+                    }
+                }
+                Err(_) => {
+                    b.record_error(ErrorClass::Timeout, now(), &pool.cfg.outlier, pool.name());
+                    return plain(StatusCode::GATEWAY_TIMEOUT, "backend timed out\n");
+                }
+            }
+        }
+    }
+}
+
+/// `/path?query` of a request target in any form (HTTP/2 and proxy-style
+/// requests carry an absolute URI).
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(_) if uri.scheme().is_none() && uri.authority().is_none() => uri.clone(),
+        Some(pq) => Uri::from(pq.clone()),
+        None => Uri::from_static("/"),
+    }
+}
+
+fn respond(
+    resp: Response<Incoming>,
+    lease: Lease,
+    sender: Sender,
+    cookie: Option<HeaderValue>,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(c) = cookie {
+        parts.headers.append(SET_COOKIE, c);
+    }
+    // The lease (active count, which drain waits on) lives until the body is sent.
+    let body = LeasedBody {
+        inner: body,
+        sender: Some(sender),
+        lease,
+    };
+    Response::from_parts(parts, body.boxed())
+}
+
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = h
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        h.remove(name);
+    }
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        h.remove(name);
+    }
+}
+
+fn empty() -> ProxyBody {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
+    let mut r = Response::new(
+        Full::new(Bytes::from_static(text.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain"),
+    );
+    r
+}
+
+/// A backend response body that keeps the backend's lease until it is
+/// done, then returns its connection to the backend's idle list.
+struct LeasedBody {
+    inner: Incoming,
+    /// Back to the idle list once the body has been read to its end.
+    sender: Option<Sender>,
+    lease: Lease,
+}
+
+impl LeasedBody {
+    fn finished(&mut self) {
+        if let Some(s) = self.sender.take() {
+            self.lease.backend.upstream.put(s);
+        }
+    }
+}
+
+impl Body for LeasedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.finished(),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.finished(),
+            Poll::Ready(Some(Err(_))) => self.sender = None,
+            _ => {}
+        }
+        polled
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_connection_listed_ones_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, "keep-alive, x-secret".parse().unwrap());
+        h.insert("x-secret", "1".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("x-kept", "1".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+}

@@ -1,0 +1,219 @@
+//! Client identity over HTTP: X-Forwarded-For, X-Forwarded-Proto and
+//! Forwarded (RFC 7239), with a trusted-proxy list. A request from a trusted
+//! peer keeps its chain and gets the peer appended; from anyone else the
+//! incoming headers are dropped and replaced, so a client cannot claim to be
+//! someone else. Main types: [`Cidr`], [`TrustedProxies`].
+
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+/// An address block such as `10.0.0.0/8` or `::1/128` (a bare address is /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("not an IP address")]
+    Address,
+    #[error("prefix length must be 0..={max}")]
+    Prefix { max: u8 },
+}
+
+impl FromStr for Cidr {
+    type Err = CidrError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|_| CidrError::Address)?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => match p.trim().parse::<u8>() {
+                Ok(p) if p <= max => p,
+                _ => return Err(CidrError::Prefix { max }),
+            },
+        };
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                prefix_eq(&net.octets(), &ip.octets(), self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                prefix_eq(&net.octets(), &ip.octets(), self.prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `::ffff:a.b.c.d` is the IPv4 client of a dual-stack socket.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn prefix_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
+    let full = usize::from(prefix / 8);
+    let rest = prefix % 8;
+    if a[..full] != b[..full] {
+        return false;
+    }
+    if rest == 0 {
+        return true;
+    }
+    let mask = 0xffu8 << (8 - rest);
+    (a[full] & mask) == (b[full] & mask)
+}
+
+/// The peers whose forwarding headers we believe.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<Cidr>);
+
+impl TrustedProxies {
+    pub fn new(cidrs: Vec<Cidr>) -> Self {
+        TrustedProxies(cidrs)
+    }
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|c| c.contains(ip))
+    }
+}
+
+static XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
+static XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Rewrite the identity headers of a request received from `client` (the
+/// TCP peer, or the source a PROXY header declared) over `proto`.
+pub fn apply(headers: &mut HeaderMap, client: SocketAddr, proto: &str, trusted: &TrustedProxies) {
+    let ip = canonical(client.ip());
+    if trusted.contains(ip) {
+        append_joined(headers, &XFF, &ip.to_string(), ", ");
+        append_joined(headers, &FORWARDED, &forwarded_element(ip, proto), ", ");
+        if !headers.contains_key(&XFP) {
+            set(headers, &XFP, proto);
+        }
+    } else {
+        headers.remove(&X_REAL_IP);
+        set(headers, &XFF, &ip.to_string());
+        set(headers, &FORWARDED, &forwarded_element(ip, proto));
+        set(headers, &XFP, proto);
+    }
+}
+
+/// One RFC 7239 element: IPv6 addresses are quoted and bracketed (§6).
+fn forwarded_element(ip: IpAddr, proto: &str) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("for={v4};proto={proto}"),
+        IpAddr::V6(v6) => format!("for=\"[{v6}]\";proto={proto}"),
+    }
+}
+
+/// Several header lines fold into one comma-separated value, then ours is appended.
+fn append_joined(headers: &mut HeaderMap, name: &HeaderName, value: &str, sep: &str) {
+    let mut joined = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(sep);
+    if !joined.is_empty() {
+        joined.push_str(sep);
+    }
+    joined.push_str(value);
+    set(headers, name, &joined);
+}
+
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name.clone(), v);
+    } else {
+        headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trusted() -> TrustedProxies {
+        TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()])
+    }
+
+    #[test]
+    fn cidr_matching() {
+        let c: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(c.contains("10.1.200.3".parse().unwrap()));
+        assert!(!c.contains("10.2.0.1".parse().unwrap()));
+        assert!(c.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let c: Cidr = "192.168.0.0/23".parse().unwrap();
+        assert!(c.contains("192.168.1.255".parse().unwrap()));
+        assert!(!c.contains("192.168.2.0".parse().unwrap()));
+        assert_eq!(
+            "1.2.3.4/33".parse::<Cidr>(),
+            Err(CidrError::Prefix { max: 32 })
+        );
+        assert_eq!("x/3".parse::<Cidr>(), Err(CidrError::Address));
+        assert!("0.0.0.0/0"
+            .parse::<Cidr>()
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_trusted_peer_gets_appended_to_the_chain() {
+        let mut h = HeaderMap::new();
+        h.append(&XFF, "203.0.113.7".parse().unwrap());
+        h.append(&XFF, "198.51.100.1".parse().unwrap());
+        h.append(&FORWARDED, "for=203.0.113.7;proto=https".parse().unwrap());
+        h.append(&XFP, "https".parse().unwrap());
+        apply(&mut h, "10.0.0.5:4000".parse().unwrap(), "http", &trusted());
+        assert_eq!(h[&XFF], "203.0.113.7, 198.51.100.1, 10.0.0.5");
+        assert_eq!(
+            h[&FORWARDED],
+            "for=203.0.113.7;proto=https, for=10.0.0.5;proto=http"
+        );
+        assert_eq!(h[&XFP], "https");
+    }
+
+    #[test]
+    fn an_untrusted_peer_has_its_claims_replaced() {
+        let mut h = HeaderMap::new();
+        h.append(&XFF, "1.1.1.1".parse().unwrap());
+        h.append(&FORWARDED, "for=1.1.1.1".parse().unwrap());
+        h.append(&XFP, "https".parse().unwrap());
+        h.append(&X_REAL_IP, "1.1.1.1".parse().unwrap());
+        apply(&mut h, "192.0.2.9:1".parse().unwrap(), "http", &trusted());
+        assert_eq!(h[&XFF], "192.0.2.9");
+        assert_eq!(h[&FORWARDED], "for=192.0.2.9;proto=http");
+        assert_eq!(h[&XFP], "http");
+        assert!(!h.contains_key(&X_REAL_IP));
+    }
+
+    #[test]
+    fn ipv6_clients_are_quoted_in_forwarded() {
+        let mut h = HeaderMap::new();
+        apply(
+            &mut h,
+            "[2001:db8::1]:5".parse().unwrap(),
+            "https",
+            &trusted(),
+        );
+        assert_eq!(h[&FORWARDED], "for=\"[2001:db8::1]\";proto=https");
+        assert_eq!(h[&XFF], "2001:db8::1");
+    }
+}

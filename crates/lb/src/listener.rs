@@ -1,0 +1,270 @@
+//! Listeners: the accept loop (connection limit, PROXY header on receive,
+//! TLS handshake, all under the header-read timeout so a slow or garbage
+//! client only ever costs its own connection), then either the L4 byte pipe
+//! (here) or the L7 HTTP server (`http`). Main types: [`ListenerCtx`],
+//! [`serve`].
+
+use crate::config::{ListenerConfig, Mode, PersistenceKind};
+use crate::http;
+use crate::identity::TrustedProxies;
+use crate::metrics::{ErrorClass, Metrics};
+use crate::persistence;
+use crate::pool::{Hint, Pool};
+use crate::proxy_protocol;
+use crate::tls::TlsTerminator;
+use crate::{limits, Clock};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+/// Everything a connection on one listener needs.
+pub struct ListenerCtx {
+    pub cfg: ListenerConfig,
+    pub pool: Arc<Pool>,
+    pub trusted: TrustedProxies,
+    pub tls: Option<Arc<TlsTerminator>>,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
+    /// Permits = `max_connections`; a connection beyond it is closed at once.
+    pub limit: Arc<Semaphore>,
+}
+
+/// Accept until shutdown; each connection runs in its own task.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<ListenerCtx>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(listener = ctx.cfg.name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = ctx.limit.clone().try_acquire_owned() else {
+            ctx.metrics.rejected_connections.inc();
+            tracing::debug!(listener = ctx.cfg.name, %peer, "connection limit reached; closed");
+            continue;
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            connection(stream, peer, &ctx).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(mut stream: TcpStream, peer: SocketAddr, ctx: &ListenerCtx) {
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().unwrap_or(peer);
+    let header_timeout = Duration::from_millis(ctx.cfg.timeouts.header_read_ms);
+    let mut client = peer;
+    if ctx.cfg.accept_proxy {
+        match tokio::time::timeout(header_timeout, proxy_protocol::read_header(&mut stream)).await {
+            Ok(Ok(declared)) => client = declared.unwrap_or(peer),
+            Ok(Err(e)) => {
+                ctx.metrics.bad_requests.inc();
+                tracing::warn!(listener = ctx.cfg.name, %peer, error = %e, "bad PROXY header; connection closed");
+                return;
+            }
+            Err(_) => {
+                ctx.metrics.bad_requests.inc();
+                tracing::warn!(listener = ctx.cfg.name, %peer, "no PROXY header in time; connection closed");
+                return;
+            }
+        }
+    }
+    match &ctx.tls {
+        None => dispatch(stream, client, local, false, ctx).await,
+        Some(tls) => {
+            let handshake = tls.acceptor().accept(stream);
+            match tokio::time::timeout(header_timeout, handshake).await {
+                Ok(Ok(tls_stream)) => {
+                    let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    dispatch(tls_stream, client, local, h2, ctx).await
+                }
+                Ok(Err(e)) => {
+                    ctx.metrics.bad_requests.inc();
+                    tracing::debug!(listener = ctx.cfg.name, %peer, error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    ctx.metrics.bad_requests.inc();
+                    tracing::debug!(listener = ctx.cfg.name, %peer, "TLS handshake timed out");
+                }
+            }
+        }
+    }
+}
+
+async fn dispatch<IO>(io: IO, client: SocketAddr, local: SocketAddr, h2: bool, ctx: &ListenerCtx)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match ctx.cfg.mode {
+        Mode::Tcp => proxy_tcp(io, client, local, ctx).await,
+        Mode::Http => http::serve_connection(io, client, h2, ctx).await,
+    }
+}
+
+/// L4: one backend for the whole connection, bytes copied both ways until
+/// either side closes or nothing moves for `idle_ms`.
+async fn proxy_tcp<IO>(mut downstream: IO, client: SocketAddr, local: SocketAddr, ctx: &ListenerCtx)
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let pool = &ctx.pool;
+    let hint = if pool.cfg.persistence.kind == PersistenceKind::SourceIp
+        || pool.cfg.algorithm == crate::config::Algorithm::ConsistentHash
+    {
+        Hint::Hash(persistence::ip_key(client.ip()))
+    } else {
+        Hint::Free
+    };
+    let connect_timeout = Duration::from_millis(ctx.cfg.timeouts.connect_ms);
+    let mut excluded = Vec::new();
+    let (lease, mut upstream) = loop {
+        let Some(lease) = pool.pick(hint, &excluded) else {
+            tracing::warn!(listener = ctx.cfg.name, pool = pool.name(), %client, "no backend available; connection closed");
+            return;
+        };
+        let b = &lease.backend;
+        match tokio::time::timeout(connect_timeout, TcpStream::connect(b.addr)).await {
+            Ok(Ok(s)) => break (lease, s),
+            Ok(Err(_)) | Err(_) => {
+                b.record_error(
+                    ErrorClass::Connect,
+                    ctx.clock.now_ms(),
+                    &pool.cfg.outlier,
+                    pool.name(),
+                );
+                excluded.push(b.id_hash);
+                if excluded.len() >= limits::MAX_CONNECT_ATTEMPTS {
+                    tracing::warn!(listener = ctx.cfg.name, %client, "backends refused; connection closed");
+                    return;
+                }
+            }
+        }
+    };
+    let started = Instant::now();
+    let _ = upstream.set_nodelay(true);
+    if let Some(v) = pool.cfg.send_proxy {
+        let header = proxy_protocol::encode(v, client, local);
+        if upstream.write_all(&header).await.is_err() {
+            lease.backend.record_error(
+                ErrorClass::Protocol,
+                ctx.clock.now_ms(),
+                &pool.cfg.outlier,
+                pool.name(),
+            );
+            return;
+        }
+    }
+    lease
+        .backend
+        .record_success(ctx.clock.now_ms(), &pool.cfg.outlier);
+    let idle = Duration::from_millis(ctx.cfg.timeouts.idle_ms);
+    pipe(&mut downstream, &mut upstream, idle, ctx.clock).await;
+    lease
+        .backend
+        .metrics
+        .latency
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// Copy both ways until EOF/error on either side or `idle` without a byte.
+async fn pipe<A, B>(a: &mut A, b: &mut B, idle: Duration, clock: Clock)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let last = AtomicU64::new(clock.now_ms());
+    let mut a = Stamped {
+        inner: a,
+        last: &last,
+        clock,
+    };
+    let copy = tokio::io::copy_bidirectional_with_sizes(
+        &mut a,
+        b,
+        limits::L4_BUFFER_BYTES,
+        limits::L4_BUFFER_BYTES,
+    );
+    let idle_ms = idle.as_millis() as u64;
+    let watchdog = async {
+        loop {
+            let since = clock.now_ms().saturating_sub(last.load(Ordering::Relaxed));
+            if since >= idle_ms {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(idle_ms - since)).await;
+        }
+    };
+    tokio::select! {
+        _ = copy => {}
+        _ = watchdog => {}
+    }
+}
+
+/// Records when bytes last moved through it (reads of either direction
+/// pass through the downstream side's read or write).
+struct Stamped<'a, T> {
+    inner: T,
+    last: &'a AtomicU64,
+    clock: Clock,
+}
+
+impl<T> Stamped<'_, T> {
+    fn touch(&self) {
+        self.last.store(self.clock.now_ms(), Ordering::Relaxed);
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Stamped<'_, T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.touch();
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Stamped<'_, T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

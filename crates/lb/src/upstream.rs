@@ -1,0 +1,95 @@
+//! Keep-alive HTTP/1.1 connections to one backend: a small stack of idle
+//! hyper senders per backend, reused newest first, put back only when a
+//! response body was read to its end (so a reused connection is always
+//! between messages). A stale idle connection hands the request back
+//! unsent and the next one is tried. Lighter than a general-purpose client
+//! pool: no host map, no hashing, no connector service.
+
+use crate::http::ProxyBody;
+use crate::limits;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+pub type Sender = SendRequest<ProxyBody>;
+
+/// Idle connections to one backend.
+#[derive(Default)]
+pub struct Idle(Mutex<Vec<Sender>>);
+
+impl Idle {
+    fn pop(&self) -> Option<Sender> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    /// Return a connection that finished its exchange.
+    pub fn put(&self, s: Sender) {
+        let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < limits::BACKEND_POOL_IDLE_PER_HOST && !s.is_closed() {
+            idle.push(s);
+        }
+    }
+}
+
+/// Why an exchange failed; `Connect` and unsent requests are safe to retry.
+pub enum Failure {
+    /// No connection could be made; the request comes back unsent.
+    Connect(Box<Request<ProxyBody>>),
+    /// Sent (or partly sent) and then failed; the request is gone.
+    Exchange(hyper::Error),
+}
+
+/// Send `req` over an idle connection or a new one.
+pub async fn send(
+    idle: &Idle,
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    mut req: Request<ProxyBody>,
+) -> Result<(Response<Incoming>, Sender), Failure> {
+    while let Some(mut s) = idle.pop() {
+        if s.ready().await.is_err() {
+            continue;
+        }
+        match s.try_send_request(req).await {
+            Ok(resp) => return Ok((resp, s)),
+            Err(mut e) => match e.take_message() {
+                Some(unsent) => req = unsent, // closed while idle: try the next
+                None => return Err(Failure::Exchange(e.into_error())),
+            },
+        }
+    }
+    let mut s = match connect(addr, connect_timeout).await {
+        Some(s) => s,
+        None => return Err(Failure::Connect(Box::new(req))),
+    };
+    match s.try_send_request(req).await {
+        Ok(resp) => Ok((resp, s)),
+        Err(mut e) => match e.take_message() {
+            Some(unsent) => Err(Failure::Connect(Box::new(unsent))),
+            None => Err(Failure::Exchange(e.into_error())),
+        },
+    }
+}
+
+async fn connect(addr: SocketAddr, timeout: Duration) -> Option<Sender> {
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
+    let _ = stream.set_nodelay(true);
+    let (s, conn) = http1::Builder::new()
+        // Small heads and bodies: one flattened write beats writev.
+        .writev(false)
+        .handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Some(s)
+}
