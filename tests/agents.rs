@@ -503,8 +503,7 @@ fn builtin_http_service_serves_ready_until_stopped() {
         ocf_root: dir.join("ocf"),
         ..ExecConfig::default()
     });
-    let port = free_port();
-    let run = |action| {
+    let run = |action, port: u16| {
         exec.execute(
             &op("ocf:tandem:HttpService", action, 20_000)
                 .param("port", &port.to_string())
@@ -512,10 +511,30 @@ fn builtin_http_service_serves_ready_until_stopped() {
         )
     };
     use AgentStatus::*;
-    assert_eq!(run(Action::Monitor).status, NotRunning);
-    let started = run(Action::Start);
+    // Other tests run servers on free ports too: if one takes ours between
+    // free_port() and the agent's bind, start says so and we try another.
+    let mut port = free_port();
+    assert_eq!(run(Action::Monitor, port).status, NotRunning);
+    let mut started = run(Action::Start, port);
+    for _ in 0..3 {
+        if started.status == Ok {
+            break;
+        }
+        assert!(
+            started
+                .exit_reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("another process"),
+            "{started:?}"
+        );
+        port = free_port();
+        started = run(Action::Start, port);
+    }
     assert_eq!(started.status, Ok, "{started:?}");
-    assert_eq!(run(Action::Monitor).status, Ok);
+    let run = |action| run(action, port);
+    let monitored = run(Action::Monitor);
+    assert_eq!(monitored.status, Ok, "{monitored:?}");
     assert_eq!(
         tandem_agents::builtin::http::get("127.0.0.1", port, "/ready"),
         std::result::Result::Ok(200)

@@ -71,13 +71,20 @@ pub fn action(
 }
 
 fn monitor(pidfile: &PathBuf, bind: &str, port: u16) -> i32 {
-    match read_pid(pidfile) {
-        Some(pid) if alive(pid) => {}
+    let pid = match read_pid(pidfile) {
+        Some(pid) if alive(pid) => pid,
         _ => return rc::NOT_RUNNING,
-    }
-    match get(bind, port, "/ready") {
-        Ok(200) => rc::OK,
-        Ok(code) => fail(rc::GENERIC, &format!("GET /ready answered {code}")),
+    };
+    // One retry: a single slow answer on a loaded machine is not a failure.
+    let answer =
+        get_with_body(bind, port, "/ready").or_else(|_| get_with_body(bind, port, "/ready"));
+    match answer {
+        Ok((200, body)) if body == format!("ready {pid}") => rc::OK,
+        Ok((200, _)) => fail(
+            rc::GENERIC,
+            &format!("port {port} is served by another process"),
+        ),
+        Ok((code, _)) => fail(rc::GENERIC, &format!("GET /ready answered {code}")),
         Err(e) => fail(rc::GENERIC, &format!("GET /ready failed: {e}")),
     }
 }
@@ -122,9 +129,17 @@ fn start(pidfile: &PathBuf, bind: &str, port: u16) -> i32 {
         );
     }
     let deadline = Instant::now() + SETTLE;
+    let ours = format!("ready {pid}");
     while Instant::now() < deadline {
-        if get(bind, port, "/ready") == Ok(200) {
-            return rc::OK;
+        match get_with_body(bind, port, "/ready") {
+            Ok((200, body)) if body == ours => return rc::OK,
+            Ok((_, body)) if !body.is_empty() => {
+                return fail(
+                    rc::GENERIC,
+                    &format!("port {port} on {bind} is served by another process"),
+                );
+            }
+            _ => {}
         }
         if !alive(pid) {
             break;
@@ -178,6 +193,11 @@ fn alive(pid: i32) -> bool {
 
 /// One GET; returns the status code.
 pub fn get(host: &str, port: u16, path: &str) -> Result<u16, String> {
+    get_with_body(host, port, path).map(|(code, _)| code)
+}
+
+/// `GET path` over HTTP/1.0: the status code and the first line of the body.
+pub fn get_with_body(host: &str, port: u16, path: &str) -> Result<(u16, String), String> {
     let addr = (host, port)
         .to_socket_addrs()
         .map_err(|e| e.to_string())?
@@ -188,14 +208,27 @@ pub fn get(host: &str, port: u16, path: &str) -> Result<u16, String> {
         .set_read_timeout(Some(PROBE_TIMEOUT))
         .map_err(|e| e.to_string())?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(stream.take(4096));
     let mut line = String::new();
-    BufReader::new(stream.take(1024))
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    line.split_whitespace()
+    reader.read_line(&mut line).map_err(|e| e.to_string())?;
+    let code = line
+        .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("bad status line `{}`", line.trim()))
+        .ok_or_else(|| format!("bad status line `{}`", line.trim()))?;
+    // Skip the headers; the body's first line follows the blank line.
+    let mut body = String::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).map_err(|e| e.to_string())? == 0 {
+            break;
+        }
+        if header.trim().is_empty() {
+            reader.read_line(&mut body).map_err(|e| e.to_string())?;
+            break;
+        }
+    }
+    Ok((code, body.trim().to_string()))
 }
 
 /// Serves `/ready` and `/` on `bind:port` until killed.
@@ -220,7 +253,9 @@ fn answer(stream: TcpStream, node: &str) -> std::io::Result<()> {
     reader.read_line(&mut request_line)?;
     let path = request_line.split_whitespace().nth(1).unwrap_or("");
     let (status, body) = match path {
-        "/ready" => ("200 OK", "ready\n".to_string()),
+        // The pid lets start tell its own server from another process
+        // that happens to listen on the same port.
+        "/ready" => ("200 OK", format!("ready {}\n", std::process::id())),
         "/" => ("200 OK", format!("tandem demo service on {node}\n")),
         _ => ("404 Not Found", "not found\n".to_string()),
     };
