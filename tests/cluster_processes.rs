@@ -4,7 +4,7 @@
 //! observe. Covers issue 5's list: DC fail-over without losing committed
 //! configuration, loss and return of quorum, 2 nodes + witness, concurrent
 //! configuration changes from two CLIs, a certificate from another CA, a
-//! damaged data file.
+//! damaged data file; offline recovery with `quorum force-single-node`.
 //!
 //! The harness is `tandem_tests::processes` (how the `tandem` binary is
 //! found is explained there). Tests in this file run one at a time (a
@@ -276,5 +276,69 @@ fn a_truncated_data_file_makes_the_daemon_exit_non_zero_with_a_clear_message() {
     assert!(
         message.contains("damaged or truncated") && message.contains("raft.redb"),
         "unclear message: {message}"
+    );
+}
+
+#[test]
+fn force_single_node_lets_the_last_node_lead_alone_and_refuses_without_the_flag_or_while_running() {
+    let _serial = one_at_a_time();
+    let mut c = ProcessCluster::setup("force-single", 3, false, None).unwrap();
+    c.start_all();
+    let names = all_names(&c);
+    formed(&c, &refs(&names));
+    let out = apply(&c, "web.toml", WEB);
+    assert!(out.status.success(), "apply failed: {}", stderr(&out));
+    c.kill("node1");
+    c.kill("node2");
+    let config = c.dir.join("node3.toml");
+    let data = c.dir.join("node3-data");
+    let force = |c: &ProcessCluster, flag: bool| {
+        let mut args = vec![
+            "quorum",
+            "force-single-node",
+            "--config",
+            config.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ];
+        if flag {
+            args.push("--yes-i-know");
+        }
+        c.run(&args)
+    };
+    let running = force(&c, true);
+    assert!(!running.status.success());
+    assert!(
+        stderr(&running).contains("in use by another tandem process"),
+        "{}",
+        stderr(&running)
+    );
+    c.kill("node3");
+    let unflagged = force(&c, false);
+    assert!(!unflagged.status.success());
+    assert!(stderr(&unflagged).contains("WARNING") && stderr(&unflagged).contains("--yes-i-know"));
+    let forced = force(&c, true);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert!(stderr(&forced).contains("WARNING"));
+
+    c.start("node3");
+    let view = c
+        .wait_view("node3", FORM, POLL, |v| {
+            has_quorum(v)
+                && dc(v) == Some("node3")
+                && v["voters"].as_array().map(Vec::len) == Some(1)
+        })
+        .unwrap();
+    assert_eq!(view["votes_needed"], 1, "{view}");
+    let now = c.get("node3", "/config").unwrap();
+    assert_eq!(
+        now["text"], WEB,
+        "the committed configuration survives recovery"
+    );
+    let out = apply(&c, "again.toml", &format!("# after recovery\n{WEB}"));
+    assert!(
+        out.status.success(),
+        "the lone node must accept changes: {}",
+        stderr(&out)
     );
 }

@@ -292,10 +292,16 @@ impl ProcessCluster {
 
     /// Runs the CLI with `--admin DIR/admin.toml` (all endpoints).
     pub fn tandem(&self, args: &[&str]) -> Output {
+        let admin = self.dir.join("admin.toml");
+        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        all.extend([std::ffi::OsStr::new("--admin"), admin.as_os_str()]);
+        self.run(&all)
+    }
+
+    /// Runs the CLI with exactly these arguments.
+    pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
         Command::new(&self.bin)
             .args(args)
-            .arg("--admin")
-            .arg(self.dir.join("admin.toml"))
             .output()
             .expect("run tandem")
     }
