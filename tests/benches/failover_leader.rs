@@ -101,7 +101,10 @@ fn run(kills: usize) -> Result<(), String> {
 fn settled(c: &ProcessCluster, names: &[String]) -> Result<String, String> {
     let first = c.wait_view(&names[0], BOUND, POLL, |v| has_quorum(v) && dc(v).is_some())?;
     let leader = dc(&first).unwrap_or_default().to_string();
-    let committed = c.view(&leader)?["committed_index"].as_u64();
+    let committed = c.wait_view(&leader, BOUND, POLL, |v| {
+        dc(v) == Some(&leader) && v["committed_index"].is_u64()
+    })?["committed_index"]
+        .as_u64();
     for name in names {
         c.wait_view(name, BOUND, POLL, |v| {
             has_quorum(v) && dc(v) == Some(&leader) && v["committed_index"].as_u64() >= committed
