@@ -1,5 +1,6 @@
 //! Support code for tandem's workspace-level tests: the Pacemaker regression
-//! corpus harness (used by `tests/corpus.rs`) and helpers shared by the
+//! corpus harness (used by `tests/corpus.rs`), the process-cluster harness
+//! (used by `tests/cluster_processes.rs`) and helpers shared by the
 //! benchmarks.
 //!
 //! Main pieces: [`corpus`] finds `../shared/pcmk-scheduler` and reads its
@@ -7,8 +8,9 @@
 //! [`summary`] parses the expected `Transition Summary` into comparable
 //! actions, [`placement`] runs the corpus' own `placement.py compare-dirs`
 //! once and reads its verdicts, [`run`] parses and schedules every case
-//! with panics and hangs contained, [`report`] tallies and prints, and
-//! [`synth`] generates large CIBs for the scale benchmark.
+//! with panics and hangs contained, [`report`] tallies and prints,
+//! [`synth`] generates large CIBs for the scale benchmark, and
+//! [`processes`] runs clusters of real `tandem` daemon processes.
 //!
 //! Must not: be compiled into anything tandem ships (the corpus is GPL test
 //! data), or re-implement the comparison that `placement.py` owns.
@@ -16,6 +18,7 @@
 pub mod corpus;
 pub mod date;
 pub mod placement;
+pub mod processes;
 pub mod report;
 pub mod run;
 pub mod summary;

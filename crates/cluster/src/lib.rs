@@ -21,6 +21,6 @@ pub use net::MAX_FRAME_BYTES;
 pub use node::{ClusterError, ClusterNode, MembershipView, NodeSettings, PeerView, Timing};
 pub use pki::{Authority, Issued, PkiError, SERVER_NAME};
 pub use state::Replicated;
-pub use store::StoreError;
+pub use store::{force_single_node, StoreError};
 pub use tls::{identity_of, server_name, Identity, TlsError, TlsFiles};
 pub use types::{Command, CommandResult, Member, NodeId};

@@ -9,7 +9,7 @@ use crate::store::{self, StateMachine, StateReader, StoreError};
 use crate::tls::{TlsError, TlsFiles};
 use crate::types::{Command, CommandResult, Member, NodeId, TypeConfig};
 use openraft::async_runtime::WatchReceiver;
-use openraft::errors::{ClientWriteError, RaftError};
+use openraft::errors::{ClientWriteError, InitializeError, RaftError};
 use openraft::Raft;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -186,7 +186,7 @@ impl ClusterNode {
         node.tasks
             .push(tokio::spawn(net::serve(listener, server, node.stopped())));
         node.tasks.push(tokio::spawn(node.pinger()));
-        node.bootstrap().await?;
+        node.bootstrap(me.witness).await?;
         Ok(node)
     }
 
@@ -197,21 +197,35 @@ impl ClusterNode {
         }
     }
 
-    /// Every node initializes with the same member list; openraft writes
-    /// the identical first membership entry on each, so this is safe.
-    async fn bootstrap(&self) -> Result<(), ClusterError> {
+    /// Every data node initializes with the same member list; openraft
+    /// writes the identical first membership entry on each, so this is
+    /// safe. The witness never initializes: openraft makes an initializing
+    /// node the leader of term 0, and the witness must never lead; it
+    /// learns the membership from the DC's first replication.
+    ///
+    /// A peer's vote or entries may arrive before this runs (the others
+    /// started first); openraft then refuses to initialize, which only
+    /// means the group already formed around this node.
+    async fn bootstrap(&self, witness: bool) -> Result<(), ClusterError> {
+        if witness {
+            return Ok(());
+        }
         let initialized = self
             .raft
             .is_initialized()
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        if !initialized {
-            self.raft
-                .initialize(self.settings.members.clone())
-                .await
-                .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        if initialized {
+            return Ok(());
         }
-        Ok(())
+        match self.raft.initialize(self.settings.members.clone()).await {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+                tracing::info!("joined a group that already formed ({e})");
+                Ok(())
+            }
+            Err(e) => Err(ClusterError::Raft(e.to_string())),
+        }
     }
 
     /// Pings every other member each heartbeat so every node, not only the

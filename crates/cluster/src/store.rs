@@ -5,7 +5,7 @@
 //! served.
 
 use crate::state::Replicated;
-use crate::types::{CommandResult, TypeConfig};
+use crate::types::{CommandResult, Member, NodeId, TypeConfig};
 use futures_util::StreamExt;
 use openraft::alias::{EntryOf, LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf, VoteOf};
 use openraft::entry::RaftEntry;
@@ -33,6 +33,8 @@ pub enum StoreError {
     Damaged { path: PathBuf, detail: String },
     #[error("data file {path} is in use by another tandem process on this machine")]
     InUse { path: PathBuf },
+    #[error("{path}: {detail}")]
+    Recovery { path: PathBuf, detail: String },
     #[error("cannot create data dir {path}: {source}")]
     Dir { path: PathBuf, source: io::Error },
 }
@@ -82,6 +84,63 @@ pub fn open(data_dir: &Path) -> Result<(LogStore, StateMachine), StoreError> {
         applied: Arc::new(RwLock::new(applied)),
     };
     Ok((log, sm))
+}
+
+/// Offline disaster recovery (`tandem quorum force-single-node`): appends
+/// a membership entry that makes `me` the only voter, under a new term for
+/// which `me` holds a committed vote, so on its next start the node leads
+/// alone and commits that entry by itself. Returns the new term.
+///
+/// Dangerous by nature: if the other voters still run, there are now two
+/// groups that can each commit. Refuses when another process holds the
+/// file (a running daemon) or when there is no data file.
+pub fn force_single_node(data_dir: &Path, me: NodeId, member: Member) -> Result<u64, StoreError> {
+    use openraft::impls::leader_id_adv::LeaderId;
+    use std::collections::{BTreeMap, BTreeSet};
+    let path = data_dir.join("raft.redb");
+    if !path.is_file() {
+        return Err(StoreError::Recovery {
+            path,
+            detail: "no data file here, so nothing to recover".into(),
+        });
+    }
+    let (log, _sm) = open(data_dir)?;
+    let fail = |e: io::Error| StoreError::Recovery {
+        path: path.clone(),
+        detail: e.to_string(),
+    };
+    let vote: Option<VoteOf<TypeConfig>> = get_meta(&log.db, "vote").map_err(fail)?;
+    let purged: Option<LogIdOf<TypeConfig>> =
+        get_meta::<Option<LogIdOf<TypeConfig>>>(&log.db, "purged")
+            .map_err(fail)?
+            .flatten();
+    let last = log.last_entry_log_id().map_err(fail)?.or(purged);
+    let term = vote
+        .map_or(0, |v| v.leader_id().term)
+        .max(last.map_or(0, |l| l.leader_id.term))
+        + 1;
+    let index = last.map_or(0, |l| l.index() + 1);
+    let membership =
+        openraft::Membership::new(vec![BTreeSet::from([me])], BTreeMap::from([(me, member)]))
+            .map_err(|e| fail(io::Error::other(e.to_string())))?;
+    let log_id = LogIdOf::<TypeConfig>::new(LeaderId { term, node_id: me }, index);
+    let entry = EntryOf::<TypeConfig>::new_membership(log_id, membership);
+    let vote = VoteOf::<TypeConfig>::new_committed(term, me);
+    let write = || -> io::Result<()> {
+        let txn = log.db.begin_write().map_err(io::Error::other)?;
+        {
+            let mut table = txn.open_table(LOG).map_err(io::Error::other)?;
+            table
+                .insert(index, encode(&entry)?.as_slice())
+                .map_err(io::Error::other)?;
+            let mut meta = txn.open_table(META).map_err(io::Error::other)?;
+            meta.insert("vote", encode(&vote)?.as_slice())
+                .map_err(io::Error::other)?;
+        }
+        txn.commit().map_err(io::Error::other)
+    };
+    write().map_err(fail)?;
+    Ok(term)
 }
 
 /// Reads every record once so a damaged file is found at start, not later.

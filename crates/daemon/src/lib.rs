@@ -14,7 +14,7 @@ mod view;
 
 pub use client::{AdminFile, ApiClient, ClientError};
 pub use settings::{DaemonConfig, SettingsError};
-pub use tandem_cluster::{Authority, Member, Timing, TlsFiles};
+pub use tandem_cluster::{force_single_node, Authority, Member, Timing, TlsFiles};
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -6,6 +6,7 @@ mod config;
 mod daemon;
 mod demo;
 mod explain;
+mod force_single_node;
 mod lb;
 mod simulate;
 mod status;
@@ -56,6 +57,9 @@ pub enum Command {
 pub enum QuorumCommand {
     /// Quorum, voters and who is heard.
     Status(status::Conn),
+    /// Offline disaster recovery: make this node the only voter (the
+    /// daemon must be stopped; needs --yes-i-know).
+    ForceSingleNode(force_single_node::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -96,6 +100,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Status(conn) => status::status(&conn),
         Command::Quorum(QuorumCommand::Status(conn)) => status::quorum(&conn),
+        Command::Quorum(QuorumCommand::ForceSingleNode(args)) => force_single_node::run(&args),
         Command::Node(NodeCommand::Standby { node, conn }) => status::standby(&conn, &node, true),
         Command::Node(NodeCommand::Unstandby { node, conn }) => {
             status::standby(&conn, &node, false)
