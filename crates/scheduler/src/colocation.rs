@@ -159,30 +159,16 @@ impl Sched<'_> {
 
     /// Each group member after the first is colocated with the one before.
     fn add_group_internal_colocations(&mut self) {
-        for g in 0..self.rscs.len() {
-            if self.rscs[g].variant != Variant::Group {
-                continue;
-            }
-            let colocated = self.rscs[g]
-                .meta
-                .get("colocated")
-                .and_then(|v| tandem_model::parse_bool(v))
-                .unwrap_or(true);
-            if !colocated {
-                continue;
-            }
-            let members = self.rscs[g].children.clone();
-            for pair in members.windows(2) {
-                self.colocations.push(Coloc {
-                    dependent: pair[1],
-                    primary: pair[0],
-                    score: Score::INFINITY,
-                    dependent_role: None,
-                    primary_role: None,
-                    node_attribute: "#uname".into(),
-                    influence: self.rscs[pair[1]].critical,
-                });
-            }
+        for (before, after) in self.group_member_pairs("colocated") {
+            self.colocations.push(Coloc {
+                dependent: after,
+                primary: before,
+                score: Score::INFINITY,
+                dependent_role: None,
+                primary_role: None,
+                node_attribute: "#uname".into(),
+                influence: self.rscs[after].critical,
+            });
         }
     }
 

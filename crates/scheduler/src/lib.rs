@@ -165,6 +165,23 @@ impl<'a> Sched<'a> {
         }
     }
 
+    /// Consecutive (earlier, later) members of every group whose boolean
+    /// meta attribute `flag` (`colocated`, `ordered`; default true) holds.
+    fn group_member_pairs(&self, flag: &str) -> Vec<(RscIdx, RscIdx)> {
+        let mut pairs = Vec::new();
+        for g in (0..self.rscs.len()).filter(|&g| self.rscs[g].variant == Variant::Group) {
+            let on = self.rscs[g]
+                .meta
+                .get(flag)
+                .and_then(|v| tandem_model::parse_bool(v))
+                .unwrap_or(true);
+            if on {
+                pairs.extend(self.rscs[g].children.windows(2).map(|w| (w[0], w[1])));
+            }
+        }
+        pairs
+    }
+
     /// Every primitive inside `r`.
     fn primitives_of(&self, r: RscIdx) -> Vec<RscIdx> {
         match self.rscs[r].variant {

@@ -1,7 +1,7 @@
 //! Ordering constraints expanded into pairwise "first → then" rules over
 //! primitives, including group-internal ordering and resource sets.
 
-use crate::working::{RscIdx, Variant};
+use crate::working::RscIdx;
 use crate::Sched;
 use tandem_model::{Constraint, Order, OrderKind};
 
@@ -30,30 +30,16 @@ impl Sched<'_> {
                 }
             }
         }
-        for g in 0..self.rscs.len() {
-            if self.rscs[g].variant != Variant::Group {
-                continue;
-            }
-            let ordered = self.rscs[g]
-                .meta
-                .get("ordered")
-                .and_then(|v| tandem_model::parse_bool(v))
-                .unwrap_or(true);
-            if !ordered {
-                continue;
-            }
-            let members = self.rscs[g].children.clone();
-            for pair in members.windows(2) {
-                self.orders.push(OrderRule {
-                    first: vec![pair[0]],
-                    first_action: "start".into(),
-                    then: vec![pair[1]],
-                    then_action: "start".into(),
-                    mandatory: true,
-                    symmetrical: true,
-                    require_all: true,
-                });
-            }
+        for (before, after) in self.group_member_pairs("ordered") {
+            self.orders.push(OrderRule {
+                first: vec![before],
+                first_action: "start".into(),
+                then: vec![after],
+                then_action: "start".into(),
+                mandatory: true,
+                symmetrical: true,
+                require_all: true,
+            });
         }
     }
 
