@@ -12,6 +12,16 @@ pub struct Opt {
     pub value: Value,
 }
 
+/// An option with both a short and a long name (how every shim spells
+/// its options table).
+pub const fn opt(short: char, long: &'static str, value: Value) -> Opt {
+    Opt {
+        short: Some(short),
+        long,
+        value,
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Value {
     None,

@@ -4,7 +4,7 @@
 //!
 //! Must not: write permanent attributes; attrd only holds transient ones.
 
-use super::args::{self, Opt, Value};
+use super::args::{self, opt, Opt, Value};
 use super::{exit, Ctx};
 use crate::attrs::Lifetime;
 
@@ -26,14 +26,6 @@ const OPTS: &[Opt] = &[
     opt('q', "quiet", Value::None),
     opt('V', "verbose", Value::None),
 ];
-
-const fn opt(short: char, long: &'static str, value: Value) -> Opt {
-    Opt {
-        short: Some(short),
-        long,
-        value,
-    }
-}
 
 pub fn run(args: &[String], ctx: &mut Ctx) -> i32 {
     const TOOL: &str = "attrd_updater";

@@ -4,7 +4,7 @@
 //!
 //! Must not: accept a name or value longer than the store allows.
 
-use super::args::{self, Opt, Value};
+use super::args::{self, opt, Opt, Value};
 use super::{exit, resource_without_clone_suffix, Ctx};
 use crate::attrs::Lifetime;
 use crate::limits::ATTR_TEXT_MAX_BYTES;
@@ -28,14 +28,6 @@ const OPTS: &[Opt] = &[
     opt('h', "help", Value::None),
     opt('r', "resource", Value::Required),
 ];
-
-const fn opt(short: char, long: &'static str, value: Value) -> Opt {
-    Opt {
-        short: Some(short),
-        long,
-        value,
-    }
-}
 
 /// The node that holds cluster-wide options (`--type crm_config`).
 const CLUSTER_OPTIONS: &str = "@crm_config";

@@ -4,7 +4,7 @@
 //!
 //! Must not: invent members.
 
-use super::args::{self, Opt, Value};
+use super::args::{self, opt, Opt, Value};
 use super::{exit, Ctx};
 
 const OPTS: &[Opt] = &[
@@ -16,14 +16,6 @@ const OPTS: &[Opt] = &[
     opt('V', "verbose", Value::None),
     opt('Q', "quiet", Value::None),
 ];
-
-const fn opt(short: char, long: &'static str, value: Value) -> Opt {
-    Opt {
-        short: Some(short),
-        long,
-        value,
-    }
-}
 
 pub fn run(args: &[String], ctx: &mut Ctx) -> i32 {
     const TOOL: &str = "crm_node";
