@@ -5,7 +5,7 @@
 use crate::working::{NodeIdx, RscIdx, Variant};
 use crate::Sched;
 use std::collections::BTreeMap;
-use tandem_model::{Colocation, Constraint, ResourceSet, Role, Score, INFINITY};
+use tandem_model::{Colocation, Constraint, Role, Score, INFINITY};
 
 #[derive(Clone, Debug)]
 pub struct Coloc {
@@ -70,19 +70,7 @@ impl Sched<'_> {
     }
 
     fn colocation_sets(&mut self, col: &Colocation) {
-        let sets: Vec<(Vec<RscIdx>, &ResourceSet)> = col
-            .sets
-            .iter()
-            .map(|s| {
-                (
-                    s.resources
-                        .iter()
-                        .flat_map(|id| self.expand_reference(id))
-                        .collect(),
-                    s,
-                )
-            })
-            .collect();
+        let sets = self.expand_sets(&col.sets);
         for (members, set) in &sets {
             let score = set.score.unwrap_or(col.score);
             if set.sequential == Some(false) {

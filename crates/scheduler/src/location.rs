@@ -4,7 +4,7 @@
 use crate::rules::{rule_matches, RuleContext};
 use crate::working::{NodeIdx, RscIdx, Variant};
 use crate::Sched;
-use tandem_model::{Constraint, Location, LocationTarget, Role, Score};
+use tandem_model::{Constraint, Location, LocationTarget, ResourceSet, Role, Score};
 
 impl Sched<'_> {
     pub(crate) fn build_tables(&mut self) {
@@ -178,6 +178,25 @@ impl Sched<'_> {
                     .collect()
             }
         }
+    }
+
+    /// Each resource set with the resources it names (tags and templates
+    /// expanded), in order.
+    pub(crate) fn expand_sets<'s>(
+        &self,
+        sets: &'s [ResourceSet],
+    ) -> Vec<(Vec<RscIdx>, &'s ResourceSet)> {
+        sets.iter()
+            .map(|s| {
+                (
+                    s.resources
+                        .iter()
+                        .flat_map(|id| self.expand_reference(id))
+                        .collect(),
+                    s,
+                )
+            })
+            .collect()
     }
 
     /// A resource id, tag id or template id → the resources it names.

@@ -60,19 +60,7 @@ impl Sched<'_> {
     }
 
     fn order_sets(&mut self, o: &Order) {
-        let sets: Vec<(Vec<RscIdx>, &tandem_model::ResourceSet)> = o
-            .sets
-            .iter()
-            .map(|s| {
-                (
-                    s.resources
-                        .iter()
-                        .flat_map(|id| self.expand_reference(id))
-                        .collect(),
-                    s,
-                )
-            })
-            .collect();
+        let sets = self.expand_sets(&o.sets);
         for (members, set) in &sets {
             if set.sequential == Some(false) {
                 continue;
