@@ -207,7 +207,11 @@ pub fn get_with_body(host: &str, port: u16, path: &str) -> Result<(u16, String),
     stream
         .set_read_timeout(Some(PROBE_TIMEOUT))
         .map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
+    // One write: `write!` may split the request over several syscalls.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut reader = BufReader::new(stream.take(4096));
     let mut line = String::new();
     reader.read_line(&mut line).map_err(|e| e.to_string())?;
@@ -251,6 +255,12 @@ fn answer(stream: TcpStream, node: &str) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?.take(MAX_REQUEST_BYTES));
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
+    // Read the headers too: closing with unread request bytes makes the
+    // kernel reset the connection under a client still writing them.
+    let mut header = String::new();
+    while reader.read_line(&mut header)? > 0 && !header.trim().is_empty() {
+        header.clear();
+    }
     let path = request_line.split_whitespace().nth(1).unwrap_or("");
     let (status, body) = match path {
         // The pid lets start tell its own server from another process
