@@ -380,6 +380,36 @@ impl ClusterNode {
         }
     }
 
+    /// The fencing token for actions: this node's term, once a quorum has
+    /// confirmed that it still leads (a ReadIndex round). `None` when it
+    /// does not lead or cannot confirm it.
+    pub async fn confirm_leadership(&self) -> Option<u64> {
+        let term = self.leading_term()?;
+        self.raft
+            .ensure_linearizable(openraft::ReadPolicy::ReadIndex)
+            .await
+            .ok()?;
+        (self.leading_term() == Some(term)).then_some(term)
+    }
+
+    fn leading_term(&self) -> Option<u64> {
+        let m = self.raft.metrics().borrow_watched().clone();
+        (m.current_leader == Some(self.settings.id)).then_some(m.current_term)
+    }
+
+    /// Whether an action stamped with `term` by a DC may run here: a token
+    /// older than the newest term this node knows comes from a deposed DC.
+    pub fn accepts_token(&self, term: u64) -> bool {
+        term >= self.raft.metrics().borrow_watched().current_term
+    }
+
+    /// Resolves when the applied state, the leader or the term changes, or
+    /// after `timeout`, whichever comes first.
+    pub async fn changed(&self, timeout: Duration) {
+        let mut metrics = self.raft.metrics();
+        let _ = tokio::time::timeout(timeout, metrics.changed()).await;
+    }
+
     /// Stops Raft, the listener and the pinger.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

@@ -1,8 +1,10 @@
 //! The replicated state every node holds: the configuration document with
-//! its version, node attributes and tickets. `apply` is the only way it
-//! changes, so every node that applies the same log holds the same state.
+//! its version, node attributes, tickets, and the status every node
+//! reports (operation history, transient attributes, fencing history).
+//! `apply` is the only way it changes, so every node that applies the same
+//! log holds the same state.
 
-use crate::types::{Command, CommandResult};
+use crate::types::{Command, CommandResult, FenceRecord, HistoryOp, ResourceAgent};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -18,6 +20,32 @@ pub struct Replicated {
     pub node_attributes: BTreeMap<String, BTreeMap<String, String>>,
     /// Ticket → granted.
     pub tickets: BTreeMap<String, bool>,
+    /// Node name → what the node reported.
+    pub status: BTreeMap<String, NodeStatus>,
+    /// The latest fencing attempts, oldest first, at most
+    /// [`FENCE_HISTORY_LEN`].
+    pub fence_history: Vec<FenceRecord>,
+}
+
+/// How many fencing attempts the replicated history keeps.
+pub const FENCE_HISTORY_LEN: usize = 64;
+
+/// What one node reported: its operation history and transient attributes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// Fail counts, last failures, promotion scores: forgotten when the
+    /// node goes down.
+    pub transient: BTreeMap<String, String>,
+    /// Resource id → its agent and recorded operations.
+    pub resources: BTreeMap<String, ResourceOps>,
+}
+
+/// The recorded operations of one resource on one node.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceOps {
+    pub agent: ResourceAgent,
+    /// Operation id (`rsc_last_0`, `rsc_monitor_10000`, ...) → result.
+    pub ops: BTreeMap<String, HistoryOp>,
 }
 
 impl Replicated {
@@ -57,6 +85,67 @@ impl Replicated {
             Command::SetTicket { ticket, granted } => {
                 self.tickets.insert(ticket.clone(), *granted);
             }
+            Command::RecordOp {
+                node,
+                resource,
+                op,
+                forget,
+            } => {
+                let entry = self
+                    .status
+                    .entry(node.clone())
+                    .or_default()
+                    .resources
+                    .entry(resource.id.clone())
+                    .or_default();
+                entry.agent.clone_from(resource);
+                for id in forget {
+                    entry.ops.remove(id);
+                }
+                entry.ops.insert(op.id.clone(), op.clone());
+            }
+            Command::SetTransient { node, name, value } => {
+                let status = self.status.entry(node.clone()).or_default();
+                match value {
+                    Some(v) => {
+                        status.transient.insert(name.clone(), v.clone());
+                    }
+                    None => {
+                        status.transient.remove(name);
+                    }
+                }
+            }
+            Command::ForgetHistory { node, resource } => {
+                for (name, status) in &mut self.status {
+                    if node.as_ref().is_some_and(|n| n != name) {
+                        continue;
+                    }
+                    match resource {
+                        Some(r) => {
+                            status.resources.remove(r);
+                        }
+                        None => status.resources.clear(),
+                    }
+                }
+            }
+            Command::NodeDown { node } => {
+                self.status.remove(node);
+            }
+            Command::RecordFence(record) => {
+                if self.fence_history.len() >= FENCE_HISTORY_LEN {
+                    self.fence_history.remove(0);
+                }
+                self.fence_history.push(record.clone());
+            }
+            Command::Batch(commands) => {
+                let mut last = CommandResult::Applied {
+                    config_version: self.config_version,
+                };
+                for c in commands {
+                    last = self.apply(c);
+                }
+                return last;
+            }
         }
         CommandResult::Applied {
             config_version: self.config_version,
@@ -90,6 +179,54 @@ mod tests {
             }
         );
         assert_eq!(s.config_text, "a");
+    }
+
+    fn record(node: &str, rsc: &str, id: &str) -> Command {
+        Command::RecordOp {
+            node: node.into(),
+            resource: ResourceAgent {
+                id: rsc.into(),
+                ..Default::default()
+            },
+            op: HistoryOp {
+                id: id.into(),
+                ..Default::default()
+            },
+            forget: vec![format!("{rsc}_monitor_10000")],
+        }
+    }
+
+    #[test]
+    fn recording_replaces_by_id_and_forgets_what_it_names() {
+        let mut s = Replicated::default();
+        s.apply(&record("n1", "web", "web_monitor_10000"));
+        s.apply(&record("n1", "web", "web_last_0"));
+        let ops = &s.status["n1"].resources["web"].ops;
+        assert_eq!(ops.keys().collect::<Vec<_>>(), ["web_last_0"]);
+        s.apply(&Command::ForgetHistory {
+            node: None,
+            resource: Some("web".into()),
+        });
+        assert!(s.status["n1"].resources.is_empty());
+    }
+
+    #[test]
+    fn a_batch_applies_in_order_and_node_down_forgets_the_node() {
+        let mut s = Replicated::default();
+        s.apply(&Command::Batch(vec![
+            record("n1", "web", "web_last_0"),
+            Command::SetTransient {
+                node: "n1".into(),
+                name: "fail-count-web#start_0".into(),
+                value: Some("1".into()),
+            },
+            put(Some(0), "a"),
+            put(Some(0), "b"),
+        ]));
+        assert_eq!(s.config_text, "a", "the second write was stale");
+        assert_eq!(s.status["n1"].transient["fail-count-web#start_0"], "1");
+        s.apply(&Command::NodeDown { node: "n1".into() });
+        assert!(s.status.is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+pub use tandem_model::HistoryOp;
 
 /// A Raft node id. Assigned by `tandem cluster setup`, never reused.
 pub type NodeId = u64;
@@ -46,6 +47,62 @@ pub enum Command {
     },
     /// Grant or revoke a ticket.
     SetTicket { ticket: String, granted: bool },
+    /// Record one operation result of `resource` on `node`: replaces the
+    /// recorded operation with the same id and forgets the ids in `forget`
+    /// (e.g. a stopped resource's recurring monitors).
+    RecordOp {
+        node: String,
+        resource: ResourceAgent,
+        op: HistoryOp,
+        forget: Vec<String>,
+    },
+    /// Set (`Some`) or delete (`None`) one transient node attribute (fail
+    /// counts, last failures, promotion scores).
+    SetTransient {
+        node: String,
+        name: String,
+        value: Option<String>,
+    },
+    /// Forget recorded operations: of `resource` (every resource when
+    /// `None`) on `node` (every node when `None`). A cleanup.
+    ForgetHistory {
+        node: Option<String>,
+        resource: Option<String>,
+    },
+    /// The node is down and runs nothing (fenced, or past the lease):
+    /// forget its operation history and transient attributes.
+    NodeDown { node: String },
+    /// Append to the fencing history.
+    RecordFence(FenceRecord),
+    /// Several commands applied as one, in order.
+    Batch(Vec<Command>),
+}
+
+/// Which agent runs a resource, recorded with its history so a resource
+/// deleted from the configuration can still be stopped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceAgent {
+    pub id: String,
+    pub class: Option<String>,
+    pub provider: Option<String>,
+    pub agent: Option<String>,
+}
+
+/// One fencing attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceRecord {
+    pub target: String,
+    /// `reboot`, `off` or `on`.
+    pub action: String,
+    /// The device that acted (empty when the node was declared down by
+    /// the lease rule rather than fenced).
+    pub device: String,
+    /// The node that ran the device.
+    pub executor: String,
+    pub ok: bool,
+    /// Epoch milliseconds when it finished.
+    pub at_ms: i64,
+    pub detail: String,
 }
 
 impl fmt::Display for Command {
@@ -58,6 +115,22 @@ impl fmt::Display for Command {
                 write!(f, "node-attribute({node}: {name}={value:?})")
             }
             Command::SetTicket { ticket, granted } => write!(f, "ticket({ticket}={granted})"),
+            Command::RecordOp {
+                node, resource, op, ..
+            } => write!(
+                f,
+                "op({} {}_{} on {node}: rc={})",
+                resource.id, op.operation, op.interval_ms, op.rc_code
+            ),
+            Command::SetTransient { node, name, value } => {
+                write!(f, "transient({node}: {name}={value:?})")
+            }
+            Command::ForgetHistory { node, resource } => {
+                write!(f, "forget-history({resource:?} on {node:?})")
+            }
+            Command::NodeDown { node } => write!(f, "node-down({node})"),
+            Command::RecordFence(r) => write!(f, "fence({} {} ok={})", r.target, r.action, r.ok),
+            Command::Batch(commands) => write!(f, "batch({})", commands.len()),
         }
     }
 }

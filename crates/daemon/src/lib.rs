@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod client;
+pub mod live;
 pub mod settings;
 mod view;
 
