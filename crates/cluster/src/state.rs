@@ -102,7 +102,7 @@ impl Replicated {
                 for id in forget {
                     entry.ops.remove(id);
                 }
-                entry.ops.insert(op.id.clone(), op.clone());
+                entry.ops.insert(op.id.clone(), (**op).clone());
             }
             Command::SetTransient { node, name, value } => {
                 let status = self.status.entry(node.clone()).or_default();
@@ -188,10 +188,10 @@ mod tests {
                 id: rsc.into(),
                 ..Default::default()
             },
-            op: HistoryOp {
+            op: Box::new(HistoryOp {
                 id: id.into(),
                 ..Default::default()
-            },
+            }),
             forget: vec![format!("{rsc}_monitor_10000")],
         }
     }

@@ -53,7 +53,7 @@ pub enum Command {
     RecordOp {
         node: String,
         resource: ResourceAgent,
-        op: HistoryOp,
+        op: Box<HistoryOp>,
         forget: Vec<String>,
     },
     /// Set (`Some`) or delete (`None`) one transient node attribute (fail
