@@ -186,6 +186,9 @@ impl ClusterNode {
         node.tasks
             .push(tokio::spawn(net::serve(listener, server, node.stopped())));
         node.tasks.push(tokio::spawn(node.pinger()));
+        if me.witness {
+            node.tasks.push(tokio::spawn(node.hand_off()));
+        }
         node.bootstrap(me.witness).await?;
         Ok(node)
     }
@@ -225,6 +228,54 @@ impl ClusterNode {
                 Ok(())
             }
             Err(e) => Err(ClusterError::Raft(e.to_string())),
+        }
+    }
+
+    /// The witness may win an election: when a data node lacks a committed
+    /// entry the witness holds, only the witness can lead (a data node
+    /// with a shorter log never gets its vote), and a witness that never
+    /// led would leave the cluster stuck. So it leads only long enough to
+    /// bring a data node up to date, then hands leadership to it at once.
+    /// It never runs the controller, so it is never the DC in effect.
+    fn hand_off(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let raft = self.raft.clone();
+        let me = self.settings.id;
+        let data_nodes: Vec<NodeId> = self
+            .settings
+            .members
+            .iter()
+            .filter(|(_, m)| !m.witness)
+            .map(|(id, _)| *id)
+            .collect();
+        let period = Duration::from_millis(self.settings.timing.heartbeat_ms);
+        let stopped = self.stopped();
+        async move {
+            let watch = async {
+                loop {
+                    tokio::time::sleep(period).await;
+                    let m = raft.metrics().borrow_watched().clone();
+                    if m.current_leader != Some(me) {
+                        continue;
+                    }
+                    let last = m.last_log_index;
+                    let caught_up = m.replication.as_ref().and_then(|r| {
+                        data_nodes
+                            .iter()
+                            .find(|id| {
+                                r.get(id)
+                                    .is_some_and(|l| l.as_ref().map(|l| l.index()) == last)
+                            })
+                            .copied()
+                    });
+                    if let Some(to) = caught_up {
+                        tracing::info!(
+                            "witness leads only to catch up; handing leadership to node {to}"
+                        );
+                        let _ = raft.trigger().transfer_leader(to).await;
+                    }
+                }
+            };
+            tokio::select! { _ = stopped => {}, _ = watch => {} }
         }
     }
 
@@ -270,6 +321,14 @@ impl ClusterNode {
 
     pub fn id(&self) -> NodeId {
         self.settings.id
+    }
+
+    /// Whether this member is a witness (votes, runs nothing).
+    pub fn is_witness(&self) -> bool {
+        self.settings
+            .members
+            .get(&self.settings.id)
+            .is_some_and(|m| m.witness)
     }
 
     /// The members as set up (id → member).
@@ -427,10 +486,18 @@ fn raft_config(timing: &Timing, witness: bool) -> Result<Arc<openraft::Config>, 
         election_timeout_min: timing.election_min_ms,
         election_timeout_max: timing.election_max_ms,
         enable_pre_vote: Some(true),
-        // The witness never starts an election, so it never becomes DC; it
-        // still grants votes, which is all a tie-breaker needs.
-        enable_elect: !witness,
         ..Default::default()
+    };
+    // The witness waits longer before standing, so a data node with a
+    // complete log wins first; it stands only when none can.
+    let config = if witness {
+        openraft::Config {
+            election_timeout_min: timing.election_max_ms + timing.election_min_ms,
+            election_timeout_max: 2 * timing.election_max_ms + timing.election_min_ms,
+            ..config
+        }
+    } else {
+        config
     };
     let config = config
         .validate()

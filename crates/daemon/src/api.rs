@@ -4,6 +4,7 @@
 //! bounded by [`MAX_BODY_BYTES`]. Changes are validated before they are
 //! proposed, so a bad one changes nothing.
 
+use crate::executor::{ExecRequest, LocalExecutor};
 use crate::view;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -60,11 +61,19 @@ pub struct SetProperty {
     pub value: String,
 }
 
+/// What the API serves: the cluster member, and on data nodes the
+/// executor the DC sends operations to.
+#[derive(Clone)]
+pub struct Services {
+    pub node: Arc<ClusterNode>,
+    pub executor: Option<Arc<LocalExecutor>>,
+}
+
 /// Serves the API until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
     tls: Arc<tokio_rustls::rustls::ServerConfig>,
-    node: Arc<ClusterNode>,
+    services: Services,
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -74,7 +83,7 @@ pub async fn run(
             _ = &mut shutdown => return,
             a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
         };
-        let (acceptor, node) = (acceptor.clone(), node.clone());
+        let (acceptor, services) = (acceptor.clone(), services.clone());
         tokio::spawn(async move {
             let tls = match acceptor.accept(tcp).await {
                 Ok(tls) => tls,
@@ -92,9 +101,17 @@ pub async fn run(
             let role = identity
                 .as_ref()
                 .map_or(Role::ReadOnly, |i| Role::from_ou(&i.role));
+            let is_node = identity.as_ref().is_some_and(|i| i.role == "node");
             let service = hyper::service::service_fn(move |req| {
-                let node = node.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(&node, role, req).await) }
+                let services = services.clone();
+                async move {
+                    let reply = if req.uri().path() == "/execute" {
+                        execute(&services, is_node, req).await
+                    } else {
+                        handle(&services.node, role, req).await
+                    };
+                    Ok::<_, std::convert::Infallible>(reply)
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service)
@@ -116,6 +133,38 @@ fn json(status: StatusCode, value: &impl Serialize) -> Reply {
 
 fn error(status: StatusCode, message: impl Into<String>) -> Reply {
     json(status, &serde_json::json!({ "error": message.into() }))
+}
+
+/// `POST /execute`: an operation from the DC. Only cluster nodes may send
+/// one, and the executor refuses a stale term.
+async fn execute(services: &Services, is_node: bool, req: Request<Incoming>) -> Reply {
+    if !is_node || req.method() != Method::POST {
+        return error(
+            StatusCode::FORBIDDEN,
+            "POST /execute is for the DC's node certificate only",
+        );
+    }
+    let Some(executor) = &services.executor else {
+        return error(StatusCode::CONFLICT, "a witness runs no resources");
+    };
+    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}")),
+    };
+    let request: ExecRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+    };
+    match crate::executor::serve_request(&services.node, executor, request).await {
+        Ok(outcome) => json(StatusCode::OK, &outcome),
+        Err(refusal) => {
+            tracing::warn!("{refusal}");
+            error(StatusCode::CONFLICT, refusal)
+        }
+    }
 }
 
 async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply {

@@ -31,6 +31,9 @@ pub enum ClientError {
     Api { status: u16, message: String },
 }
 
+/// How long an ordinary API call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A client bound to one admin identity.
 pub struct ApiClient {
     endpoints: Vec<String>,
@@ -52,12 +55,14 @@ impl ApiClient {
                 *p = base.join(&*p);
             }
         }
-        let config = file
-            .tls
-            .client_config()
-            .map_err(|e| file_err(e.to_string()))?;
+        ApiClient::new(file.endpoints, &file.tls).map_err(file_err)
+    }
+
+    /// A client presenting the certificate in `tls` to `endpoints`.
+    pub fn new(endpoints: Vec<String>, tls: &TlsFiles) -> Result<ApiClient, String> {
+        let config = tls.client_config().map_err(|e| e.to_string())?;
         Ok(ApiClient {
-            endpoints: file.endpoints,
+            endpoints,
             tls: TlsConnector::from(config),
         })
     }
@@ -73,7 +78,7 @@ impl ApiClient {
         let mut failures = Vec::new();
         for endpoint in &self.endpoints {
             match self
-                .call_one(endpoint, method.clone(), path, body.clone())
+                .call_one(endpoint, method.clone(), path, body.clone(), CALL_TIMEOUT)
                 .await
             {
                 Ok((status, value)) if status < 400 => return Ok(value),
@@ -88,12 +93,15 @@ impl ApiClient {
         Err(ClientError::Unreachable(failures.join("; ")))
     }
 
-    async fn call_one(
+    /// Calls one endpoint, at most `timeout`; answers the HTTP status and
+    /// the JSON body.
+    pub async fn call_one(
         &self,
         endpoint: &str,
         method: Method,
         path: &str,
         body: Option<serde_json::Value>,
+        timeout: Duration,
     ) -> Result<(u16, serde_json::Value), String> {
         let attempt = async {
             let tcp = tokio::net::TcpStream::connect(endpoint)
@@ -116,7 +124,10 @@ impl ApiClient {
                 .header("content-type", "application/json")
                 .body(Full::new(Bytes::from(bytes)))
                 .map_err(|e| e.to_string())?;
-            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| error_chain(&e))?;
             let status = resp.status().as_u16();
             let body = Limited::new(resp.into_body(), crate::api::MAX_BODY_BYTES * 4)
                 .collect()
@@ -125,8 +136,20 @@ impl ApiClient {
             let value = serde_json::from_slice(&body.to_bytes()).map_err(|e| e.to_string())?;
             Ok((status, value))
         };
-        tokio::time::timeout(Duration::from_secs(10), attempt)
+        tokio::time::timeout(timeout, attempt)
             .await
             .map_err(|_| "timed out".to_string())?
     }
+}
+
+/// An error with its causes: hyper's own message ("connection error")
+/// hides what went wrong.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
 }

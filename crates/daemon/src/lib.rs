@@ -8,8 +8,15 @@
 //! `tandem-cluster`, placement in `tandem-scheduler`.
 
 pub mod api;
+mod attrsync;
 pub mod client;
+mod controller;
+pub mod executor;
+mod fencing;
+mod lease;
 pub mod live;
+pub mod oprecord;
+mod opspec;
 pub mod settings;
 mod view;
 
@@ -19,6 +26,7 @@ pub use tandem_cluster::{force_single_node, Authority, Member, Timing, TlsFiles}
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tandem_cluster::{ClusterError, ClusterNode};
 
 /// Why a node stopped with an error.
@@ -28,6 +36,8 @@ pub enum DaemonError {
     Cluster(#[from] ClusterError),
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error("cannot prepare the agents: {0}")]
+    Agents(String),
     #[error("cannot listen for the admin API on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -60,10 +70,109 @@ pub async fn serve(
     if let Some(tx) = ready {
         let _ = tx.send((node.local_addr(), api_addr));
     }
-    let node = std::sync::Arc::new(node);
-    api::run(listener, tls, node.clone(), shutdown).await;
-    if let Ok(node) = std::sync::Arc::try_unwrap(node) {
+    let node = Arc::new(node);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let executor = if node.is_witness() {
+        None
+    } else {
+        Some(start_node_services(&config, &node, &stopped)?)
+    };
+    let services = api::Services {
+        node: node.clone(),
+        executor: executor.clone(),
+    };
+    api::run(listener, tls, services, shutdown).await;
+    let _ = stop_tx.send(true);
+    if let Some(executor) = executor {
+        executor.shutdown();
+    }
+    // Let the service tasks see the stop before the member goes.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    if let Ok(node) = Arc::try_unwrap(node) {
         node.shutdown().await;
     }
     Ok(())
+}
+
+/// Starts what a data node runs besides the member: the executor, the
+/// lease watcher, the attribute sync and (acting only while DC) the
+/// controller.
+fn start_node_services<F, Fut>(
+    config: &DaemonConfig,
+    node: &Arc<ClusterNode>,
+    stopped: &F,
+) -> Result<Arc<executor::LocalExecutor>, DaemonError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let name = node.view().node_name;
+    let name = if name.is_empty() {
+        config
+            .members
+            .iter()
+            .find(|m| m.id == config.id)
+            .map(|m| m.name.clone())
+            .unwrap_or_default()
+    } else {
+        name
+    };
+    let (executor, monitor_events) =
+        executor::LocalExecutor::start(&name, &config.data_dir, &config.agents)
+            .map_err(|e| DaemonError::Agents(e.to_string()))?;
+    spawn_monitor_reports(node.clone(), executor.clone(), monitor_events);
+    tokio::spawn(lease::watch(
+        node.clone(),
+        executor.clone(),
+        config.watchdog.clone(),
+        stopped(),
+    ));
+    tokio::spawn(attrsync::run(node.clone(), executor.clone(), stopped()));
+    let peers = config
+        .members
+        .iter()
+        .filter(|m| !m.witness)
+        .map(|m| (m.name.clone(), m.api.clone()))
+        .collect();
+    let client = ApiClient::new(Vec::new(), &config.tls).map_err(DaemonError::Agents)?;
+    let controller = controller::Controller {
+        node: node.clone(),
+        executor: executor.clone(),
+        peers,
+        client: Arc::new(client),
+        margin_ms: config.lease_margin_ms,
+    };
+    tokio::spawn(controller.run(stopped()));
+    Ok(executor)
+}
+
+/// Records the changes recurring monitors report (a thread: the monitor
+/// workers report on a std channel).
+fn spawn_monitor_reports(
+    node: Arc<ClusterNode>,
+    executor: Arc<executor::LocalExecutor>,
+    events: std::sync::mpsc::Receiver<tandem_agents::monitor::MonitorEvent>,
+) {
+    let rt = tokio::runtime::Handle::current();
+    std::thread::spawn(move || {
+        while let Ok(event) = events.recv() {
+            let Some(outcome) = executor.monitor_change(&event) else {
+                continue;
+            };
+            tracing::warn!(resource = %outcome.resource.id, ok = outcome.ok, "monitor {} ms now reports {:?}", event.key.interval_ms, outcome.result.status);
+            let node = node.clone();
+            rt.block_on(async move {
+                let command = oprecord::record(&outcome, &node.replicated(), executor::now_s());
+                if let Err(e) = node.propose(command).await {
+                    tracing::error!("cannot record a monitor result: {e}");
+                }
+            });
+        }
+    });
 }

@@ -30,8 +30,24 @@ pub struct DaemonConfig {
     pub tls: TlsFiles,
     #[serde(default)]
     pub timing: Timing,
+    /// How long past the lease a silent node must stay silent before its
+    /// resources are recovered elsewhere (covers detection granularity
+    /// and the node's own stops).
+    #[serde(default = "default_lease_margin_ms")]
+    pub lease_margin_ms: u64,
+    /// A watchdog device (`/dev/watchdog`) to feed; resets this machine
+    /// when it loses quorum and cannot stop its resources. Off by default.
+    #[serde(default)]
+    pub watchdog: Option<PathBuf>,
+    /// Where resource and fence agents live.
+    #[serde(default)]
+    pub agents: crate::executor::AgentSettings,
     #[serde(rename = "member")]
     pub members: Vec<MemberEntry>,
+}
+
+fn default_lease_margin_ms() -> u64 {
+    300
 }
 
 /// One voter as written in the settings file.

@@ -12,10 +12,19 @@ pub struct StatusDoc {
     pub config_version: u64,
     pub node_attributes:
         std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
-    /// The scheduler's planned placement (`null` before a config is loaded).
+    /// Where resources run now, from the recorded operation history
+    /// (`null` before a config is loaded).
+    pub running: Option<serde_json::Value>,
+    /// The same, as `crm_mon`-like text.
+    pub running_text: Option<String>,
+    /// The scheduler's planned placement: where they will run once the
+    /// controller has carried out the current transition.
     pub placement: Option<serde_json::Value>,
     /// The same, as `crm_mon`-like text.
     pub placement_text: Option<String>,
+    /// Failed operations and the latest fencing attempts.
+    pub failures: Vec<serde_json::Value>,
+    pub fence_history: Vec<tandem_cluster::FenceRecord>,
 }
 
 /// Builds the status document; `now` is the epoch the scheduler runs at.
@@ -24,8 +33,14 @@ pub fn status(view: MembershipView, state: &Replicated, now: i64) -> StatusDoc {
     StatusDoc {
         config_version: state.config_version,
         node_attributes: state.node_attributes.clone(),
+        running: planned.as_ref().map(|t| t.current.placement_json()),
+        running_text: planned
+            .as_ref()
+            .map(|t| tandem_scheduler::summary::render_status(&t.current)),
         placement: planned.as_ref().map(|t| t.revised.placement_json()),
         placement_text: planned.map(|t| tandem_scheduler::summary::render_status(&t.revised)),
+        failures: failures(state),
+        fence_history: state.fence_history.clone(),
         cluster: view,
     }
 }
@@ -37,4 +52,27 @@ fn plan(
 ) -> Option<tandem_scheduler::Transition> {
     let cluster = crate::live::cluster_of(view, state)?.ok()?;
     Some(tandem_scheduler::schedule(&cluster, now))
+}
+
+/// Every recorded failure (`RSC_last_failure_0`), like crm_mon's "Failed
+/// Resource Actions".
+fn failures(state: &Replicated) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for (node, status) in &state.status {
+        for (rsc, ops) in &status.resources {
+            if let Some(op) = ops.ops.get(&format!("{rsc}_last_failure_0")) {
+                out.push(serde_json::json!({
+                    "resource": rsc,
+                    "node": node,
+                    "operation": op.operation,
+                    "interval_ms": op.interval_ms,
+                    "rc": op.rc_code,
+                    "status": op.op_status,
+                    "reason": op.exit_reason,
+                    "at": op.last_rc_change,
+                }));
+            }
+        }
+    }
+    out
 }

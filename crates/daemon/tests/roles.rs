@@ -58,6 +58,9 @@ async fn each_role_may_do_only_what_it_is_allowed_and_a_refusal_is_a_clear_403()
         api_listen: "127.0.0.1:0".parse().unwrap(),
         tls: identity(&ca, &dir, "node1", "node"),
         timing: Timing::default(),
+        lease_margin_ms: 300,
+        watchdog: None,
+        agents: Default::default(),
         members: vec![MemberEntry {
             id: 1,
             name: "node1".into(),

@@ -84,6 +84,7 @@ impl Sched<'_> {
                 node: Some(node.name.clone()),
                 interval_ms: 0,
                 pseudo: false,
+                after: Vec::new(),
             });
             plan.summary.push(SummaryLine {
                 verb: "Fence".into(),

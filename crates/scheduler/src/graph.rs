@@ -42,10 +42,14 @@ impl Sched<'_> {
         }
         self.ordering_edges(&by_task, &mut edges);
         plan.actions = match topological_order(actions.len(), &edges) {
-            Ok(order) => order.into_iter().map(|i| actions[i].clone()).collect(),
+            Ok(order) => with_dependencies(&actions, &order, &edges),
             Err(()) => {
-                self.warnings
-                    .push("ordering constraints form a loop; actions listed in plan order".into());
+                self.warnings.push(
+                    "ordering constraints form a loop; actions run one by one in plan order".into(),
+                );
+                for (i, a) in actions.iter_mut().enumerate().skip(1) {
+                    a.after = vec![i - 1];
+                }
                 actions
             }
         };
@@ -73,6 +77,7 @@ impl Sched<'_> {
                     node,
                     interval_ms,
                     pseudo,
+                    after: Vec::new(),
                 });
                 let i = actions.len() - 1;
                 by_task.entry((r, task)).or_default().push(i);
@@ -171,6 +176,7 @@ impl Sched<'_> {
                     node: None,
                     interval_ms: 0,
                     pseudo: true,
+                    after: Vec::new(),
                 });
                 for (p, n) in active {
                     actions.push(Action {
@@ -179,6 +185,7 @@ impl Sched<'_> {
                         node: Some(self.nodes[n].name.clone()),
                         interval_ms: 0,
                         pseudo: false,
+                        after: Vec::new(),
                     });
                     edges.push((start, actions.len() - 1));
                 }
@@ -307,6 +314,26 @@ fn inverse(task: &str) -> &'static str {
         "demote" => "promote",
         _ => "",
     }
+}
+
+/// The actions in `order`, each listing the positions of the actions it
+/// waits for.
+fn with_dependencies(actions: &[Action], order: &[usize], edges: &[(usize, usize)]) -> Vec<Action> {
+    let mut position = vec![0; actions.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        position[i] = pos;
+    }
+    let mut sorted: Vec<Action> = order.iter().map(|&i| actions[i].clone()).collect();
+    for &(a, b) in edges {
+        if a != b {
+            sorted[position[b]].after.push(position[a]);
+        }
+    }
+    for a in &mut sorted {
+        a.after.sort_unstable();
+        a.after.dedup();
+    }
+    sorted
 }
 
 /// Kahn's algorithm, always taking the lowest-numbered ready action so the

@@ -607,6 +607,7 @@ mod tests {
                     node: Some("node4".into()),
                     interval_ms: 0,
                     pseudo: false,
+                    after: Vec::new(),
                 },
                 Action {
                     target: "web".into(),
@@ -614,6 +615,7 @@ mod tests {
                     node: None,
                     interval_ms: 0,
                     pseudo: true,
+                    after: Vec::new(),
                 },
                 Action {
                     target: "site".into(),
@@ -621,6 +623,7 @@ mod tests {
                     node: Some("node2".into()),
                     interval_ms: 0,
                     pseudo: false,
+                    after: Vec::new(),
                 },
                 Action {
                     target: "site".into(),
@@ -628,6 +631,7 @@ mod tests {
                     node: Some("node1".into()),
                     interval_ms: 10_000,
                     pseudo: false,
+                    after: Vec::new(),
                 },
             ],
             summary: vec![

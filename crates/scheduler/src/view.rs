@@ -97,6 +97,10 @@ pub struct Action {
     pub interval_ms: u64,
     /// Pseudo actions are implied (e.g. a stop on a fenced node).
     pub pseudo: bool,
+    /// Indices (into [`Transition::actions`]) of the actions that must
+    /// finish first; the rest may run in parallel.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<usize>,
 }
 
 /// One Transition Summary line, e.g. `Move rsc1 ( node1 -> node2 )`.

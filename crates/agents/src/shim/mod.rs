@@ -110,6 +110,24 @@ fn resource_without_clone_suffix(instance: &str) -> &str {
     }
 }
 
+/// Makes every tool in [`TOOLS`] a symlink to `exe` inside `dir` (agents
+/// find them through `HA_SBIN_DIR` and `PATH`); returns the links.
+pub fn install(
+    dir: &std::path::Path,
+    exe: &std::path::Path,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    TOOLS
+        .iter()
+        .map(|tool| {
+            let link = dir.join(tool);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(exe, &link)?;
+            Ok(link)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -270,12 +270,9 @@ fn report(result: &OpResult, json: bool) -> Result<()> {
 
 fn install_shims(dir: &std::path::Path) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find this binary's path")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for tool in shim::TOOLS {
-        let link = dir.join(tool);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&exe, &link)
-            .with_context(|| format!("cannot create {}", link.display()))?;
+    let links = shim::install(dir, &exe)
+        .with_context(|| format!("cannot install the shims in {}", dir.display()))?;
+    for link in links {
         println!("{} -> {}", link.display(), exe.display());
     }
     Ok(())

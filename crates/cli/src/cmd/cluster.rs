@@ -91,6 +91,9 @@ pub fn setup(args: &SetupArgs) -> Result<Vec<PathBuf>> {
             api_listen: m.api.parse()?,
             tls,
             timing: Timing::default(),
+            lease_margin_ms: 300,
+            watchdog: None,
+            agents: Default::default(),
             members: members.clone(),
         };
         let path = args.dir.join(format!("{}.toml", m.name));

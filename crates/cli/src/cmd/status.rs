@@ -39,11 +39,36 @@ pub fn status(conn: &Conn) -> Result<()> {
     }
     print_membership(&doc["cluster"]);
     println!("Config version: {}", doc["config_version"]);
-    match doc["placement_text"].as_str() {
-        Some(text) => println!("\nPlanned placement (scheduler preview):\n{text}"),
-        None => println!("\nNo configuration loaded (tandem config apply FILE)."),
+    let (Some(running), Some(planned)) =
+        (doc["running_text"].as_str(), doc["placement_text"].as_str())
+    else {
+        println!("\nNo configuration loaded (tandem config apply FILE).");
+        return Ok(());
+    };
+    println!("\n{running}");
+    if planned != running {
+        println!("Transition in progress; when it is done:\n{planned}");
     }
+    print_failures(&doc["failures"]);
     Ok(())
+}
+
+fn print_failures(failures: &Value) {
+    let Some(list) = failures.as_array().filter(|l| !l.is_empty()) else {
+        return;
+    };
+    println!("Failed Resource Actions:");
+    for f in list {
+        println!(
+            "  * {}_{}_{} on {}: rc={} {}",
+            f["resource"].as_str().unwrap_or("?"),
+            f["operation"].as_str().unwrap_or("?"),
+            f["interval_ms"],
+            f["node"].as_str().unwrap_or("?"),
+            f["rc"],
+            f["reason"].as_str().unwrap_or("")
+        );
+    }
 }
 
 fn print_membership(c: &Value) {

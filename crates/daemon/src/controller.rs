@@ -1,0 +1,481 @@
+//! The controller: runs on the DC only. On every change (configuration,
+//! membership, a recorded result, an attribute) and at least once a
+//! second (timers such as failure-timeout), it
+//!
+//! 1. settles lost nodes: fences them when a device can, otherwise waits
+//!    out the lease rule (`lease_ms + margin_ms` unheard: the node has
+//!    stopped everything itself), then records the node down. Nothing
+//!    else is scheduled while a node is in that window;
+//! 2. probes: every online node runs a one-shot monitor of every resource
+//!    it has no history for, so running services are discovered;
+//! 3. schedules and executes the transition: actions go to each node's
+//!    executor (`POST /execute`) stamped with the term confirmed by a
+//!    quorum, in dependency order and in parallel where the graph allows;
+//!    every result is recorded through the log. A failed action or a
+//!    change in the world stops dispatching; what is in flight finishes,
+//!    then the loop plans again.
+
+use crate::executor::{ExecRequest, LocalExecutor};
+use crate::oprecord::{self, Outcome};
+use crate::{fencing, live, opspec};
+use hyper::Method;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tandem_agents::fence::FenceAction;
+use tandem_cluster::{ClusterNode, Command, MembershipView, Replicated};
+use tandem_model::Cluster;
+use tandem_scheduler::Action;
+use tokio::task::JoinSet;
+
+/// How long the controller waits at most between two plans.
+const REPLAN_EVERY: Duration = Duration::from_millis(1000);
+/// Slack added to an operation's timeout for the call that carries it.
+const CALL_SLACK: Duration = Duration::from_secs(5);
+/// After this many identical transitions that all succeeded without
+/// changing anything, the controller backs off (a scheduler/executor
+/// disagreement must not spin).
+const SAME_PLAN_LIMIT: u32 = 3;
+const BACKOFF: Duration = Duration::from_secs(5);
+
+/// What the controller needs besides the cluster member.
+pub struct Controller {
+    pub node: Arc<ClusterNode>,
+    pub executor: Arc<LocalExecutor>,
+    /// Node name → admin API address of its executor.
+    pub peers: BTreeMap<String, String>,
+    pub client: Arc<crate::ApiClient>,
+    /// Extra time past the lease before a silent node counts as down.
+    pub margin_ms: u64,
+}
+
+/// What made the last plan, to notice a loop.
+#[derive(Default)]
+struct Repeat {
+    last: Vec<(String, String, Option<String>, u64)>,
+    count: u32,
+}
+
+impl Controller {
+    /// Runs until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let started = Instant::now();
+        let mut repeat = Repeat::default();
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => return,
+                _ = self.node.changed(REPLAN_EVERY) => {}
+            }
+            if self.node.view().dc_id != Some(self.node.id()) {
+                continue;
+            }
+            if let Err(e) = self.step(started, &mut repeat).await {
+                tracing::warn!("controller: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    async fn step(&self, started: Instant, repeat: &mut Repeat) -> Result<(), String> {
+        let view = self.node.view();
+        let state = self.node.replicated();
+        let cluster = match live::cluster_of(&view, &state) {
+            None => return Ok(()),
+            Some(c) => c.map_err(|e| format!("the replicated configuration is invalid: {e}"))?,
+        };
+        if self
+            .settle_lost_nodes(&view, &state, &cluster, started)
+            .await?
+        {
+            return Ok(());
+        }
+        let probes = self.missing_probes(&view, &state, &cluster);
+        if !probes.is_empty() {
+            let term = self.term().await?;
+            let requests = probes
+                .into_iter()
+                .filter_map(|(node, target)| {
+                    let located = opspec::locate(&cluster, &target)?;
+                    Some((node, located.request(&cluster, &target, "monitor", 0, term)))
+                })
+                .collect();
+            self.run_batch(requests).await;
+            return Ok(());
+        }
+        let now = chrono_now();
+        let transition = tandem_scheduler::schedule(&cluster, now);
+        let work: Vec<&Action> = transition.actions.iter().filter(|a| !a.pseudo).collect();
+        if work.is_empty() {
+            repeat.count = 0;
+            return Ok(());
+        }
+        let signature: Vec<_> = work
+            .iter()
+            .map(|a| {
+                (
+                    a.target.clone(),
+                    a.task.clone(),
+                    a.node.clone(),
+                    a.interval_ms,
+                )
+            })
+            .collect();
+        if signature == repeat.last {
+            repeat.count += 1;
+            if repeat.count >= SAME_PLAN_LIMIT {
+                tracing::error!(
+                    "the same transition was planned {} times and changed nothing; backing off {BACKOFF:?}: {signature:?}",
+                    repeat.count
+                );
+                tokio::time::sleep(BACKOFF).await;
+                repeat.count = 0;
+                return Ok(());
+            }
+        } else {
+            repeat.last = signature;
+            repeat.count = 1;
+        }
+        for line in &transition.summary {
+            tracing::info!(
+                "transition: {} {} ({}){}",
+                line.verb,
+                line.resource,
+                line.detail,
+                line.reason
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" {r}"))
+            );
+        }
+        let term = self.term().await?;
+        self.execute(&cluster, &transition.actions, term, &state, &view)
+            .await
+    }
+
+    async fn term(&self) -> Result<u64, String> {
+        self.node
+            .confirm_leadership()
+            .await
+            .ok_or_else(|| "no longer DC (leadership not confirmed by a quorum)".to_string())
+    }
+
+    /// Returns true while some lost node is still inside its lease window
+    /// (nothing may be scheduled then).
+    async fn settle_lost_nodes(
+        &self,
+        view: &MembershipView,
+        state: &Replicated,
+        cluster: &Cluster,
+        started: Instant,
+    ) -> Result<bool, String> {
+        let mut waiting = false;
+        let window = view.lease_ms + self.margin_ms;
+        for peer in view.voters.iter().filter(|v| !v.witness && !v.alive) {
+            if !state.status.contains_key(&peer.name) {
+                continue; // already recorded down, or never reported
+            }
+            let silent_ms = peer
+                .last_heard_ms
+                .unwrap_or(started.elapsed().as_millis() as u64);
+            if fencing::configured(cluster) {
+                let records = self.fence(cluster, &peer.name).await;
+                let ok = records.last().is_some_and(|r| r.ok);
+                let mut commands: Vec<Command> =
+                    records.into_iter().map(Command::RecordFence).collect();
+                if ok {
+                    commands.push(Command::NodeDown {
+                        node: peer.name.clone(),
+                    });
+                    tracing::warn!(node = %peer.name, "fenced; recovering its resources");
+                } else {
+                    waiting = true;
+                }
+                self.propose(Command::Batch(commands)).await?;
+                continue;
+            }
+            let policy = cluster.config.option("no-quorum-policy").unwrap_or("stop");
+            if matches!(policy, "freeze" | "ignore") {
+                // The lost node keeps its resources under these policies:
+                // only a fence makes recovery safe.
+                tracing::error!(node = %peer.name, "lost, no-quorum-policy={policy} and no fencing: its resources stay blocked until it returns or is fenced");
+                waiting = true;
+                continue;
+            }
+            if silent_ms < window {
+                waiting = true;
+                continue;
+            }
+            tracing::warn!(node = %peer.name, silent_ms, "lost for longer than the lease ({window} ms): it stopped its resources; recovering them");
+            let record = tandem_cluster::FenceRecord {
+                target: peer.name.clone(),
+                action: "lease-expired".into(),
+                device: String::new(),
+                executor: view.node_name.clone(),
+                ok: true,
+                at_ms: fencing::now_ms(),
+                detail: format!(
+                    "unheard for {silent_ms} ms (lease {} ms + margin {} ms)",
+                    view.lease_ms, self.margin_ms
+                ),
+            };
+            self.propose(Command::Batch(vec![
+                Command::RecordFence(record),
+                Command::NodeDown {
+                    node: peer.name.clone(),
+                },
+            ]))
+            .await?;
+        }
+        Ok(waiting)
+    }
+
+    /// Fences `target` with the configured devices on this node.
+    pub async fn fence(&self, cluster: &Cluster, target: &str) -> Vec<tandem_cluster::FenceRecord> {
+        let cluster = cluster.clone();
+        let config = self.executor.exec_config();
+        let (target, me) = (target.to_string(), self.executor.node_name().to_string());
+        tokio::task::spawn_blocking(move || {
+            fencing::fence(&cluster, &config, &target, FenceAction::Reboot, &me)
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// (node, target) pairs with no recorded history: resources never
+    /// probed on an online node.
+    fn missing_probes(
+        &self,
+        view: &MembershipView,
+        state: &Replicated,
+        cluster: &Cluster,
+    ) -> Vec<(String, String)> {
+        if cluster.config.option("enable-startup-probes") == Some("false") {
+            return Vec::new();
+        }
+        let mut probes = Vec::new();
+        for peer in view.voters.iter().filter(|v| !v.witness && v.alive) {
+            let known = state.status.get(&peer.name);
+            for r in &cluster.config.resources {
+                for p in r.primitives() {
+                    if p.is_fencing_device() {
+                        continue;
+                    }
+                    let recorded = known.is_some_and(|s| s.resources.contains_key(&p.id));
+                    if !recorded {
+                        probes.push((peer.name.clone(), p.id.clone()));
+                    }
+                }
+            }
+        }
+        probes
+    }
+
+    /// Runs independent requests in parallel and records each result.
+    async fn run_batch(&self, requests: Vec<(String, ExecRequest)>) {
+        let mut calls = JoinSet::new();
+        for (node, request) in requests {
+            calls.spawn(self.dispatch(node, request));
+        }
+        while let Some(joined) = calls.join_next().await {
+            if let Ok(outcome) = joined {
+                let _ = self.record(&outcome).await;
+            }
+        }
+    }
+
+    /// Executes `actions` in dependency order, in parallel where allowed.
+    async fn execute(
+        &self,
+        cluster: &Cluster,
+        actions: &[Action],
+        term: u64,
+        state: &Replicated,
+        view: &MembershipView,
+    ) -> Result<(), String> {
+        let fingerprint = world(view, state);
+        let mut done = vec![false; actions.len()];
+        let mut started = vec![false; actions.len()];
+        let mut calls: JoinSet<(usize, Outcome)> = JoinSet::new();
+        let mut stop_reason: Option<String> = None;
+        loop {
+            if stop_reason.is_none() {
+                let mut progressed = true;
+                while progressed {
+                    progressed = false;
+                    for i in 0..actions.len() {
+                        if started[i] || !actions[i].after.iter().all(|&d| done[d]) {
+                            continue;
+                        }
+                        started[i] = true;
+                        match self.request_for(cluster, actions, i, term) {
+                            Some((node, request)) => {
+                                let dispatch = self.dispatch(node, request);
+                                calls.spawn(async move { (i, dispatch.await) });
+                            }
+                            None => {
+                                done[i] = true;
+                                progressed = true;
+                            }
+                        }
+                    }
+                }
+            }
+            let Some(joined) = calls.join_next().await else {
+                break;
+            };
+            let Ok((i, outcome)) = joined else { continue };
+            let a = &actions[i];
+            if outcome.ok {
+                done[i] = true;
+                tracing::info!(term, resource = %a.target, node = ?a.node, "{} {}ms: ok", a.task, a.interval_ms);
+            } else {
+                tracing::warn!(term, resource = %a.target, node = ?a.node, "{} {}ms failed: {:?} {}", a.task, a.interval_ms, outcome.result.status, outcome.result.exit_reason.clone().unwrap_or_default());
+                stop_reason.get_or_insert_with(|| format!("{} of {} failed", a.task, a.target));
+            }
+            self.record(&outcome).await?;
+            if stop_reason.is_none()
+                && world(&self.node.view(), &self.node.replicated()) != fingerprint
+            {
+                stop_reason = Some("the cluster changed during the transition".into());
+            }
+        }
+        if let Some(reason) = stop_reason {
+            tracing::info!("transition aborted ({reason}); planning again");
+        }
+        Ok(())
+    }
+
+    /// The executor request for action `i`, or `None` when there is nothing
+    /// to run (pseudo actions, actions without a node).
+    fn request_for(
+        &self,
+        cluster: &Cluster,
+        actions: &[Action],
+        i: usize,
+        term: u64,
+    ) -> Option<(String, ExecRequest)> {
+        let a = &actions[i];
+        let node = a.node.clone()?;
+        if a.pseudo || a.task == "fence" || a.task == "shutdown" || a.task == "cancel" {
+            return None;
+        }
+        let located = opspec::locate(cluster, &a.target)?;
+        let mut request = located.request(cluster, &a.target, &a.task, a.interval_ms, term);
+        if a.task == "notify" {
+            // The pseudo action before a notification names its phase.
+            let phase = a
+                .after
+                .iter()
+                .map(|&d| actions[d].task.as_str())
+                .find(|t| t.contains("notify"));
+            if let Some(phase) = phase {
+                let (kind, op) = phase.split_once("_notify_").unwrap_or(("post", phase));
+                request.meta.insert("notify_type".into(), kind.into());
+                let op = match op {
+                    "running" => "start",
+                    "stopped" => "stop",
+                    "promoted" => "promote",
+                    "demoted" => "demote",
+                    other => other,
+                };
+                request.meta.insert("notify_operation".into(), op.into());
+            }
+        }
+        if a.task == "migrate_to" || a.task == "migrate_from" {
+            let target_of = |task: &str| {
+                actions
+                    .iter()
+                    .find(|b| b.target == a.target && b.task == task)
+                    .and_then(|b| b.node.clone())
+            };
+            if let (Some(source), Some(dest)) = (target_of("migrate_to"), target_of("migrate_from"))
+            {
+                request.meta.insert("migrate_source".into(), source);
+                request.meta.insert("migrate_target".into(), dest);
+            }
+        }
+        Some((node, request))
+    }
+
+    /// Sends one request to `node`'s executor; a transport failure is an
+    /// operation that could not run.
+    fn dispatch(
+        &self,
+        node: String,
+        request: ExecRequest,
+    ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
+        let client = self.client.clone();
+        let endpoint = self.peers.get(&node).cloned();
+        let executor = self.executor.clone();
+        async move {
+            let timeout = Duration::from_millis(request.timeout_ms) + CALL_SLACK;
+            let failed = |reason: String| {
+                let result = tandem_agents::OpResult::exec_failed(reason);
+                executor.outcome_for(&node, &request, result)
+            };
+            let Some(endpoint) = endpoint else {
+                return failed(format!("no API address known for node {node}"));
+            };
+            let body = match serde_json::to_value(&request) {
+                Ok(b) => b,
+                Err(e) => return failed(e.to_string()),
+            };
+            match client
+                .call_one(&endpoint, Method::POST, "/execute", Some(body), timeout)
+                .await
+            {
+                Ok((200, value)) => match serde_json::from_value::<Outcome>(value) {
+                    Ok(outcome) => outcome,
+                    Err(e) => failed(format!("bad reply from {node}: {e}")),
+                },
+                Ok((status, value)) => failed(format!(
+                    "{node} refused: {status} {}",
+                    value["error"].as_str().unwrap_or("")
+                )),
+                Err(e) => failed(format!("cannot reach {node}'s executor: {e}")),
+            }
+        }
+    }
+
+    async fn record(&self, outcome: &Outcome) -> Result<(), String> {
+        let command = oprecord::record(outcome, &self.node.replicated(), chrono_now());
+        self.propose(command).await
+    }
+
+    async fn propose(&self, command: Command) -> Result<(), String> {
+        self.node
+            .propose(command)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What, changed mid-transition, makes the rest of the plan stale: the
+/// configuration, node attributes, tickets, who is alive, and the fail
+/// counts and monitor results nodes report.
+fn world(view: &MembershipView, state: &Replicated) -> impl PartialEq {
+    let alive: BTreeSet<String> = view
+        .voters
+        .iter()
+        .filter(|v| v.alive)
+        .map(|v| v.name.clone())
+        .collect();
+    let transient: BTreeMap<&String, &BTreeMap<String, String>> = state
+        .status
+        .iter()
+        .map(|(n, s)| (n, &s.transient))
+        .collect();
+    (
+        state.config_version,
+        state.node_attributes.clone(),
+        state.tickets.clone(),
+        alive,
+        format!("{transient:?}"),
+    )
+}
+
+fn chrono_now() -> i64 {
+    crate::executor::now_s()
+}

@@ -1,0 +1,383 @@
+//! The executor every data node runs: performs the operations the DC sends
+//! (`POST /execute`, each stamped with the DC's term and refused when the
+//! term is stale), keeps the recurring monitors and reports their changes
+//! to the replicated status, and stops everything here when the node
+//! loses quorum (the lease rule; see [`crate::lease`]).
+//!
+//! One operation at a time per resource; different resources run in
+//! parallel. Agents run on blocking threads (`tandem-agents` is
+//! synchronous), never on the async workers.
+
+use crate::oprecord::{self, Outcome};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use tandem_agents::monitor::{MonitorEvent, MonitorKey, MonitorScheduler, MonitorSpec};
+use tandem_agents::{
+    builtin, shim, Action, AgentRef, ExecConfig, Executor, Expected, OpRequest, OpResult, Runner,
+};
+use tandem_cluster::{ClusterNode, ResourceAgent};
+
+/// One operation the DC asks a node to perform.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExecRequest {
+    /// The DC's term: the fencing token.
+    pub term: u64,
+    /// The resource as recorded in the history (a clone's primitive id for
+    /// anonymous clones).
+    pub resource: ResourceAgent,
+    /// The id the agent sees as `OCF_RESOURCE_INSTANCE` (`db:1`).
+    pub instance: String,
+    pub action: String,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub expected: Expected,
+    pub params: BTreeMap<String, String>,
+    pub meta: BTreeMap<String, String>,
+}
+
+impl ExecRequest {
+    fn is_probe(&self) -> bool {
+        self.action == "monitor" && self.interval_ms == 0
+    }
+}
+
+/// Where agents live and what they get, from the node's settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSettings {
+    /// `OCF_ROOT` for installed agents (default `/usr/lib/ocf`).
+    pub ocf_root: Option<PathBuf>,
+    /// Where LSB init scripts live (default `/etc/init.d`).
+    pub lsb_dir: Option<PathBuf>,
+    /// Where fence agents live (default `/usr/sbin`).
+    pub fence_dir: Option<PathBuf>,
+}
+
+/// The node-local executor.
+pub struct LocalExecutor {
+    node_name: String,
+    installed: Executor,
+    /// Runs `ocf:tandem:*`, the built-in agents this binary carries.
+    builtin: Executor,
+    monitors: MonitorScheduler,
+    next_call_id: AtomicI64,
+    /// Per-resource locks: one operation at a time per resource.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// What was started here and how to stop it, for the lease rule.
+    active: Mutex<BTreeMap<String, ExecRequest>>,
+    /// Last code each recurring monitor reported, so only changes are
+    /// recorded.
+    last_monitor: Mutex<HashMap<MonitorKey, Option<i32>>>,
+    pub(crate) attr_store: PathBuf,
+}
+
+impl LocalExecutor {
+    /// Prepares the agent environment under `data_dir` (shims, built-in
+    /// agents, attribute store) and starts the monitor workers. Monitor
+    /// results arrive on the returned receiver.
+    pub fn start(
+        node_name: &str,
+        data_dir: &Path,
+        settings: &AgentSettings,
+    ) -> std::io::Result<(Arc<LocalExecutor>, std::sync::mpsc::Receiver<MonitorEvent>)> {
+        let exe = std::env::current_exe()?;
+        let shim_dir = data_dir.join("shims");
+        shim::install(&shim_dir, &exe)?;
+        let builtin_root = data_dir.join("builtin-ocf");
+        builtin::install(&builtin_root, &exe)?;
+        let attr_store = data_dir.join("attrs.json");
+        let mut config = ExecConfig {
+            shim_dir: Some(shim_dir),
+            attr_store: Some(attr_store.clone()),
+            node_name: Some(node_name.to_string()),
+            ..ExecConfig::default()
+        };
+        if let Some(root) = &settings.ocf_root {
+            config.ocf_root.clone_from(root);
+        }
+        if let Some(dir) = &settings.lsb_dir {
+            config.lsb_dir.clone_from(dir);
+        }
+        if let Some(dir) = &settings.fence_dir {
+            config.fence_dir.clone_from(dir);
+        }
+        let rsctmp = data_dir.join("rsctmp");
+        std::fs::create_dir_all(&rsctmp)?;
+        config
+            .extra_env
+            .insert("HA_RSCTMP".into(), rsctmp.display().to_string());
+        let installed = Executor::new(config.clone());
+        let builtin = Executor::new(ExecConfig {
+            ocf_root: builtin_root,
+            ..config
+        });
+        let (events_tx, events_rx) = std::sync::mpsc::sync_channel(256);
+        let runner: Arc<dyn Runner> = Arc::new(Dispatch {
+            installed: installed.clone(),
+            builtin: builtin.clone(),
+        });
+        let monitors = MonitorScheduler::start(runner, events_tx);
+        // Call ids order a node's history; wall-clock milliseconds keep
+        // them increasing across daemon restarts.
+        let first_call_id = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as i64);
+        let executor = LocalExecutor {
+            node_name: node_name.to_string(),
+            installed,
+            builtin,
+            monitors,
+            next_call_id: AtomicI64::new(first_call_id),
+            locks: Mutex::new(HashMap::new()),
+            active: Mutex::new(BTreeMap::new()),
+            last_monitor: Mutex::new(HashMap::new()),
+            attr_store,
+        };
+        Ok((Arc::new(executor), events_rx))
+    }
+
+    pub fn node_name(&self) -> &str {
+        &self.node_name
+    }
+
+    /// The agent settings fence devices run with.
+    pub fn exec_config(&self) -> ExecConfig {
+        self.installed.config.clone()
+    }
+
+    fn lock_of(&self, instance: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(instance.to_string()).or_default().clone()
+    }
+
+    /// Performs one operation and returns its outcome (not yet recorded).
+    /// A recurring monitor runs once now and then keeps running.
+    pub async fn execute(self: &Arc<Self>, request: ExecRequest) -> Outcome {
+        let lock = self.lock_of(&request.instance);
+        let _guard = lock.lock().await;
+        let op = match op_request(&request) {
+            Ok(op) => op,
+            Err(reason) => return self.outcome(&request, OpResult::exec_failed(reason)),
+        };
+        if op.action == Action::Stop || op.action == Action::Demote {
+            let _ = self.monitors.cancel_resource(&request.instance);
+        }
+        let this = self.clone();
+        let run = op.clone();
+        let result = tokio::task::spawn_blocking(move || this.runner_for(&run).execute(&run))
+            .await
+            .unwrap_or_else(|e| OpResult::exec_failed(format!("agent thread failed: {e}")));
+        let outcome = self.outcome(&request, result);
+        self.track(&request, &op, &outcome);
+        outcome
+    }
+
+    fn runner_for(&self, op: &OpRequest) -> &Executor {
+        match op.agent.provider.as_deref() {
+            Some(builtin::PROVIDER) => &self.builtin,
+            _ => &self.installed,
+        }
+    }
+
+    /// Remembers what runs here and keeps recurring monitors going.
+    fn track(&self, request: &ExecRequest, op: &OpRequest, outcome: &Outcome) {
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let running = outcome.result.status.is_running();
+        match request.action.as_str() {
+            "start" | "promote" | "demote" | "migrate_from" if outcome.ok => {
+                active.insert(request.instance.clone(), request.clone());
+            }
+            "stop" | "migrate_to" if outcome.ok => {
+                active.remove(&request.instance);
+            }
+            "monitor" if request.interval_ms == 0 && running => {
+                active.insert(request.instance.clone(), request.clone());
+            }
+            "monitor" if request.interval_ms > 0 => {
+                let key = MonitorKey {
+                    resource: request.instance.clone(),
+                    interval_ms: request.interval_ms,
+                };
+                self.last_monitor
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, outcome.result.status.ocf_code());
+                let spec = MonitorSpec {
+                    request: op.clone(),
+                    expected: request.expected,
+                };
+                if let Err(e) = self.monitors.schedule(spec) {
+                    tracing::error!(resource = %request.instance, "cannot keep monitoring: {e}");
+                }
+                if running {
+                    active
+                        .entry(request.instance.clone())
+                        .or_insert_with(|| request.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn outcome(&self, request: &ExecRequest, result: OpResult) -> Outcome {
+        self.outcome_for(&self.node_name, request, result)
+    }
+
+    /// The outcome of `request` on `node` (the DC uses it for operations
+    /// that never reached their node).
+    pub fn outcome_for(&self, node: &str, request: &ExecRequest, result: OpResult) -> Outcome {
+        let now_s = now_s();
+        let call_id = self.next_call_id.fetch_add(1, Ordering::Relaxed);
+        let ok = oprecord::as_expected(&result, request.expected, request.is_probe());
+        let op = oprecord::history_op(
+            &request.resource.id,
+            &request.action,
+            request.interval_ms,
+            request.expected,
+            &result,
+            call_id,
+            now_s,
+        );
+        Outcome {
+            node: node.to_string(),
+            resource: request.resource.clone(),
+            op,
+            result,
+            ok,
+        }
+    }
+
+    /// Turns a recurring monitor's result into an outcome worth recording:
+    /// only a change from what was last reported, and only while the
+    /// monitor is still wanted.
+    pub fn monitor_change(&self, event: &MonitorEvent) -> Option<Outcome> {
+        let code = event.result.status.ocf_code();
+        {
+            let mut last = self.last_monitor.lock().unwrap_or_else(|p| p.into_inner());
+            let previous = last.get_mut(&event.key)?;
+            if *previous == code {
+                return None;
+            }
+            *previous = code;
+        }
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let mut request = active.get(&event.key.resource)?.clone();
+        request.action = "monitor".into();
+        request.interval_ms = event.key.interval_ms;
+        request.expected = event.expected;
+        drop(active);
+        Some(self.outcome(&request, event.result.clone()))
+    }
+
+    /// Stops every resource this node runs, all at once (the lease rule:
+    /// a node without quorum must hold nothing by the time the others
+    /// take over). Returns how many stops failed.
+    pub async fn stop_everything(self: &Arc<Self>, term: u64) -> usize {
+        let active: Vec<ExecRequest> = self
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let stops = active.into_iter().map(|mut r| {
+            r.term = term;
+            r.action = "stop".into();
+            r.interval_ms = 0;
+            r.expected = Expected::Ok;
+            let this = self.clone();
+            async move { this.execute(r).await }
+        });
+        let results = futures_util::future::join_all(stops).await;
+        for o in &results {
+            tracing::warn!(resource = %o.resource.id, ok = o.ok, "lease lost: stopped {}", o.resource.id);
+        }
+        results.iter().filter(|o| !o.ok).count()
+    }
+
+    /// Whether anything is running here.
+    pub fn holds_resources(&self) -> bool {
+        !self
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    /// Stops monitor workers (resources keep running, as when the daemon
+    /// stops: they are probed again when it returns).
+    pub fn shutdown(&self) {
+        let active: Vec<String> = self
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for instance in active {
+            let _ = self.monitors.cancel_resource(&instance);
+        }
+    }
+}
+
+/// Routes built-in agents to the built-in OCF root for recurring monitors.
+struct Dispatch {
+    installed: Executor,
+    builtin: Executor,
+}
+
+impl Runner for Dispatch {
+    fn execute(&self, request: &OpRequest) -> OpResult {
+        match request.agent.provider.as_deref() {
+            Some(builtin::PROVIDER) => self.builtin.execute(request),
+            _ => self.installed.execute(request),
+        }
+    }
+}
+
+fn op_request(request: &ExecRequest) -> Result<OpRequest, String> {
+    let r = &request.resource;
+    let spec = match (&r.class, &r.provider, &r.agent) {
+        (Some(c), Some(p), Some(a)) => format!("{c}:{p}:{a}"),
+        (Some(c), None, Some(a)) => format!("{c}:{a}"),
+        _ => return Err(format!("resource {} has no agent", r.id)),
+    };
+    let agent: AgentRef = spec.parse().map_err(|e| format!("{e}"))?;
+    let action: Action = request.action.parse().map_err(|e| format!("{e}"))?;
+    Ok(OpRequest {
+        resource: request.instance.clone(),
+        agent,
+        action,
+        params: request.params.clone(),
+        meta: request.meta.clone(),
+        timeout_ms: request.timeout_ms,
+        interval_ms: request.interval_ms,
+    })
+}
+
+/// Answers `POST /execute`: refuses a stale token, runs the operation.
+pub async fn serve_request(
+    node: &ClusterNode,
+    executor: &Arc<LocalExecutor>,
+    request: ExecRequest,
+) -> Result<Outcome, String> {
+    if !node.accepts_token(request.term) {
+        return Err(format!(
+            "refused {} of {}: term {} is older than this node's ({}); the sender is no longer DC",
+            request.action,
+            request.instance,
+            request.term,
+            node.view().term
+        ));
+    }
+    Ok(executor.execute(request).await)
+}
+
+pub(crate) fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

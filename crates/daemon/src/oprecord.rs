@@ -1,0 +1,194 @@
+//! How an operation result becomes replicated status, the way Pacemaker's
+//! operation history reads: `RSC_last_0` holds the latest one-shot
+//! operation (start, stop, probe, ...), `RSC_monitor_N` each recurring
+//! monitor, `RSC_last_failure_0` the latest failure; a failure also bumps
+//! the `fail-count-RSC#OP_INTERVAL` transient attribute and stamps
+//! `last-failure-RSC#OP_INTERVAL`, which the scheduler reads for
+//! migration-threshold and failure-timeout.
+
+use serde::{Deserialize, Serialize};
+use tandem_agents::{AgentStatus, Expected, OpResult};
+use tandem_cluster::{Command, HistoryOp, Replicated, ResourceAgent};
+
+/// One finished operation, as an executor reports it to whoever records it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Outcome {
+    pub node: String,
+    pub resource: ResourceAgent,
+    pub op: HistoryOp,
+    /// The agent's result, for logs and `status`.
+    pub result: OpResult,
+    /// Whether the result is what the caller expected.
+    pub ok: bool,
+}
+
+/// Pacemaker's execution status of an operation (`op-status`).
+fn op_status(status: &AgentStatus) -> i32 {
+    match status {
+        AgentStatus::TimedOut => 2,
+        AgentStatus::ExecFailed => 7,
+        AgentStatus::KilledBySignal(_) => 4,
+        _ => 0,
+    }
+}
+
+/// The OCF code an expectation stands for (a transition key's third field).
+pub fn expected_rc(expected: Expected) -> i32 {
+    match expected {
+        Expected::Ok => 0,
+        Expected::Promoted => 8,
+        Expected::NotRunning => 7,
+    }
+}
+
+/// Builds the history record of `action` with `interval_ms` on `node`.
+pub fn history_op(
+    resource: &str,
+    action: &str,
+    interval_ms: u64,
+    expected: Expected,
+    result: &OpResult,
+    call_id: i64,
+    now_s: i64,
+) -> HistoryOp {
+    let id = if interval_ms > 0 {
+        format!("{resource}_{action}_{interval_ms}")
+    } else {
+        format!("{resource}_last_0")
+    };
+    HistoryOp {
+        id,
+        operation: action.to_string(),
+        call_id,
+        rc_code: result.status.ocf_code().unwrap_or(1),
+        op_status: op_status(&result.status),
+        interval_ms,
+        last_rc_change: Some(now_s),
+        last_run: Some(now_s),
+        exec_time_ms: Some(result.duration_ms),
+        transition_key: Some(format!("0:0:{}:tandem", expected_rc(expected))),
+        on_node: None,
+        migrate_source: None,
+        migrate_target: None,
+        exit_reason: result.exit_reason.clone(),
+    }
+}
+
+/// Whether `result` is what `expected` asked for. A probe may find the
+/// resource running (or promoted): that is news, not a failure.
+pub fn as_expected(result: &OpResult, expected: Expected, probe: bool) -> bool {
+    let code = result.status.ocf_code();
+    if probe {
+        return matches!(code, Some(0 | 7 | 8));
+    }
+    code == Some(expected_rc(expected))
+}
+
+/// The commands that record `outcome`, as one batch: the operation, and on
+/// failure the failure record and fail count (read from `state` and
+/// bumped).
+pub fn record(outcome: &Outcome, state: &Replicated, now_s: i64) -> Command {
+    let mut op = outcome.op.clone();
+    op.on_node = Some(outcome.node.clone());
+    let rsc = &outcome.resource.id;
+    // A stop ends the recurring monitors; a monitor result never replaces
+    // the latest one-shot operation.
+    let forget = if op.operation == "stop" && op.rc_code == 0 {
+        state
+            .status
+            .get(&outcome.node)
+            .and_then(|s| s.resources.get(rsc))
+            .map(|r| {
+                r.ops
+                    .values()
+                    .filter(|o| o.interval_ms > 0 && !o.id.ends_with("_last_failure_0"))
+                    .map(|o| o.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let mut commands = vec![Command::RecordOp {
+        node: outcome.node.clone(),
+        resource: outcome.resource.clone(),
+        op: Box::new(op.clone()),
+        forget,
+    }];
+    if !outcome.ok {
+        let mut failure = op.clone();
+        failure.id = format!("{rsc}_last_failure_0");
+        commands.push(Command::RecordOp {
+            node: outcome.node.clone(),
+            resource: outcome.resource.clone(),
+            op: Box::new(failure),
+            forget: Vec::new(),
+        });
+        let key = format!("{rsc}#{}_{}", op.operation, op.interval_ms);
+        let count = state
+            .status
+            .get(&outcome.node)
+            .and_then(|s| s.transient.get(&format!("fail-count-{key}")))
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        for (name, value) in [
+            (format!("fail-count-{key}"), (count + 1).to_string()),
+            (format!("last-failure-{key}"), now_s.to_string()),
+        ] {
+            commands.push(Command::SetTransient {
+                node: outcome.node.clone(),
+                name,
+                value: Some(value),
+            });
+        }
+    }
+    Command::Batch(commands)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(action: &str, interval_ms: u64, code: i32, ok: bool) -> Outcome {
+        let result = OpResult {
+            status: AgentStatus::from_ocf_code(code),
+            exit_reason: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            dropped_output_bytes: 0,
+            duration_ms: 5,
+        };
+        Outcome {
+            node: "n1".into(),
+            resource: ResourceAgent {
+                id: "web".into(),
+                ..Default::default()
+            },
+            op: history_op("web", action, interval_ms, Expected::Ok, &result, 7, 100),
+            result,
+            ok,
+        }
+    }
+
+    #[test]
+    fn failures_are_counted_and_stops_forget_monitors() {
+        let mut state = Replicated::default();
+        state.apply(&record(&outcome("monitor", 10_000, 7, false), &state, 100));
+        state.apply(&record(&outcome("monitor", 10_000, 7, false), &state, 101));
+        let n1 = &state.status["n1"];
+        assert_eq!(n1.transient["fail-count-web#monitor_10000"], "2");
+        assert_eq!(n1.transient["last-failure-web#monitor_10000"], "101");
+        let ids: Vec<&String> = n1.resources["web"].ops.keys().collect();
+        assert_eq!(ids, ["web_last_failure_0", "web_monitor_10000"]);
+        state.apply(&record(&outcome("stop", 0, 0, true), &state, 102));
+        let ids: Vec<&String> = state.status["n1"].resources["web"].ops.keys().collect();
+        assert_eq!(ids, ["web_last_0", "web_last_failure_0"]);
+    }
+
+    #[test]
+    fn a_probe_that_finds_the_resource_running_is_not_a_failure() {
+        let r = outcome("monitor", 0, 0, true).result;
+        assert!(as_expected(&r, Expected::NotRunning, true));
+        assert!(!as_expected(&r, Expected::NotRunning, false));
+    }
+}
