@@ -35,26 +35,43 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 /// names its last-voted DC at once, before it hears from it; until it
 /// catches up, the witness rightly refuses to vote for it.)
 fn formed(c: &ProcessCluster, names: &[&str]) -> String {
-    let first = c
-        .wait_view(names[0], FORM, POLL, |v| has_quorum(v) && dc(v).is_some())
-        .unwrap();
-    let leader = dc(&first).unwrap().to_string();
-    // A DC just elected commits its first entry a moment later.
-    let committed = c
-        .wait_view(&leader, FORM, POLL, |v| {
-            dc(v) == Some(&leader) && v["committed_index"].is_u64()
-        })
-        .unwrap()["committed_index"]
-        .clone();
-    for name in names {
-        c.wait_view(name, FORM, POLL, |v| {
-            has_quorum(v)
-                && dc(v) == Some(&leader)
-                && v["committed_index"].as_u64() >= committed.as_u64()
-        })
-        .unwrap();
+    // Leadership may still change while a restarted node rejoins: judge
+    // the whole group again each round until it agrees.
+    let deadline = std::time::Instant::now() + FORM;
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        match agreed(c, names) {
+            Ok(leader) => return leader,
+            Err(why) => last = why,
+        }
+        std::thread::sleep(POLL);
     }
-    leader
+    panic!("the cluster did not form within {FORM:?}: {last}");
+}
+
+/// The DC every node in `names` names, with quorum and caught up with the
+/// DC's committed log; or why not.
+fn agreed(c: &ProcessCluster, names: &[&str]) -> Result<String, String> {
+    let leader_view = c.view(names[0])?;
+    let leader = dc(&leader_view)
+        .filter(|_| has_quorum(&leader_view))
+        .ok_or(format!("{}: no DC with quorum: {leader_view}", names[0]))?
+        .to_string();
+    let dc_view = c.view(&leader)?;
+    let committed = dc_view["committed_index"]
+        .as_u64()
+        .filter(|_| dc(&dc_view) == Some(leader.as_str()))
+        .ok_or(format!("{leader} has not committed as DC yet: {dc_view}"))?;
+    for name in names {
+        let v = c.view(name)?;
+        let ok = has_quorum(&v)
+            && dc(&v) == Some(leader.as_str())
+            && v["committed_index"].as_u64() >= Some(committed);
+        if !ok {
+            return Err(format!("{name} is not there yet: {v}"));
+        }
+    }
+    Ok(leader)
 }
 
 fn all_names(c: &ProcessCluster) -> Vec<String> {

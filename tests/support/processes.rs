@@ -316,6 +316,20 @@ impl ProcessCluster {
     }
 }
 
+impl ProcessCluster {
+    /// Kills the services a node's agents started (their pid files in the
+    /// node's agent temp dir), as a power loss would.
+    pub fn kill_services(&self, name: &str) {
+        let rsctmp = self.dir.join(format!("{name}-data")).join("rsctmp");
+        for entry in std::fs::read_dir(rsctmp).into_iter().flatten().flatten() {
+            let pid = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+    }
+}
+
 impl Drop for ProcessCluster {
     fn drop(&mut self) {
         for node in &mut self.nodes {
@@ -323,6 +337,9 @@ impl Drop for ProcessCluster {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+        }
+        for node in &self.nodes {
+            self.kill_services(&node.name);
         }
         if std::thread::panicking() {
             for node in &self.nodes {

@@ -67,6 +67,8 @@ pub struct SetProperty {
 pub struct Services {
     pub node: Arc<ClusterNode>,
     pub executor: Option<Arc<LocalExecutor>>,
+    /// This node's load balancer, when it runs one.
+    pub lb: Option<Arc<tandem_lb::Lb>>,
 }
 
 /// Serves the API until `shutdown` resolves.
@@ -107,6 +109,12 @@ pub async fn run(
                 async move {
                     let reply = if req.uri().path() == "/execute" {
                         execute(&services, is_node, req).await
+                    } else if req.uri().path() == "/traffic" && req.method() == Method::GET {
+                        // Any role may read this node's lb state (drain progress).
+                        match &services.lb {
+                            Some(lb) => json(StatusCode::OK, &lb.status()),
+                            None => json(StatusCode::OK, &serde_json::json!({ "pools": [] })),
+                        }
                     } else {
                         handle(&services.node, role, req).await
                     };

@@ -31,6 +31,10 @@ pub enum ClientError {
     Api { status: u16, message: String },
 }
 
+/// How long a call keeps trying while no node can answer (an election
+/// takes well under a second; a dead cluster answers after this).
+const ELECTION_WAIT: Duration = Duration::from_secs(3);
+
 /// How long an ordinary API call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -67,9 +71,33 @@ impl ApiClient {
         })
     }
 
+    /// The admin API addresses, in the order they are tried.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
     /// Calls `method path` with an optional JSON body on the first node
-    /// that answers.
+    /// that answers. While no node can (an election in progress answers
+    /// 503 everywhere), it tries again for up to [`ELECTION_WAIT`].
     pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
+        loop {
+            match self.call_once(method.clone(), path, body.clone()).await {
+                Err(ClientError::Unreachable(why)) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!("no node could answer yet: {why}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_once(
         &self,
         method: Method,
         path: &str,

@@ -80,6 +80,7 @@ impl LocalExecutor {
     /// results arrive on the returned receiver.
     pub fn start(
         node_name: &str,
+        node_address: &str,
         data_dir: &Path,
         settings: &AgentSettings,
     ) -> std::io::Result<(Arc<LocalExecutor>, std::sync::mpsc::Receiver<MonitorEvent>)> {
@@ -109,6 +110,10 @@ impl LocalExecutor {
         config
             .extra_env
             .insert("HA_RSCTMP".into(), rsctmp.display().to_string());
+        // The built-in HTTP agent serves here by default.
+        config
+            .extra_env
+            .insert("TANDEM_NODE_ADDRESS".into(), node_address.to_string());
         let installed = Executor::new(config.clone());
         let builtin = Executor::new(ExecConfig {
             ocf_root: builtin_root,

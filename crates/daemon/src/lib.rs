@@ -18,6 +18,7 @@ pub mod live;
 pub mod oprecord;
 mod opspec;
 pub mod settings;
+pub mod traffic;
 mod view;
 
 pub use client::{AdminFile, ApiClient, ClientError};
@@ -38,6 +39,8 @@ pub enum DaemonError {
     Settings(#[from] SettingsError),
     #[error("cannot prepare the agents: {0}")]
     Agents(String),
+    #[error("cannot start the load balancer: {0}")]
+    Traffic(String),
     #[error("cannot listen for the admin API on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -83,12 +86,33 @@ pub async fn serve(
     } else {
         Some(start_node_services(&config, &node, &stopped)?)
     };
+    let lb = traffic::start(&config.traffic, &config.data_dir)
+        .await
+        .map_err(DaemonError::Traffic)?;
+    if let Some(lb) = &lb {
+        let addresses = config
+            .members
+            .iter()
+            .filter_map(|m| Some((m.name.clone(), m.addr.rsplit_once(':')?.0.to_string())))
+            .collect();
+        tokio::spawn(traffic::follow(
+            node.clone(),
+            lb.clone(),
+            config.traffic.clone(),
+            addresses,
+            stopped(),
+        ));
+    }
     let services = api::Services {
         node: node.clone(),
         executor: executor.clone(),
+        lb: lb.clone(),
     };
     api::run(listener, tls, services, shutdown).await;
     let _ = stop_tx.send(true);
+    if let Some(lb) = lb {
+        lb.shutdown();
+    }
     if let Some(executor) = executor {
         executor.shutdown();
     }
@@ -123,8 +147,24 @@ where
     } else {
         name
     };
+    // The address peers reach this node at (the listen address may be a
+    // wildcard).
+    let address = config
+        .members
+        .iter()
+        .find(|m| m.id == config.id)
+        .and_then(|m| {
+            Some(
+                m.addr
+                    .rsplit_once(':')?
+                    .0
+                    .trim_matches(['[', ']'])
+                    .to_string(),
+            )
+        })
+        .unwrap_or_else(|| config.listen.ip().to_string());
     let (executor, monitor_events) =
-        executor::LocalExecutor::start(&name, &config.data_dir, &config.agents)
+        executor::LocalExecutor::start(&name, &address, &config.data_dir, &config.agents)
             .map_err(|e| DaemonError::Agents(e.to_string()))?;
     spawn_monitor_reports(node.clone(), executor.clone(), monitor_events);
     tokio::spawn(lease::watch(

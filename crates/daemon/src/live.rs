@@ -4,6 +4,7 @@
 //! fail counts). One builder for `status`, `config plan` and the
 //! controller, so all three judge the same input.
 
+use std::collections::{BTreeMap, BTreeSet};
 use tandem_cluster::{MembershipView, Replicated};
 use tandem_model::{Cluster, NodeState, NvPair, NvSet, ResourceHistory};
 
@@ -100,4 +101,58 @@ fn pairs_set(id: String, pairs: &std::collections::BTreeMap<String, String>) -> 
             .collect(),
         ..Default::default()
     }
+}
+
+/// Resource id → nodes where it runs now (from the recorded history, as
+/// the scheduler reads it): a primitive where it is active, a group where
+/// all its members are, a clone (and its primitive) wherever an instance
+/// is.
+pub fn running_nodes(cluster: &Cluster) -> BTreeMap<String, Vec<String>> {
+    use tandem_scheduler::view::{strip_instance, PrimitiveView, ResourceView};
+    let current = tandem_scheduler::schedule(cluster, crate::executor::now_s()).current;
+    let nodes_of = |p: &PrimitiveView| -> BTreeSet<String> {
+        p.active.iter().map(|a| a.node.clone()).collect()
+    };
+    fn group_nodes(
+        members: &[PrimitiveView],
+        nodes_of: &dyn Fn(&PrimitiveView) -> BTreeSet<String>,
+    ) -> BTreeSet<String> {
+        let mut all = members.iter().map(nodes_of);
+        let first = all.next().unwrap_or_default();
+        all.fold(first, |acc, n| acc.intersection(&n).cloned().collect())
+    }
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in &current.resources {
+        match r {
+            ResourceView::Primitive(p) => {
+                out.entry(p.id.clone()).or_default().extend(nodes_of(p));
+            }
+            ResourceView::Group { id, members, .. } => {
+                out.entry(id.clone())
+                    .or_default()
+                    .extend(group_nodes(members, &nodes_of));
+            }
+            ResourceView::Clone { id, instances, .. } => {
+                for instance in instances {
+                    let (base, nodes) = match instance {
+                        ResourceView::Primitive(p) => {
+                            (strip_instance(&p.id).to_string(), nodes_of(p))
+                        }
+                        ResourceView::Group { id, members, .. } => (
+                            strip_instance(id).to_string(),
+                            group_nodes(members, &nodes_of),
+                        ),
+                        ResourceView::Clone { .. } => continue,
+                    };
+                    out.entry(id.clone())
+                        .or_default()
+                        .extend(nodes.iter().cloned());
+                    out.entry(base).or_default().extend(nodes);
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect()
 }

@@ -42,6 +42,9 @@ pub struct DaemonConfig {
     /// Where resource and fence agents live.
     #[serde(default)]
     pub agents: crate::executor::AgentSettings,
+    /// The load balancer this node runs, if any.
+    #[serde(default)]
+    pub traffic: crate::traffic::TrafficSettings,
     #[serde(rename = "member")]
     pub members: Vec<MemberEntry>,
 }
@@ -63,6 +66,31 @@ pub struct MemberEntry {
 }
 
 impl DaemonConfig {
+    /// Settings with every optional part at its default.
+    pub fn new(
+        cluster: &str,
+        id: NodeId,
+        data_dir: PathBuf,
+        (listen, api_listen): (SocketAddr, SocketAddr),
+        tls: TlsFiles,
+        members: Vec<MemberEntry>,
+    ) -> DaemonConfig {
+        DaemonConfig {
+            cluster: cluster.to_string(),
+            id,
+            data_dir,
+            listen,
+            api_listen,
+            tls,
+            timing: Timing::default(),
+            lease_margin_ms: default_lease_margin_ms(),
+            watchdog: None,
+            agents: Default::default(),
+            traffic: Default::default(),
+            members,
+        }
+    }
+
     /// Reads and checks a settings file; relative paths are taken from the
     /// file's directory.
     pub fn load(path: &Path) -> Result<DaemonConfig, SettingsError> {
@@ -74,12 +102,16 @@ impl DaemonConfig {
         let mut config: DaemonConfig =
             toml::from_str(&text).map_err(|e| read_err(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let traffic = config.traffic.config.iter_mut();
         for p in [
             &mut config.data_dir,
             &mut config.tls.ca,
             &mut config.tls.cert,
             &mut config.tls.key,
-        ] {
+        ]
+        .into_iter()
+        .chain(traffic)
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

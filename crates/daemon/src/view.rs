@@ -24,6 +24,9 @@ pub struct StatusDoc {
     pub placement_text: Option<String>,
     /// Failed operations and the latest fencing attempts.
     pub failures: Vec<serde_json::Value>,
+    /// Node → transient attributes (fail counts, last failures,
+    /// promotion scores).
+    pub transient: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
     pub fence_history: Vec<tandem_cluster::FenceRecord>,
 }
 
@@ -40,6 +43,12 @@ pub fn status(view: MembershipView, state: &Replicated, now: i64) -> StatusDoc {
         placement: planned.as_ref().map(|t| t.revised.placement_json()),
         placement_text: planned.map(|t| tandem_scheduler::summary::render_status(&t.revised)),
         failures: failures(state),
+        transient: state
+            .status
+            .iter()
+            .filter(|(_, s)| !s.transient.is_empty())
+            .map(|(n, s)| (n.clone(), s.transient.clone()))
+            .collect(),
         fence_history: state.fence_history.clone(),
         cluster: view,
     }

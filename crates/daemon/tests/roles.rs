@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tandem_daemon::settings::MemberEntry;
-use tandem_daemon::{AdminFile, ApiClient, Authority, ClientError, DaemonConfig, Timing, TlsFiles};
+use tandem_daemon::{AdminFile, ApiClient, Authority, ClientError, DaemonConfig, TlsFiles};
 
 fn identity(ca: &Authority, dir: &Path, name: &str, role: &str) -> TlsFiles {
     let issued = ca.issue(name, role).unwrap();
@@ -50,25 +50,23 @@ async fn each_role_may_do_only_what_it_is_allowed_and_a_refusal_is_a_clear_403()
     std::fs::create_dir_all(&dir).unwrap();
     let ca = Authority::generate("roles").unwrap();
     std::fs::write(dir.join("ca.pem"), ca.cert_pem()).unwrap();
-    let config = DaemonConfig {
-        cluster: "roles".into(),
-        id: 1,
-        data_dir: dir.join("data"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        api_listen: "127.0.0.1:0".parse().unwrap(),
-        tls: identity(&ca, &dir, "node1", "node"),
-        timing: Timing::default(),
-        lease_margin_ms: 300,
-        watchdog: None,
-        agents: Default::default(),
-        members: vec![MemberEntry {
+    let config = DaemonConfig::new(
+        "roles",
+        1,
+        dir.join("data"),
+        (
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        ),
+        identity(&ca, &dir, "node1", "node"),
+        vec![MemberEntry {
             id: 1,
             name: "node1".into(),
             addr: "127.0.0.1:1".into(),
             api: "127.0.0.1:2".into(),
             witness: false,
         }],
-    };
+    );
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let node = tokio::spawn(tandem_daemon::serve(config, Some(ready_tx), async {

@@ -1,5 +1,6 @@
 //! `ocf:tandem:HttpService`: an HTTP server on `bind:port` (parameters
-//! `port`, required; `bind`, default 127.0.0.1; `state_dir` for its pid
+//! `port`, required; `bind`, default the node's own address when the
+//! daemon runs it (`TANDEM_NODE_ADDRESS`), else 127.0.0.1; `state_dir` for its pid
 //! file, default `$HA_RSCTMP` or /run/tandem). start launches `tandem agent
 //! serve-http` in its own session and waits for `/ready`; monitor is
 //! `GET /ready` → 200; stop sends SIGTERM then SIGKILL. [`serve`] is the
@@ -35,7 +36,7 @@ pub fn action(
                 "Demo HTTP service (monitor: GET /ready)",
                 &[
                     ("port", true, ""),
-                    ("bind", false, "127.0.0.1"),
+                    ("bind", false, "the node's address"),
                     ("state_dir", false, "")
                 ],
             )
@@ -51,7 +52,10 @@ pub fn action(
             &format!("port `{port}` is not a port number"),
         );
     };
-    let bind = param("bind").unwrap_or_else(|| "127.0.0.1".into());
+    // A clone serves on every node's own address with one configuration.
+    let bind = param("bind")
+        .or_else(|| env("TANDEM_NODE_ADDRESS").filter(|a| !a.is_empty()))
+        .unwrap_or_else(|| "127.0.0.1".into());
     let instance = env("OCF_RESOURCE_INSTANCE").unwrap_or_else(|| "http".into());
     let state_dir = param("state_dir")
         .or_else(|| env("HA_RSCTMP"))

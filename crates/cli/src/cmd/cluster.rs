@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tandem_daemon::settings::MemberEntry;
-use tandem_daemon::{AdminFile, Authority, DaemonConfig, Timing, TlsFiles};
+use tandem_daemon::{AdminFile, Authority, DaemonConfig, TlsFiles};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum ClusterCommand {
@@ -83,19 +83,14 @@ pub fn setup(args: &SetupArgs) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for m in &members {
         let tls = issue(&ca, &args.dir, &m.name, "node")?;
-        let config = DaemonConfig {
-            cluster: args.name.clone(),
-            id: m.id,
-            data_dir: PathBuf::from(format!("{}-data", m.name)),
-            listen: m.addr.parse()?,
-            api_listen: m.api.parse()?,
+        let config = DaemonConfig::new(
+            &args.name,
+            m.id,
+            PathBuf::from(format!("{}-data", m.name)),
+            (m.addr.parse()?, m.api.parse()?),
             tls,
-            timing: Timing::default(),
-            lease_margin_ms: 300,
-            watchdog: None,
-            agents: Default::default(),
-            members: members.clone(),
-        };
+            members.clone(),
+        );
         let path = args.dir.join(format!("{}.toml", m.name));
         write(&path, &config.to_toml())?;
         files.push(path);

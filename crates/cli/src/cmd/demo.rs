@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tandem_daemon::traffic::{Follow, TrafficSettings};
+use tandem_daemon::DaemonConfig;
 
 const DEMO_CONFIG: &str = include_str!("../../../../examples/demo.toml");
 
@@ -29,8 +31,48 @@ struct Demo {
     dir: PathBuf,
     conn: Conn,
     children: Vec<(String, Child)>,
-    /// The demo service's port.
-    site_port: u16,
+    ports: Ports,
+}
+
+/// The demo's ports; node N listens on 127.0.0.N.
+#[derive(Clone, Copy)]
+struct Ports {
+    /// Raft on `base + N`, the admin API on `base + 10 + N`.
+    base: u16,
+    /// The cloned web service, on every node.
+    web: u16,
+    /// The fail-over service.
+    site: u16,
+    /// Each node's load balancer: web, then site.
+    lb_web: u16,
+    lb_site: u16,
+}
+
+impl Ports {
+    fn new(base: u16) -> Ports {
+        Ports {
+            base,
+            web: base + 20,
+            site: base + 21,
+            lb_web: base + 22,
+            lb_site: base + 23,
+        }
+    }
+
+    fn all(&self, node: u8) -> Vec<u16> {
+        vec![
+            self.base + node as u16,
+            self.base + 10 + node as u16,
+            self.web,
+            self.site,
+            self.lb_web,
+            self.lb_site,
+        ]
+    }
+}
+
+fn node_ip(node: u8) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(127, 0, 0, node)
 }
 
 impl Drop for Demo {
@@ -54,7 +96,9 @@ pub fn run(args: Args) -> Result<()> {
     let doc = wait_for(&demo.conn, Duration::from_secs(15), |d| {
         d["cluster"]["quorum"] == true && d["cluster"]["dc"].is_string()
     })?;
-    let text = DEMO_CONFIG.replace("@SITE_PORT@", &demo.site_port.to_string());
+    let text = DEMO_CONFIG
+        .replace("@WEB_PORT@", &demo.ports.web.to_string())
+        .replace("@SITE_PORT@", &demo.ports.site.to_string());
     let put = json!({ "expected_version": doc["config_version"], "text": text });
     call(&demo.conn, Method::PUT, "/config", Some(put))?;
     if args.check {
@@ -64,14 +108,15 @@ pub fn run(args: Args) -> Result<()> {
     wait_for(&demo.conn, Duration::from_secs(10), |d| {
         d["config_version"].as_u64() > Some(0)
     })?;
-    let (node, _) = wait_for_site(&demo, Duration::from_secs(20), None)?;
+    let (node, _) = wait_for_answer(&demo, demo.ports.lb_site, Duration::from_secs(20), None)?;
     super::status::status(&demo.conn)?;
     let exe = std::env::current_exe()?;
     let admin = demo.conn.admin.display();
-    println!("\nThe web service answers at http://127.0.0.1:{port}/ (served by {node}).\nTry, in another terminal:\n  export TANDEM_ADMIN={admin}\n  {0} status\n  curl http://127.0.0.1:{port}/\n  {0} node standby {node}      (the service moves)\n  {0} quorum status\n  kill -9 <pid of a daemon> and run status again (pids: {1})\nCtrl-C stops the cluster.",
-        exe.display(),
-        demo.children.iter().map(|(n, c)| format!("{n}={}", c.id())).collect::<Vec<_>>().join(" "),
-        port = demo.site_port);
+    let p = demo.ports;
+    println!("\nThrough the load balancer on node1 (every node runs one, on 127.0.0.N):\n  http://127.0.0.1:{web}/  the web service, spread over all nodes\n  http://127.0.0.1:{site}/  the fail-over service, now on {node}\nTry, in another terminal:\n  export TANDEM_ADMIN={admin}\n  {exe} status\n  for i in 1 2 3 4 5 6; do curl -s http://127.0.0.1:{web}/; done\n  {exe} node drain node2        (traffic leaves node2 gracefully, then it goes to standby)\n  {exe} node undrain node2\n  {exe} node standby {node}      (the fail-over service moves)\n  kill -9 <pid of a daemon> and run status again (pids: {pids})\nCtrl-C stops the cluster.",
+        exe = exe.display(),
+        pids = demo.children.iter().map(|(n, c)| format!("{n}={}", c.id())).collect::<Vec<_>>().join(" "),
+        web = p.lb_web, site = p.lb_site);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -83,8 +128,9 @@ pub fn run(args: Args) -> Result<()> {
 fn start() -> Result<Demo> {
     let dir = std::env::temp_dir().join(format!("tandem-demo-{}", std::process::id()));
     let base = free_port_base()?;
-    let nodes = (1..=3)
-        .map(|i| format!("node{i}=127.0.0.1:{}", base + i))
+    let ports = Ports::new(base);
+    let nodes = (1..=3u8)
+        .map(|i| format!("node{i}={}:{}", node_ip(i), base + i as u16))
         .collect();
     let files = setup(&SetupArgs {
         name: "demo".into(),
@@ -100,8 +146,11 @@ fn start() -> Result<Demo> {
         },
         dir,
         children: Vec::new(),
-        site_port: base + 20,
+        ports,
     };
+    for (i, file) in files.iter().enumerate() {
+        add_load_balancer(file, i as u8 + 1, &ports)?;
+    }
     for file in files {
         let name = file
             .file_stem()
@@ -117,14 +166,91 @@ fn free_port_base() -> Result<u16> {
     let seed = std::process::id() as u16;
     for k in 0..200u16 {
         let base = 20000 + (seed.wrapping_add(k * 37) % 20000);
-        let free = (1..=3)
-            .flat_map(|i| [base + i, base + i + 10, base + 20])
-            .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        let ports = Ports::new(base);
+        let free = (1..=3u8).all(|i| {
+            ports
+                .all(i)
+                .into_iter()
+                .all(|p| std::net::TcpListener::bind((node_ip(i), p)).is_ok())
+        });
         if free {
             return Ok(base);
         }
     }
     bail!("no free loopback ports found for the demo")
+}
+
+/// Gives node `n` a load balancer on its own address: one pool follows
+/// the cloned web service, one the fail-over service.
+fn add_load_balancer(settings: &Path, n: u8, p: &Ports) -> Result<()> {
+    let ip = node_ip(n);
+    let lb = format!(
+        r#"# The load balancer of demo node{n}; its pools follow where the
+# services run (see [traffic] in node{n}.toml).
+trusted_proxies = ["127.0.0.0/8"]
+
+[[listener]]
+name = "web"
+bind = "{ip}:{lb_web}"
+mode = "http"
+pool = "web"
+
+[[listener]]
+name = "site"
+bind = "{ip}:{lb_site}"
+mode = "http"
+pool = "site"
+
+[[pool]]
+name = "web"
+algorithm = "round-robin"
+slow_start_ms = 2000
+[pool.health]
+kind = "http"
+path = "/ready"
+interval_ms = 1000
+fast_interval_ms = 500
+timeout_ms = 500
+fall = 2
+rise = 1
+
+[[pool]]
+name = "site"
+algorithm = "round-robin"
+[pool.health]
+kind = "http"
+path = "/ready"
+interval_ms = 1000
+fast_interval_ms = 500
+timeout_ms = 500
+fall = 2
+rise = 1
+"#,
+        lb_web = p.lb_web,
+        lb_site = p.lb_site,
+    );
+    let lb_path = settings.with_file_name(format!("node{n}-lb.toml"));
+    std::fs::write(&lb_path, lb)?;
+    let mut config = DaemonConfig::load(settings)?;
+    config.traffic = TrafficSettings {
+        config: Some(lb_path),
+        follow: vec![
+            Follow {
+                pool: "web".into(),
+                resource: "web-clone".into(),
+                port: p.web,
+                weight: 1,
+            },
+            Follow {
+                pool: "site".into(),
+                resource: "site".into(),
+                port: p.site,
+                weight: 1,
+            },
+        ],
+    };
+    std::fs::write(settings, config.to_toml())?;
+    Ok(())
 }
 
 fn spawn_daemon(config: &Path) -> Result<Child> {
@@ -154,12 +280,19 @@ fn wait_for(conn: &Conn, timeout: Duration, ok: impl Fn(&Value) -> bool) -> Resu
     }
 }
 
-/// Waits until the service runs on a node other than `not_on` and answers
-/// over HTTP; returns the node and the answer.
-fn wait_for_site(demo: &Demo, timeout: Duration, not_on: Option<&str>) -> Result<(String, String)> {
+/// Waits until a load balancer's `port` (on a node other than `not_on`)
+/// answers from a node other than `not_on`; returns that node and the
+/// answer.
+fn wait_for_answer(
+    demo: &Demo,
+    port: u16,
+    timeout: Duration,
+    not_on: Option<&str>,
+) -> Result<(String, String)> {
     let deadline = Instant::now() + timeout;
+    let via = lb_address(demo, not_on);
     loop {
-        if let Ok(body) = http_get(demo.site_port) {
+        if let Ok(body) = http_get(via, port) {
             let node = body
                 .split_whitespace()
                 .find(|w| w.starts_with("node"))
@@ -182,10 +315,22 @@ fn wait_for_site(demo: &Demo, timeout: Duration, not_on: Option<&str>) -> Result
     }
 }
 
-/// One `GET /` to the demo service.
-fn http_get(port: u16) -> std::io::Result<String> {
+/// The address of a load balancer on a node other than `not_on`.
+fn lb_address(demo: &Demo, not_on: Option<&str>) -> std::net::Ipv4Addr {
+    let n = demo
+        .children
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .find(|name| Some(*name) != not_on)
+        .and_then(|name| name.trim_start_matches("node").parse().ok())
+        .unwrap_or(1);
+    node_ip(n)
+}
+
+/// One `GET /` to a demo load balancer.
+fn http_get(ip: std::net::Ipv4Addr, port: u16) -> std::io::Result<String> {
     use std::io::{Read, Write};
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let addr = std::net::SocketAddr::from((ip, port));
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300))?;
     s.set_read_timeout(Some(Duration::from_millis(500)))?;
     s.write_all(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")?;
@@ -199,6 +344,42 @@ fn http_get(port: u16) -> std::io::Result<String> {
         .nth(1)
         .unwrap_or_default()
         .to_string())
+}
+
+/// Sends rounds of `count` requests to the web pool through a load
+/// balancer not on `not_on` until one round succeeds in full from every
+/// node expected (all 3, or all but `not_on`); answers the nodes of the
+/// last full round. Right after a start or a loss the pool needs a moment.
+fn spread(
+    demo: &Demo,
+    not_on: Option<&str>,
+    count: usize,
+) -> Result<std::collections::BTreeSet<String>> {
+    let via = lb_address(demo, not_on);
+    let expected = if not_on.is_some() { 2 } else { 3 };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = Err(anyhow::anyhow!("no round finished"));
+    while Instant::now() < deadline {
+        let round: Result<std::collections::BTreeSet<String>> = (0..count)
+            .map(|_| {
+                let body = http_get(via, demo.ports.lb_web)
+                    .with_context(|| format!("web request through {via}:{}", demo.ports.lb_web))?;
+                let node = body
+                    .split_whitespace()
+                    .find(|w| w.starts_with("node"))
+                    .unwrap_or("");
+                Ok(node
+                    .trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_string())
+            })
+            .collect();
+        if round.as_ref().is_ok_and(|nodes| nodes.len() == expected) {
+            return round;
+        }
+        last = round;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    last
 }
 
 /// Kills what a demo node's agents started (their pid files under the
@@ -228,11 +409,13 @@ fn check(mut demo: Demo) -> Result<()> {
         "ok: cluster formed, quorum yes, DC {dc}, config version {}",
         before["config_version"]
     );
-    let (serving, _) = wait_for_site(&demo, Duration::from_secs(20), None)?;
-    println!(
-        "ok: the web service answers on port {} from {serving}",
-        demo.site_port
-    );
+    let (serving, _) = wait_for_answer(&demo, demo.ports.lb_site, Duration::from_secs(20), None)?;
+    println!("ok: the fail-over service answers through the load balancer from {serving}");
+    let everywhere = spread(&demo, None, 6)?;
+    println!("ok: the web service is spread over {everywhere:?}");
+    if everywhere.len() < 3 {
+        bail!("the load-balanced web service should answer from all 3 nodes, answered from {everywhere:?}");
+    }
     let idx = demo
         .children
         .iter()
@@ -244,11 +427,23 @@ fn check(mut demo: Demo) -> Result<()> {
     kill_services(&demo.dir, &serving);
     child.wait()?;
     println!("killed {serving} (daemon and service, like a power loss)");
-    let (now_serving, _) = wait_for_site(&demo, Duration::from_secs(15), Some(&serving))?;
+    let (now_serving, _) = wait_for_answer(
+        &demo,
+        demo.ports.lb_site,
+        Duration::from_secs(15),
+        Some(&serving),
+    )?;
     println!(
-        "ok: the service answers again from {now_serving} after {} ms",
+        "ok: the fail-over service answers again from {now_serving} after {} ms",
         killed.elapsed().as_millis()
     );
+    let survivors = spread(&demo, Some(&serving), 6)?;
+    if survivors.contains(&serving) || survivors.len() != 2 {
+        bail!(
+            "the web service should answer from the 2 survivors only, answered from {survivors:?}"
+        );
+    }
+    println!("ok: the web service is spread over {survivors:?}, without the lost node");
     let after = wait_for(&demo.conn, Duration::from_secs(10), |d| {
         d["cluster"]["dc"].is_string()
             && d["cluster"]["dc"] != serving.as_str()

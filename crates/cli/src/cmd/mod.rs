@@ -5,6 +5,7 @@ mod cluster;
 mod config;
 mod daemon;
 mod demo;
+mod drain;
 mod explain;
 mod force_single_node;
 mod lb;
@@ -76,6 +77,44 @@ pub enum NodeCommand {
         #[command(flatten)]
         conn: status::Conn,
     },
+    /// Stop new traffic to a node on every load balancer, wait for open
+    /// connections to finish (or the timeout), then put it in standby.
+    Drain {
+        node: String,
+        /// Give up waiting after this long (e.g. 30s, 2m) and standby anyway.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+        #[command(flatten)]
+        conn: status::Conn,
+    },
+    /// Take a node out of standby and send it traffic again (slow start).
+    Undrain {
+        node: String,
+        #[command(flatten)]
+        conn: status::Conn,
+    },
+}
+
+/// `30s`, `500ms`, `2m`, `1h`, or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 30s, 500ms or 2m"))?;
+    let ms = match unit {
+        "" | "s" => n * 1000,
+        "ms" => n,
+        "m" | "min" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (use ms, s, m or h)"
+            ))
+        }
+    };
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 #[derive(Subcommand, Debug)]
@@ -105,6 +144,12 @@ pub fn run(command: Command) -> Result<()> {
         Command::Node(NodeCommand::Unstandby { node, conn }) => {
             status::standby(&conn, &node, false)
         }
+        Command::Node(NodeCommand::Drain {
+            node,
+            timeout,
+            conn,
+        }) => drain::drain(&conn, &node, timeout),
+        Command::Node(NodeCommand::Undrain { node, conn }) => drain::undrain(&conn, &node),
         Command::Property(PropertyCommand::Set { pair, conn }) => {
             status::property_set(&conn, &pair)
         }

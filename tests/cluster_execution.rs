@@ -1,0 +1,285 @@
+//! Execution and recovery with real processes on loopback: the DC runs the
+//! scheduler's transitions on every node's executor, monitors find failed
+//! services, fail counts and migration-threshold move them, a node loss
+//! moves them by the lease rule, a stale DC's operations are refused, and
+//! the load balancers follow (drain, lost nodes, "wherever X runs"). The
+//! `tandem demo --check` the README starts with runs here too.
+//!
+//! Tests run one at a time (a mutex): each runs a whole cluster on a
+//! 2-core CI machine. Time bounds are liveness bounds, generous on
+//! purpose; fail-over time is measured by the benches, not asserted.
+
+use serde_json::{json, Value};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tandem_tests::processes::{tandem_bin, ProcessCluster};
+
+const FORM: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(100);
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A 3-node cluster running one HTTP service (`site`) with a 1 s monitor
+/// and the given migration-threshold; returns the cluster and the port.
+fn cluster_with_site(tag: &str, migration_threshold: u32) -> (ProcessCluster, u16) {
+    let mut c = ProcessCluster::setup(tag, 3, false, None).unwrap();
+    c.start_all();
+    c.wait_get("node1", "/status", FORM, POLL, |d| {
+        d["cluster"]["quorum"] == true && d["cluster"]["dc"].is_string()
+    })
+    .unwrap();
+    let port = free_port();
+    let config = format!(
+        r#"
+[cluster]
+name = "{tag}"
+options = {{ fencing-enabled = false }}
+resource-defaults = {{ resource-stickiness = 100, migration-threshold = {migration_threshold} }}
+
+[[node]]
+name = "node1"
+[[node]]
+name = "node2"
+[[node]]
+name = "node3"
+
+[[resource]]
+id = "site"
+agent = "ocf:tandem:HttpService"
+params = {{ port = "{port}", bind = "127.0.0.1" }}
+op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
+"#
+    );
+    let file = c.dir.join("site.toml");
+    std::fs::write(&file, config).unwrap();
+    let out = c.tandem(&["config", "apply", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "config apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (c, port)
+}
+
+/// Where `rsc` runs now, from `tandem status --json`'s `running`.
+fn running_on(doc: &Value, rsc: &str) -> Vec<String> {
+    doc["running"]["resources"][rsc]["Started"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_running(c: &ProcessCluster, rsc: &str, ok: impl Fn(&[String]) -> bool) -> Value {
+    c.wait_get("node1", "/status", FORM, POLL, |d| ok(&running_on(d, rsc)))
+        .unwrap_or_else(|e| panic!("{rsc}: {e}"))
+}
+
+/// The pid of the HTTP server a node's agent started for `rsc`.
+fn service_pid(c: &ProcessCluster, node: &str, rsc: &str) -> i32 {
+    let file = c
+        .dir
+        .join(format!("{node}-data/rsctmp/HttpService-{rsc}.pid"));
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn kill9(pid: i32) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -9 {pid}");
+}
+
+fn answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = s.write_all(b"GET /ready HTTP/1.0\r\n\r\n");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.contains(" 200 ")
+}
+
+fn fail_count(doc: &Value, node: &str) -> u64 {
+    doc["transient"][node]["fail-count-site#monitor_1000"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_killed_service_restarts_in_place_then_moves_after_migration_threshold() {
+    let _serial = one_at_a_time();
+    let (c, port) = cluster_with_site("restart", 2);
+    let doc = wait_running(&c, "site", |n| n.len() == 1);
+    let home = running_on(&doc, "site")[0].clone();
+    assert!(answers(port), "site does not answer on {port}");
+
+    // First failure: recovered where it was.
+    let killed = Instant::now();
+    kill9(service_pid(&c, &home, "site"));
+    let doc = c
+        .wait_get("node1", "/status", FORM, POLL, |d| {
+            fail_count(d, &home) == 1 && running_on(d, "site") == [home.clone()]
+        })
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !answers(port) {
+        assert!(Instant::now() < deadline, "site never answered again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "restarted in place after {} ms",
+        killed.elapsed().as_millis()
+    );
+    let failure = &doc["failures"][0];
+    assert_eq!(failure["resource"], "site", "{doc}");
+    assert_eq!(failure["operation"], "monitor", "{doc}");
+    assert_eq!(failure["rc"], 7, "not running: {doc}");
+
+    // Second failure reaches migration-threshold=2: it moves away.
+    kill9(service_pid(&c, &home, "site"));
+    let doc = wait_running(&c, "site", |n| n.len() == 1 && n[0] != home);
+    assert_eq!(fail_count(&doc, &home), 2, "{doc}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !answers(port) {
+        assert!(Instant::now() < deadline, "moved site never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_lost_node_s_service_is_recovered_elsewhere_after_the_lease() {
+    let _serial = one_at_a_time();
+    let (mut c, port) = cluster_with_site("lease", 1_000_000);
+    let doc = wait_running(&c, "site", |n| n.len() == 1);
+    let home = running_on(&doc, "site")[0].clone();
+    // Power loss: the daemon and what it ran.
+    c.kill(&home);
+    c.kill_services(&home);
+    let survivor = if home == "node1" { "node2" } else { "node1" };
+    let doc = c
+        .wait_get(survivor, "/status", FORM, POLL, |d| {
+            let on = running_on(d, "site");
+            on.len() == 1 && on[0] != home
+        })
+        .unwrap();
+    let lease = doc["fence_history"]
+        .as_array()
+        .and_then(|h| h.iter().find(|r| r["target"] == home.as_str()))
+        .unwrap_or_else(|| panic!("no record of {home} going down: {doc}"));
+    assert_eq!(lease["action"], "lease-expired", "{lease}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !answers(port) {
+        assert!(Instant::now() < deadline, "site never answered again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_operation_from_a_stale_term_or_a_non_node_is_refused() {
+    let _serial = one_at_a_time();
+    let (c, _) = cluster_with_site("term", 1_000_000);
+    let doc = wait_running(&c, "site", |n| n.len() == 1);
+    let term = doc["cluster"]["term"].as_u64().unwrap();
+    assert!(term >= 1, "{doc}");
+    let request = json!({
+        "term": 0,
+        "resource": { "id": "site", "class": "ocf", "provider": "tandem", "agent": "HttpService" },
+        "instance": "site",
+        "action": "stop",
+        "interval_ms": 0,
+        "timeout_ms": 5000,
+        "expected": "ok",
+        "params": {},
+        "meta": {},
+    });
+    let node1 = c.dir.join("node1.toml");
+    let settings = tandem_daemon::DaemonConfig::load(&node1).unwrap();
+    let api = settings
+        .members
+        .iter()
+        .find(|m| m.name == "node2")
+        .unwrap()
+        .api
+        .clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // A node certificate with an old term: a deposed DC.
+    let as_node = tandem_daemon::ApiClient::new(vec![api.clone()], &settings.tls).unwrap();
+    let (status, body) = rt
+        .block_on(as_node.call_one(
+            &api,
+            hyper::Method::POST,
+            "/execute",
+            Some(request.clone()),
+            Duration::from_secs(5),
+        ))
+        .unwrap();
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("no longer DC"),
+        "{body}"
+    );
+    // The admin certificate may not send operations at all.
+    let admin = tandem_daemon::ApiClient::from_file(&c.dir.join("admin.toml")).unwrap();
+    let (status, body) = rt
+        .block_on(admin.call_one(
+            &api,
+            hyper::Method::POST,
+            "/execute",
+            Some(request),
+            Duration::from_secs(5),
+        ))
+        .unwrap();
+    assert_eq!(status, 403, "{body}");
+    // Nothing was stopped.
+    let doc = c.get("node1", "/status").unwrap();
+    assert_eq!(running_on(&doc, "site").len(), 1, "{doc}");
+}
+
+#[test]
+fn the_demo_check_passes_load_balanced_and_failing_over() {
+    let _serial = one_at_a_time();
+    let out = std::process::Command::new(tandem_bin().unwrap())
+        .args(["demo", "--check"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo --check failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "the web service is spread over {\"node1\", \"node2\", \"node3\"}",
+        "the fail-over service answers again from",
+        "without the lost node",
+        "demo check passed",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+}
