@@ -283,3 +283,134 @@ fn the_demo_check_passes_load_balanced_and_failing_over() {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
 }
+
+/// A fence agent for tests: `reboot`/`off` of a plug SIGKILLs that node's
+/// daemon and services (pid files the test writes into `dir`), like a
+/// power switch; `list` names the nodes.
+fn install_fence_agent(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("fence-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        r#"#!/bin/sh
+# tandem test fence agent: key=value lines on stdin.
+action=; plug=
+while IFS='=' read -r k v; do
+  case "$k" in action) action=$v;; plug|port) plug=$v;; esac
+done
+case "$action" in
+  reboot|off)
+    [ -f "{dir}/$plug.pids" ] || {{ echo "no such plug $plug" >&2; exit 1; }}
+    for pid in $(cat "{dir}/$plug.pids"); do kill -9 "$pid" 2>/dev/null; done
+    echo "$plug $action" >> "{dir}/fenced.log"; exit 0;;
+  list) echo node1; echo node2; echo node3; exit 0;;
+  monitor|status|on) exit 0;;
+  metadata) echo '<resource-agent name="fence_test"/>'; exit 0;;
+  *) exit 1;;
+esac
+"#,
+        dir = dir.display()
+    );
+    let path = bin.join("fence_test");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn a_hung_node_is_fenced_and_its_service_recovered_and_operators_can_fence() {
+    let _serial = one_at_a_time();
+    let mut c = ProcessCluster::setup("fence", 3, false, None).unwrap();
+    let fence_dir = install_fence_agent(&c.dir);
+    for n in ["node1", "node2", "node3"] {
+        let file = c.dir.join(format!("{n}.toml"));
+        let mut settings = tandem_daemon::DaemonConfig::load(&file).unwrap();
+        settings.agents.fence_dir = Some(fence_dir.clone());
+        std::fs::write(&file, settings.to_toml()).unwrap();
+    }
+    c.start_all();
+    let port = free_port();
+    let config = format!(
+        r#"
+[cluster]
+name = "fence"
+options = {{ fencing-enabled = true }}
+resource-defaults = {{ resource-stickiness = 100 }}
+
+[[node]]
+name = "node1"
+[[node]]
+name = "node2"
+[[node]]
+name = "node3"
+
+[[resource]]
+id = "power"
+agent = "stonith:fence_test"
+params = {{ pcmk_host_list = "node1 node2 node3" }}
+
+[[resource]]
+id = "site"
+agent = "ocf:tandem:HttpService"
+params = {{ port = "{port}", bind = "127.0.0.1" }}
+op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
+"#
+    );
+    let file = c.dir.join("fence.toml");
+    std::fs::write(&file, config).unwrap();
+    c.wait_get("node1", "/status", FORM, POLL, |d| {
+        d["cluster"]["quorum"] == true && d["cluster"]["dc"].is_string()
+    })
+    .unwrap();
+    let out = c.tandem(&["config", "apply", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = wait_running(&c, "site", |n| n.len() == 1);
+    let home = running_on(&doc, "site")[0].clone();
+    let pids = format!(
+        "{} {}",
+        c.pid(&home).unwrap(),
+        service_pid(&c, &home, "site")
+    );
+    std::fs::write(c.dir.join(format!("{home}.pids")), pids).unwrap();
+
+    // A hung node: its daemon stops answering but nothing exits.
+    let stop = std::process::Command::new("kill")
+        .args(["-STOP", &c.pid(&home).unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(stop.success());
+    let survivor = if home == "node1" { "node2" } else { "node1" };
+    let doc = c
+        .wait_get(survivor, "/status", FORM, POLL, |d| {
+            let on = running_on(d, "site");
+            on.len() == 1 && on[0] != home
+        })
+        .unwrap();
+    let fenced = doc["fence_history"]
+        .as_array()
+        .and_then(|h| h.iter().find(|r| r["target"] == home.as_str() && r["ok"] == true))
+        .unwrap_or_else(|| panic!("no successful fence of {home}: {doc}"));
+    assert_eq!(fenced["device"], "power", "{fenced}");
+    let log = std::fs::read_to_string(c.dir.join("fenced.log")).unwrap();
+    assert!(log.contains(&format!("{home} reboot")), "{log}");
+    assert!(answers(port), "site does not answer after the fence");
+    c.kill(&home); // reap the fenced process
+
+    // An operator fences a healthy node on purpose.
+    let target = ["node1", "node2", "node3"]
+        .into_iter()
+        .find(|n| *n != home && running_on(&doc, "site")[0] != *n)
+        .unwrap();
+    std::fs::write(
+        c.dir.join(format!("{target}.pids")),
+        c.pid(target).unwrap().to_string(),
+    )
+    .unwrap();
+    let out = c.tandem(&["node", "fence", target, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["fenced"], target, "{answer}");
+    let log = std::fs::read_to_string(c.dir.join("fenced.log")).unwrap();
+    assert!(log.contains(&format!("{target} reboot")), "{log}");
+    c.kill(target);
+}

@@ -215,6 +215,11 @@ impl ProcessCluster {
         }
     }
 
+    /// The process id of a running node.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.node(name).child.as_ref().map(|c| c.id())
+    }
+
     /// SIGKILL, then reap.
     pub fn kill(&mut self, name: &str) {
         if let Some(mut child) = self.node_mut(name).child.take() {

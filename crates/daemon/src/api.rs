@@ -109,6 +109,8 @@ pub async fn run(
                 async move {
                     let reply = if req.uri().path() == "/execute" {
                         execute(&services, is_node, req).await
+                    } else if req.uri().path() == "/node/fence" && req.method() == Method::POST {
+                        fence(&services, role, req).await
                     } else if req.uri().path() == "/traffic" && req.method() == Method::GET {
                         // Any role may read this node's lb state (drain progress).
                         match &services.lb {
@@ -173,6 +175,73 @@ async fn execute(services: &Services, is_node: bool, req: Request<Incoming>) -> 
             error(StatusCode::CONFLICT, refusal)
         }
     }
+}
+
+/// `POST /node/fence` `{"node": N, "action": "reboot"|"off"}`: fences a
+/// node now with the configured devices, from this node (operators).
+async fn fence(services: &Services, role: Role, req: Request<Incoming>) -> Reply {
+    if role < Role::Operator {
+        return error(StatusCode::FORBIDDEN, format!("role {role:?} may not fence a node; needs Operator"));
+    }
+    let Some(executor) = &services.executor else {
+        return error(StatusCode::CONFLICT, "a witness runs no fence devices; ask a data node");
+    };
+    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}")),
+    };
+    let request: FenceNode = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+    };
+    let node = &services.node;
+    let known = node.members().values().any(|m| m.name == request.node && !m.witness);
+    if !known {
+        return error(StatusCode::NOT_FOUND, format!("no data node named {:?}", request.node));
+    }
+    if request.node == node.view().node_name {
+        return error(
+            StatusCode::CONFLICT,
+            format!("{} does not fence itself: ask another node", request.node),
+        );
+    }
+    let state = node.replicated();
+    let cluster = match tandem_model::native::parse_toml(&state.config_text) {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::CONFLICT, format!("no valid configuration: {e}")),
+    };
+    let action = match request.action.as_deref() {
+        None => crate::fencing::configured_action(&cluster),
+        Some("reboot") => tandem_agents::fence::FenceAction::Reboot,
+        Some("off") => tandem_agents::fence::FenceAction::Off,
+        Some(other) => return error(StatusCode::BAD_REQUEST, format!("fence action {other:?}: expected reboot or off")),
+    };
+    let result = crate::fencing::fence_and_record(
+        node.clone(),
+        cluster,
+        executor.exec_config(),
+        request.node.clone(),
+        action,
+    )
+    .await;
+    let history: Vec<_> = node
+        .replicated()
+        .fence_history
+        .into_iter()
+        .filter(|r| r.target == request.node)
+        .collect();
+    match result {
+        Ok(()) => json(StatusCode::OK, &serde_json::json!({ "fenced": request.node, "history": history })),
+        Err(e) => error(StatusCode::BAD_GATEWAY, format!("fencing {} failed: {e}", request.node)),
+    }
+}
+
+/// `POST /node/fence`.
+#[derive(Serialize, Deserialize)]
+pub struct FenceNode {
+    pub node: String,
+    /// `reboot` or `off`; default: the cluster's fencing-action.
+    pub action: Option<String>,
 }
 
 async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply {

@@ -22,7 +22,6 @@ use hyper::Method;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tandem_agents::fence::FenceAction;
 use tandem_cluster::{ClusterNode, Command, MembershipView, Replicated};
 use tandem_model::Cluster;
 use tandem_scheduler::Action;
@@ -37,6 +36,8 @@ const CALL_SLACK: Duration = Duration::from_secs(5);
 /// disagreement must not spin).
 const SAME_PLAN_LIMIT: u32 = 3;
 const BACKOFF: Duration = Duration::from_secs(5);
+/// A failed fence of a lost node is tried again after this long.
+const FENCE_RETRY: Duration = Duration::from_secs(10);
 
 /// What the controller needs besides the cluster member.
 pub struct Controller {
@@ -47,6 +48,14 @@ pub struct Controller {
     pub client: Arc<crate::ApiClient>,
     /// Extra time past the lease before a silent node counts as down.
     pub margin_ms: u64,
+    /// When each lost node was last fenced (or tried).
+    pub fence_tried: std::sync::Mutex<BTreeMap<String, Instant>>,
+}
+
+/// A finished piece of a transition.
+enum Done {
+    Op(Box<Outcome>),
+    Fence(Result<(), String>),
 }
 
 /// What made the last plan, to notice a loop.
@@ -178,21 +187,16 @@ impl Controller {
             let silent_ms = peer
                 .last_heard_ms
                 .unwrap_or(started.elapsed().as_millis() as u64);
-            if fencing::configured(cluster) {
-                let records = self.fence(cluster, &peer.name).await;
-                let ok = records.last().is_some_and(|r| r.ok);
-                let mut commands: Vec<Command> =
-                    records.into_iter().map(Command::RecordFence).collect();
-                if ok {
-                    commands.push(Command::NodeDown {
-                        node: peer.name.clone(),
-                    });
-                    tracing::warn!(node = %peer.name, "fenced; recovering its resources");
-                } else {
-                    waiting = true;
+            if fencing::configured(cluster) && self.may_try_fencing(&peer.name) {
+                match self.fence_job(cluster, &peer.name).await {
+                    Ok(()) => {
+                        tracing::warn!(node = %peer.name, "fenced; recovering its resources");
+                        continue;
+                    }
+                    // The lease rule below still applies: the node has
+                    // stopped its resources once the lease is over.
+                    Err(e) => tracing::error!(node = %peer.name, "lost and fencing failed: {e}"),
                 }
-                self.propose(Command::Batch(commands)).await?;
-                continue;
             }
             let policy = cluster.config.option("no-quorum-policy").unwrap_or("stop");
             if matches!(policy, "freeze" | "ignore") {
@@ -230,16 +234,34 @@ impl Controller {
         Ok(waiting)
     }
 
-    /// Fences `target` with the configured devices on this node.
-    pub async fn fence(&self, cluster: &Cluster, target: &str) -> Vec<tandem_cluster::FenceRecord> {
-        let cluster = cluster.clone();
-        let config = self.executor.exec_config();
-        let (target, me) = (target.to_string(), self.executor.node_name().to_string());
-        tokio::task::spawn_blocking(move || {
-            fencing::fence(&cluster, &config, &target, FenceAction::Reboot, &me)
-        })
-        .await
-        .unwrap_or_default()
+    /// Whether fencing `node` may be tried now: at most once per
+    /// [`FENCE_RETRY`] for the same node.
+    fn may_try_fencing(&self, node: &str) -> bool {
+        let mut tried = self.fence_tried.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match tried.get(node) {
+            Some(at) if now.duration_since(*at) < FENCE_RETRY => false,
+            _ => {
+                tried.insert(node.to_string(), now);
+                true
+            }
+        }
+    }
+
+    /// Fences `target` for the transition and records the attempts.
+    fn fence_job(
+        &self,
+        cluster: &Cluster,
+        target: &str,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+        let action = fencing::configured_action(cluster);
+        fencing::fence_and_record(
+            self.node.clone(),
+            cluster.clone(),
+            self.executor.exec_config(),
+            target.to_string(),
+            action,
+        )
     }
 
     /// (node, target) pairs with no recorded history: resources never
@@ -296,7 +318,7 @@ impl Controller {
         let fingerprint = world(view, state);
         let mut done = vec![false; actions.len()];
         let mut started = vec![false; actions.len()];
-        let mut calls: JoinSet<(usize, Outcome)> = JoinSet::new();
+        let mut calls: JoinSet<(usize, Done)> = JoinSet::new();
         let mut stop_reason: Option<String> = None;
         loop {
             if stop_reason.is_none() {
@@ -308,10 +330,15 @@ impl Controller {
                             continue;
                         }
                         started[i] = true;
+                        if actions[i].task == "fence" && !actions[i].pseudo {
+                            let fence = self.fence_job(cluster, &actions[i].target);
+                            calls.spawn(async move { (i, Done::Fence(fence.await)) });
+                            continue;
+                        }
                         match self.request_for(cluster, actions, i, term) {
                             Some((node, request)) => {
                                 let dispatch = self.dispatch(node, request);
-                                calls.spawn(async move { (i, dispatch.await) });
+                                calls.spawn(async move { (i, Done::Op(Box::new(dispatch.await))) });
                             }
                             None => {
                                 done[i] = true;
@@ -324,8 +351,20 @@ impl Controller {
             let Some(joined) = calls.join_next().await else {
                 break;
             };
-            let Ok((i, outcome)) = joined else { continue };
+            let Ok((i, finished)) = joined else { continue };
             let a = &actions[i];
+            let outcome = match finished {
+                Done::Fence(Ok(())) => {
+                    done[i] = true;
+                    continue;
+                }
+                Done::Fence(Err(e)) => {
+                    tracing::error!(node = %a.target, "fencing failed: {e}");
+                    stop_reason.get_or_insert_with(|| format!("fencing {} failed", a.target));
+                    continue;
+                }
+                Done::Op(outcome) => *outcome,
+            };
             if outcome.ok {
                 done[i] = true;
                 tracing::info!(term, resource = %a.target, node = ?a.node, "{} {}ms: ok", a.task, a.interval_ms);

@@ -233,6 +233,54 @@ pub fn fence(
     records
 }
 
+/// The action `fencing-action` (old name `stonith-action`) asks for.
+pub fn configured_action(cluster: &Cluster) -> FenceAction {
+    match cluster
+        .config
+        .option("fencing-action")
+        .or_else(|| cluster.config.option("stonith-action"))
+    {
+        Some("off" | "poweroff") => FenceAction::Off,
+        _ => FenceAction::Reboot,
+    }
+}
+
+/// Fences `target` from this node and records every attempt in the
+/// replicated fencing history; a success also records the node down, so
+/// its resources may start elsewhere. `Err` carries the last failure.
+pub async fn fence_and_record(
+    node: std::sync::Arc<tandem_cluster::ClusterNode>,
+    cluster: Cluster,
+    config: ExecConfig,
+    target: String,
+    action: FenceAction,
+) -> Result<(), String> {
+    let me = node.view().node_name;
+    tracing::warn!(node = %target, "fencing ({})", action.as_str());
+    let fenced = target.clone();
+    let records =
+        tokio::task::spawn_blocking(move || fence(&cluster, &config, &fenced, action, &me))
+            .await
+            .map_err(|e| e.to_string())?;
+    let ok = records.last().is_some_and(|r| r.ok);
+    let detail = records.last().map(|r| r.detail.clone()).unwrap_or_default();
+    let mut commands: Vec<tandem_cluster::Command> = records
+        .into_iter()
+        .map(tandem_cluster::Command::RecordFence)
+        .collect();
+    if ok {
+        commands.push(tandem_cluster::Command::NodeDown { node: target });
+    }
+    node.propose(tandem_cluster::Command::Batch(commands))
+        .await
+        .map_err(|e| e.to_string())?;
+    if ok {
+        Ok(())
+    } else {
+        Err(detail)
+    }
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -187,6 +187,7 @@ where
         peers,
         client: Arc::new(client),
         margin_ms: config.lease_margin_ms,
+        fence_tried: Default::default(),
     };
     tokio::spawn(controller.run(stopped()));
     Ok(executor)

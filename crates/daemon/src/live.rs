@@ -29,6 +29,7 @@ pub fn cluster_of(view: &MembershipView, state: &Replicated) -> Option<Result<Cl
 ///
 /// A member that is not heard but whose status was not yet declared down
 /// (by a fence or the lease rule) is shown as expected-but-gone: unclean.
+/// One with no status left is cleanly down.
 pub fn apply_live_state(cluster: &mut Cluster, view: &MembershipView, state: &Replicated) {
     let witnesses: Vec<&str> = view
         .voters
@@ -54,17 +55,18 @@ pub fn apply_live_state(cluster: &mut Cluster, view: &MembershipView, state: &Re
         }
         let alive = view.voters.iter().any(|v| v.name == node.uname && v.alive);
         let reported = state.status.get(&node.uname);
-        if !alive && reported.is_none() {
-            continue;
-        }
         let flag = |b: bool| Some(if b { "true" } else { "false" }.to_string());
+        // Down with nothing reported: fenced, past the lease, or never
+        // seen. All three run nothing (the lease rule), so the node is
+        // cleanly down rather than unclean.
+        let cleanly_down = !alive && reported.is_none();
         let mut ns = NodeState {
             id: node.id.clone(),
             uname: Some(node.uname.clone()),
             in_ccm: flag(alive),
             crmd: Some(if alive { "online" } else { "offline" }.into()),
             join: Some(if alive { "member" } else { "down" }.into()),
-            expected: Some("member".into()),
+            expected: Some(if cleanly_down { "down" } else { "member" }.into()),
             ..Default::default()
         };
         if let Some(reported) = reported {

@@ -93,6 +93,15 @@ pub enum NodeCommand {
         #[command(flatten)]
         conn: status::Conn,
     },
+    /// Fence a node now with the configured fence devices (reboot, or
+    /// power off with --off); its resources then start elsewhere.
+    Fence {
+        node: String,
+        #[arg(long)]
+        off: bool,
+        #[command(flatten)]
+        conn: status::Conn,
+    },
 }
 
 /// `30s`, `500ms`, `2m`, `1h`, or plain seconds.
@@ -150,6 +159,7 @@ pub fn run(command: Command) -> Result<()> {
             conn,
         }) => drain::drain(&conn, &node, timeout),
         Command::Node(NodeCommand::Undrain { node, conn }) => drain::undrain(&conn, &node),
+        Command::Node(NodeCommand::Fence { node, off, conn }) => status::fence(&conn, &node, off),
         Command::Property(PropertyCommand::Set { pair, conn }) => {
             status::property_set(&conn, &pair)
         }

@@ -141,6 +141,59 @@ pub fn standby(conn: &Conn, node: &str, on: bool) -> Result<()> {
     )
 }
 
+pub fn fence(conn: &Conn, node: &str, off: bool) -> Result<()> {
+    let body = json!({ "node": node, "action": if off { "off" } else { "reboot" } });
+    let client = ApiClient::from_file(&conn.admin)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Any node but the target runs the devices; try them in turn.
+    let mut answer = None;
+    let mut refusals = Vec::new();
+    for endpoint in client.endpoints() {
+        let reply = rt.block_on(client.call_one(
+            endpoint,
+            Method::POST,
+            "/node/fence",
+            Some(body.clone()),
+            std::time::Duration::from_secs(120),
+        ));
+        match reply {
+            Ok((200, value)) => {
+                answer = Some(value);
+                break;
+            }
+            Ok((status, value)) if status == 409 || status >= 500 => {
+                refusals.push(format!("{endpoint}: {}", value["error"].as_str().unwrap_or("?")))
+            }
+            Ok((status, value)) => anyhow::bail!(
+                "{status}: {}",
+                value["error"].as_str().unwrap_or("fencing refused")
+            ),
+            Err(e) => refusals.push(format!("{endpoint}: {e}")),
+        }
+    }
+    let Some(answer) = answer else {
+        anyhow::bail!("no node could fence {node}: {}", refusals.join("; "));
+    };
+    if conn.json {
+        println!("{answer}");
+    } else {
+        println!("{node}: fenced ({})", if off { "off" } else { "reboot" });
+        for r in answer["history"].as_array().into_iter().flatten() {
+            println!(
+                "  {} by {} on {}: {} {}",
+                r["action"].as_str().unwrap_or("?"),
+                r["device"].as_str().unwrap_or("?"),
+                r["executor"].as_str().unwrap_or("?"),
+                if r["ok"] == true { "ok" } else { "FAILED" },
+                r["detail"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn property_set(conn: &Conn, kv: &str) -> Result<()> {
     let (k, v) = kv
         .split_once('=')
