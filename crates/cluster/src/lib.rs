@@ -12,15 +12,20 @@
 mod net;
 mod node;
 mod pki;
+mod runtime;
 mod state;
 mod store;
 mod tls;
 mod types;
+mod watch;
 
-pub use net::MAX_FRAME_BYTES;
-pub use node::{ClusterError, ClusterNode, MembershipView, NodeSettings, PeerView, Timing};
+pub use net::{BoxFuture, Endpoint, Link, Transport, MAX_FRAME_BYTES};
+pub use node::{
+    AppliedState, ClusterError, ClusterNode, MembershipView, NodeSettings, PeerView, Seams, Timing,
+};
 pub use pki::{Authority, Issued, PkiError, SERVER_NAME};
+pub use runtime::seed_thread_rng;
 pub use state::Replicated;
-pub use store::{force_single_node, StoreError};
+pub use store::{force_single_node, MemDisk, StoreError};
 pub use tls::{identity_of, server_name, Identity, TlsError, TlsFiles};
 pub use types::{Command, CommandResult, Member, NodeId};
