@@ -6,6 +6,11 @@
 //! a node knows about the group), [`Replicated`] (the replicated
 //! configuration and status), [`Command`] (a change to it).
 //!
+//! Seams for the deterministic simulation (`tests/sim`): [`Transport`]
+//! (network), [`MemDisk`] (disk), tokio's clock, [`seed_thread_rng`]
+//! (openraft's randomness); [`ClusterNode::start_with`] takes the first
+//! two as [`Seams`].
+//!
 //! Must not know resource semantics: the configuration is an opaque,
 //! versioned document here. The only crate that sees openraft and redb.
 
