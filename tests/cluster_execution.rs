@@ -363,7 +363,11 @@ op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
     })
     .unwrap();
     let out = c.tandem(&["config", "apply", file.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = wait_running(&c, "site", |n| n.len() == 1);
     let home = running_on(&doc, "site")[0].clone();
     let pids = format!(
@@ -388,7 +392,10 @@ op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
         .unwrap();
     let fenced = doc["fence_history"]
         .as_array()
-        .and_then(|h| h.iter().find(|r| r["target"] == home.as_str() && r["ok"] == true))
+        .and_then(|h| {
+            h.iter()
+                .find(|r| r["target"] == home.as_str() && r["ok"] == true)
+        })
         .unwrap_or_else(|| panic!("no successful fence of {home}: {doc}"));
     assert_eq!(fenced["device"], "power", "{fenced}");
     let log = std::fs::read_to_string(c.dir.join("fenced.log")).unwrap();
@@ -407,7 +414,11 @@ op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
     )
     .unwrap();
     let out = c.tandem(&["node", "fence", target, "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["fenced"], target, "{answer}");
     let log = std::fs::read_to_string(c.dir.join("fenced.log")).unwrap();

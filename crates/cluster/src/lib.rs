@@ -6,21 +6,31 @@
 //! a node knows about the group), [`Replicated`] (the replicated
 //! configuration and status), [`Command`] (a change to it).
 //!
+//! Seams for the deterministic simulation (`tests/sim`): [`Transport`]
+//! (network), [`MemDisk`] (disk), tokio's clock, [`seed_thread_rng`]
+//! (openraft's randomness); [`ClusterNode::start_with`] takes the first
+//! two as [`Seams`].
+//!
 //! Must not know resource semantics: the configuration is an opaque,
 //! versioned document here. The only crate that sees openraft and redb.
 
 mod net;
 mod node;
 mod pki;
+mod runtime;
 mod state;
 mod store;
 mod tls;
 mod types;
+mod watch;
 
-pub use net::MAX_FRAME_BYTES;
-pub use node::{ClusterError, ClusterNode, MembershipView, NodeSettings, PeerView, Timing};
+pub use net::{BoxFuture, Endpoint, Link, Transport, MAX_FRAME_BYTES};
+pub use node::{
+    AppliedState, ClusterError, ClusterNode, MembershipView, NodeSettings, PeerView, Seams, Timing,
+};
 pub use pki::{Authority, Issued, PkiError, SERVER_NAME};
+pub use runtime::seed_thread_rng;
 pub use state::{NodeStatus, Replicated, ResourceOps, FENCE_HISTORY_LEN};
-pub use store::{force_single_node, StoreError};
+pub use store::{force_single_node, MemDisk, StoreError};
 pub use tls::{identity_of, server_name, Identity, TlsError, TlsFiles};
 pub use types::{Command, CommandResult, FenceRecord, HistoryOp, Member, NodeId, ResourceAgent};

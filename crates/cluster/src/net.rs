@@ -1,8 +1,11 @@
-//! Node-to-node transport: length-prefixed postcard frames over mutual TLS,
-//! one request then one reply. [`Network`] is openraft's client side;
-//! [`serve`] answers peers. Every frame is bounded by [`MAX_FRAME_BYTES`],
-//! every call by a timeout, and every peer we hear from is stamped in the
-//! [`PeerClock`] that membership and quorum are computed from.
+//! Node-to-node messaging: one postcard-encoded request, then one reply.
+//! [`Network`] is openraft's client side, [`Endpoint`] answers peers. Both
+//! speak encoded frames through the [`Transport`] seam: [`TlsTransport`]
+//! (length-prefixed frames over mutual TLS, answered by [`serve`]) in
+//! production, an in-process simulated network in `tests/sim`. Every frame
+//! is bounded by [`MAX_FRAME_BYTES`], every call by a timeout, and every
+//! peer we hear from is stamped in the [`PeerClock`] that membership and
+//! quorum are computed from.
 
 use crate::store::StateMachine;
 use crate::types::{Command, CommandResult, Member, NodeId, TypeConfig};
@@ -18,10 +21,14 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock, not std's: identical in production, virtual under the
+// simulation's paused runtime.
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 use tokio_rustls::{client::TlsStream, TlsAcceptor, TlsConnector};
 
 /// Largest frame accepted: a snapshot of the configuration fits many times.
@@ -84,7 +91,7 @@ impl PeerClock {
     }
 }
 
-async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, value: &impl Serialize) -> io::Result<()> {
+fn encode(value: &impl Serialize) -> io::Result<Vec<u8>> {
     let bytes = postcard::to_stdvec(value).map_err(io::Error::other)?;
     if bytes.len() > MAX_FRAME_BYTES {
         return Err(io::Error::other(format!(
@@ -92,12 +99,20 @@ async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, value: &impl Serialize) -
             bytes.len()
         )));
     }
+    Ok(bytes)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
     w.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
-    w.write_all(&bytes).await?;
+    w.write_all(bytes).await?;
     w.flush().await
 }
 
-async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(r: &mut R) -> io::Result<T> {
+async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Vec<u8>> {
     let len = r.read_u32().await? as usize;
     if len > MAX_FRAME_BYTES {
         return Err(io::Error::new(
@@ -107,34 +122,91 @@ async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(r: &mut R) -> io:
     }
     let mut buf = vec![0; len];
     r.read_exact(&mut buf).await?;
-    postcard::from_bytes(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    Ok(buf)
 }
 
-/// A client connection to one peer, reconnected after any error.
+/// A boxed future, so [`Link`] stays object safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How a node reaches its peers: the network seam. Production is
+/// [`TlsTransport`]; the simulation supplies one with seeded loss, delay
+/// and partitions.
+pub trait Transport: Send + Sync + 'static {
+    /// A link from `from` to the peer `to` that listens at `addr`.
+    /// Connecting may wait for the first exchange.
+    fn link(&self, from: NodeId, to: NodeId, addr: &str) -> Box<dyn Link>;
+}
+
+/// One ordered request/reply channel to a peer.
+pub trait Link: Send + Sync + 'static {
+    /// Delivers one encoded request and returns the peer's encoded reply.
+    /// The caller bounds it with a timeout and may drop it midway.
+    fn exchange(&mut self, frame: Vec<u8>) -> BoxFuture<'_, io::Result<Vec<u8>>>;
+    /// Forgets any connection state after a failed or abandoned exchange.
+    fn reset(&mut self);
+}
+
+/// The production transport: one mutual-TLS connection per link.
+pub(crate) struct TlsTransport {
+    pub(crate) tls: TlsConnector,
+}
+
+impl Transport for TlsTransport {
+    fn link(&self, _from: NodeId, _to: NodeId, addr: &str) -> Box<dyn Link> {
+        Box::new(TlsLink {
+            addr: addr.to_string(),
+            tls: self.tls.clone(),
+            conn: None,
+        })
+    }
+}
+
+struct TlsLink {
+    addr: String,
+    tls: TlsConnector,
+    conn: Option<TlsStream<TcpStream>>,
+}
+
+impl Link for TlsLink {
+    fn exchange(&mut self, frame: Vec<u8>) -> BoxFuture<'_, io::Result<Vec<u8>>> {
+        Box::pin(async move {
+            if self.conn.is_none() {
+                let tcp = TcpStream::connect(&self.addr).await?;
+                tcp.set_nodelay(true)?;
+                self.conn = Some(self.tls.connect(crate::tls::server_name(), tcp).await?);
+            }
+            let conn = self.conn.as_mut().expect("connected above");
+            write_frame(conn, &frame).await?;
+            read_frame(conn).await
+        })
+    }
+
+    fn reset(&mut self) {
+        self.conn = None;
+    }
+}
+
+/// A client of one peer over a [`Link`], re-established after any error.
 pub(crate) struct Peer {
     me: NodeId,
     target: NodeId,
-    addr: String,
-    tls: TlsConnector,
     clock: PeerClock,
-    conn: Option<TlsStream<TcpStream>>,
+    link: Box<dyn Link>,
 }
 
 impl Peer {
     pub(crate) fn new(
         me: NodeId,
         target: NodeId,
-        addr: String,
-        tls: TlsConnector,
+        addr: &str,
+        transport: &dyn Transport,
         clock: PeerClock,
     ) -> Peer {
         Peer {
             me,
             target,
-            addr,
-            tls,
             clock,
-            conn: None,
+            link: transport.link(me, target, addr),
         }
     }
 
@@ -145,27 +217,17 @@ impl Peer {
             result.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")));
         match &result {
             Ok(_) => self.clock.heard(self.target),
-            Err(_) => self.conn = None,
+            Err(_) => self.link.reset(),
         }
         result
     }
 
     async fn exchange(&mut self, request: Request) -> io::Result<Reply> {
-        if self.conn.is_none() {
-            let tcp = TcpStream::connect(&self.addr).await?;
-            tcp.set_nodelay(true)?;
-            self.conn = Some(self.tls.connect(crate::tls::server_name(), tcp).await?);
-        }
-        let conn = self.conn.as_mut().expect("connected above");
-        write_frame(
-            conn,
-            &Envelope {
-                from: self.me,
-                request,
-            },
-        )
-        .await?;
-        read_frame(conn).await
+        let frame = encode(&Envelope {
+            from: self.me,
+            request,
+        })?;
+        decode(&self.link.exchange(frame).await?)
     }
 
     async fn rpc(
@@ -251,7 +313,7 @@ impl RaftNetworkV2<TypeConfig> for Peer {
 /// openraft's factory of [`Peer`] clients.
 pub(crate) struct Network {
     pub(crate) me: NodeId,
-    pub(crate) tls: TlsConnector,
+    pub(crate) transport: Arc<dyn Transport>,
     pub(crate) clock: PeerClock,
 }
 
@@ -262,75 +324,29 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         Peer::new(
             self.me,
             target,
-            node.addr.clone(),
-            self.tls.clone(),
+            &node.addr,
+            self.transport.as_ref(),
             self.clock.clone(),
         )
     }
 }
 
-/// What the listener needs to answer peers.
+/// The answering side of a node: decodes a peer's request frame, hands it
+/// to Raft and encodes the reply. The TLS listener and the simulated
+/// network both deliver through it.
 #[derive(Clone)]
-pub(crate) struct Server {
+pub struct Endpoint {
     pub(crate) raft: Raft<TypeConfig, StateMachine>,
     pub(crate) clock: PeerClock,
-    pub(crate) acceptor: TlsAcceptor,
 }
 
-/// Accepts peers until `shutdown` resolves.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    server: Server,
-    shutdown: impl Future<Output = ()>,
-) {
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, addr)) => {
-                    let server = server.clone();
-                    tokio::spawn(async move { server.connection(tcp, addr).await });
-                }
-                Err(e) => tracing::warn!("raft listener: accept failed: {e}"),
-            },
-        }
-    }
-}
-
-impl Server {
-    async fn connection(self, tcp: TcpStream, addr: SocketAddr) {
-        let _ = tcp.set_nodelay(true);
-        let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await;
-        let mut tls = match handshake {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
-                tracing::warn!(peer = %addr, "refused connection from {addr}: TLS handshake failed: {e}");
-                return;
-            }
-            Err(_) => {
-                tracing::warn!(peer = %addr, "refused connection from {addr}: TLS handshake timed out");
-                return;
-            }
-        };
-        let role = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .and_then(crate::tls::identity_of)
-            .map(|i| i.role);
-        if role.as_deref() != Some("node") {
-            tracing::warn!(peer = %addr, "refused connection from {addr}: certificate role {role:?} is not a cluster node");
-            return;
-        }
-        while let Ok(envelope) = read_frame::<_, Envelope>(&mut tls).await {
-            self.clock.heard(envelope.from);
-            let reply = self.handle(envelope.request).await;
-            if write_frame(&mut tls, &reply).await.is_err() {
-                return;
-            }
-        }
+impl Endpoint {
+    /// Answers one encoded request; an error means the frame was not a
+    /// request (the connection should be dropped).
+    pub async fn answer(&self, frame: &[u8]) -> io::Result<Vec<u8>> {
+        let envelope: Envelope = decode(frame)?;
+        self.clock.heard(envelope.from);
+        encode(&self.handle(envelope.request).await)
     }
 
     async fn handle(&self, request: Request) -> Reply {
@@ -366,6 +382,65 @@ impl Server {
                 Ok(r) => Reply::Written(r.data),
                 Err(e) => err(&e),
             },
+        }
+    }
+}
+
+/// Accepts TLS peers until `shutdown` resolves and answers them through
+/// `endpoint`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    endpoint: Endpoint,
+    acceptor: TlsAcceptor,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, addr)) => {
+                    let (endpoint, acceptor) = (endpoint.clone(), acceptor.clone());
+                    tokio::spawn(async move { connection(endpoint, acceptor, tcp, addr).await });
+                }
+                Err(e) => tracing::warn!("raft listener: accept failed: {e}"),
+            },
+        }
+    }
+}
+
+async fn connection(endpoint: Endpoint, acceptor: TlsAcceptor, tcp: TcpStream, addr: SocketAddr) {
+    let _ = tcp.set_nodelay(true);
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+    let mut tls = match handshake {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::warn!(peer = %addr, "refused connection from {addr}: TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(peer = %addr, "refused connection from {addr}: TLS handshake timed out");
+            return;
+        }
+    };
+    let role = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(crate::tls::identity_of)
+        .map(|i| i.role);
+    if role.as_deref() != Some("node") {
+        tracing::warn!(peer = %addr, "refused connection from {addr}: certificate role {role:?} is not a cluster node");
+        return;
+    }
+    while let Ok(frame) = read_frame(&mut tls).await {
+        let Ok(reply) = endpoint.answer(&frame).await else {
+            return;
+        };
+        if write_frame(&mut tls, &reply).await.is_err() {
+            return;
         }
     }
 }

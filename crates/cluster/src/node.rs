@@ -1,25 +1,31 @@
 //! A running cluster member: storage, Raft, the peer listener and the
-//! liveness pinger, started by [`ClusterNode::start`]. Exposes what every
-//! node can read ([`MembershipView`], [`Replicated`]) and the one way to
-//! change replicated state ([`ClusterNode::propose`], forwarded to the DC).
+//! liveness pinger, started by [`ClusterNode::start`] (or, in the
+//! simulation, by [`ClusterNode::start_with`] over simulated [`Seams`]).
+//! Exposes what every node can read ([`MembershipView`], [`Replicated`])
+//! and the one way to change replicated state ([`ClusterNode::propose`],
+//! forwarded to the DC).
 
-use crate::net::{self, Network, Peer, PeerClock, Reply, Request, Server};
+use crate::net::{
+    self, Endpoint, Network, Peer, PeerClock, Reply, Request, TlsTransport, Transport,
+};
 use crate::state::Replicated;
-use crate::store::{self, StateMachine, StateReader, StoreError};
+use crate::store::{self, LogStore, MemDisk, StateMachine, StateReader, StoreError};
 use crate::tls::{TlsError, TlsFiles};
 use crate::types::{Command, CommandResult, Member, NodeId, TypeConfig};
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, InitializeError, RaftError};
+use openraft::Instant as _;
 use openraft::Raft;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Failure detection and election timing, like corosync's `token`.
@@ -117,7 +123,34 @@ pub struct MembershipView {
     pub voters: Vec<PeerView>,
     pub committed_index: Option<u64>,
     pub lease_ms: u64,
+    /// This node is the DC and holds the DC lease: a quorum acknowledged
+    /// its leadership (Raft appends it sent within `lease_ms`), and it has
+    /// led for at least `lease_ms`, so any previous DC's lease has run out
+    /// (see [`dc_lease`]). Only one node in the cluster holds it at a time.
+    pub dc_lease: bool,
 }
+
+/// The nondeterministic edges of a node that the simulation replaces:
+/// the network and the disk. (The clock is tokio's, paused by the
+/// simulation's runtime; openraft's randomness is seeded by
+/// [`crate::seed_thread_rng`].)
+pub struct Seams {
+    pub transport: Arc<dyn Transport>,
+    pub disk: MemDisk,
+}
+
+/// The replicated state as applied on one node, with the log position it
+/// reflects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppliedState {
+    /// `(term, index)` of the last applied log entry; `None` before any.
+    pub last_applied: Option<(u64, u64)>,
+    pub state: Replicated,
+}
+
+/// When this node became leader, per term: the start of its wait before
+/// it may hold the DC lease.
+type LeaderSince = Arc<Mutex<Option<(u64, Instant)>>>;
 
 /// A running member.
 pub struct ClusterNode {
@@ -126,7 +159,8 @@ pub struct ClusterNode {
     clock: PeerClock,
     settings: NodeSettings,
     local_addr: SocketAddr,
-    connector: TlsConnector,
+    transport: Arc<dyn Transport>,
+    leader_since: LeaderSince,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -135,62 +169,92 @@ impl ClusterNode {
     /// Opens storage (refusing a damaged file), starts Raft, the listener
     /// and the pinger, and bootstraps the group on first start.
     pub async fn start(settings: NodeSettings) -> Result<ClusterNode, ClusterError> {
-        let me = settings
-            .members
-            .get(&settings.id)
-            .ok_or(ClusterError::NotAMember(settings.id))?
-            .clone();
+        let witness = witness_of(&settings)?;
         let (log, sm) = store::open(&settings.data_dir)?;
-        let reader = sm.reader();
-        let connector = TlsConnector::from(settings.tls.client_config()?);
+        let transport = Arc::new(TlsTransport {
+            tls: TlsConnector::from(settings.tls.client_config()?),
+        });
         let acceptor = TlsAcceptor::from(settings.tls.server_config()?);
+        let listen = settings.listen;
+        let mut node = ClusterNode::assemble(settings, witness, transport, log, sm).await?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ClusterError::Listen {
+                addr: listen,
+                source,
+            })?;
+        node.local_addr = listener
+            .local_addr()
+            .map_err(|source| ClusterError::Listen {
+                addr: listen,
+                source,
+            })?;
+        let serve = net::serve(listener, node.endpoint(), acceptor, node.stopped());
+        node.tasks.push(tokio::spawn(serve));
+        node.bootstrap(witness).await?;
+        Ok(node)
+    }
+
+    /// Starts a node over simulated seams: no listener (peers reach it
+    /// through [`ClusterNode::endpoint`]), storage on `seams.disk`.
+    /// Everything else is the production path.
+    pub async fn start_with(
+        settings: NodeSettings,
+        seams: Seams,
+    ) -> Result<ClusterNode, ClusterError> {
+        let witness = witness_of(&settings)?;
+        let (log, sm) = store::open_on(&seams.disk)?;
+        let node = ClusterNode::assemble(settings, witness, seams.transport, log, sm).await?;
+        node.bootstrap(witness).await?;
+        Ok(node)
+    }
+
+    /// Starts Raft over `transport` and storage, and the tasks every node
+    /// runs whatever its seams: the pinger and the leadership clock.
+    async fn assemble(
+        settings: NodeSettings,
+        witness: bool,
+        transport: Arc<dyn Transport>,
+        log: LogStore,
+        sm: StateMachine,
+    ) -> Result<ClusterNode, ClusterError> {
+        let reader = sm.reader();
         let clock = PeerClock::default();
         let network = Network {
             me: settings.id,
-            tls: connector.clone(),
+            transport: transport.clone(),
             clock: clock.clone(),
         };
-        let config = raft_config(&settings.timing, me.witness)?;
+        let config = raft_config(&settings.timing, witness)?;
         let raft = Raft::new(settings.id, config, network, log, sm)
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|source| ClusterError::Listen {
-                    addr: settings.listen,
-                    source,
-                })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| ClusterError::Listen {
-                addr: settings.listen,
-                source,
-            })?;
         let (stop, _) = watch::channel(false);
-        let server = Server {
-            raft: raft.clone(),
-            clock: clock.clone(),
-            acceptor,
-        };
         let mut node = ClusterNode {
             raft,
             reader,
             clock,
+            local_addr: settings.listen,
             settings,
-            local_addr,
-            connector,
+            transport,
+            leader_since: LeaderSince::default(),
             stop,
             tasks: Vec::new(),
         };
-        node.tasks
-            .push(tokio::spawn(net::serve(listener, server, node.stopped())));
         node.tasks.push(tokio::spawn(node.pinger()));
-        if me.witness {
+        node.tasks.push(tokio::spawn(node.leadership_clock()));
+        if witness {
             node.tasks.push(tokio::spawn(node.hand_off()));
         }
-        node.bootstrap(me.witness).await?;
         Ok(node)
+    }
+
+    /// Where peers' requests to this node are answered.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            raft: self.raft.clone(),
+            clock: self.clock.clone(),
+        }
     }
 
     fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
@@ -293,8 +357,8 @@ impl ClusterNode {
                 Peer::new(
                     me,
                     *id,
-                    m.addr.clone(),
-                    self.connector.clone(),
+                    &m.addr,
+                    self.transport.as_ref(),
                     self.clock.clone(),
                 )
             })
@@ -310,7 +374,40 @@ impl ClusterNode {
                     futures_util::future::join_all(calls).await;
                 }
             };
-            tokio::select! { _ = stopped => {}, _ = ping_all => {} }
+            // biased: a fixed poll order keeps simulated runs replayable.
+            tokio::select! { biased; _ = stopped => {}, _ = ping_all => {} }
+        }
+    }
+
+    /// Records when this node took office in each term it leads: the DC
+    /// lease may start only `lease_ms` later. Seeing it late only delays
+    /// the lease, which is the safe side.
+    fn leadership_clock(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let me = self.settings.id;
+        let since = self.leader_since.clone();
+        let mut metrics = self.raft.metrics();
+        let stopped = self.stopped();
+        async move {
+            let watch = async {
+                loop {
+                    let (leading, term) = {
+                        let m = metrics.borrow_watched();
+                        (m.current_leader == Some(me), m.current_term)
+                    };
+                    {
+                        let mut since = since.lock().unwrap_or_else(|p| p.into_inner());
+                        match *since {
+                            Some((t, _)) if leading && t == term => {}
+                            _ if leading => *since = Some((term, Instant::now())),
+                            _ => *since = None,
+                        }
+                    }
+                    if metrics.changed().await.is_err() {
+                        return;
+                    }
+                }
+            };
+            tokio::select! { biased; _ = stopped => {}, _ = watch => {} }
         }
     }
 
@@ -368,6 +465,17 @@ impl ClusterNode {
         let alive = voters.iter().filter(|v| v.alive).count();
         let needed = voters.len() / 2 + 1;
         let name_of = |id: NodeId| membership.get_node(&id).map(|m| m.name.clone());
+        let leading = metrics.state == openraft::ServerState::Leader
+            && metrics.current_leader == Some(self.settings.id);
+        let since = *self.leader_since.lock().unwrap_or_else(|p| p.into_inner());
+        let dc_lease = leading
+            && dc_lease(
+                Duration::from_millis(lease),
+                since
+                    .filter(|(term, _)| *term == metrics.current_term)
+                    .map(|(_, t)| t.elapsed()),
+                metrics.last_quorum_acked.map(|t| t.elapsed()),
+            );
         MembershipView {
             node_id: self.settings.id,
             node_name: name_of(self.settings.id).unwrap_or_default(),
@@ -381,6 +489,17 @@ impl ClusterNode {
             voters,
             committed_index: metrics.local_committed.map(|c| c.index()),
             lease_ms: lease,
+            dc_lease,
+        }
+    }
+
+    /// The replicated state as applied here, with the log position it
+    /// reflects (read together, so they match).
+    pub fn applied(&self) -> AppliedState {
+        let (last, state) = self.reader.applied();
+        AppliedState {
+            last_applied: last.map(|l| (l.leader_id.term, l.index)),
+            state,
         }
     }
 
@@ -406,8 +525,8 @@ impl ClusterNode {
         let mut peer = Peer::new(
             self.settings.id,
             leader,
-            node.addr.clone(),
-            self.connector.clone(),
+            &node.addr,
+            self.transport.as_ref(),
             self.clock.clone(),
         );
         let forward_err = |detail: String| ClusterError::Forward {
@@ -469,14 +588,51 @@ impl ClusterNode {
         let _ = tokio::time::timeout(timeout, metrics.changed()).await;
     }
 
-    /// Stops Raft, the listener and the pinger.
-    pub async fn shutdown(self) {
+    /// Stops Raft, the listener and the pinger. Takes `&self` so a node
+    /// shared with in-flight callers (the simulation's clients) can stop.
+    pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         let _ = self.raft.shutdown().await;
-        for task in self.tasks {
+        for task in &self.tasks {
             task.abort();
         }
     }
+}
+
+fn witness_of(settings: &NodeSettings) -> Result<bool, ClusterError> {
+    settings
+        .members
+        .get(&settings.id)
+        .map(|m| m.witness)
+        .ok_or(ClusterError::NotAMember(settings.id))
+}
+
+/// Whether a leader that took office `in_office` ago, and whose latest
+/// append acknowledged by a quorum was sent `since_quorum_ack` ago, holds
+/// the DC lease.
+///
+/// Its own part: a quorum acknowledged an append it sent less than `lease`
+/// ago. That alone is not enough: a deposed DC
+/// cut off from the group keeps believing its lease until it runs out, while
+/// the others elect a successor within an election timeout (openraft does
+/// not step a partitioned leader down). So a new leader also waits `lease`
+/// after it took office before it claims the lease. That makes the two leases
+/// disjoint: any quorum that acknowledged the old leader shares a voter with
+/// the quorum that elected the new one, that voter acknowledged the old
+/// leader's append (sent at `t`) before it voted (a voter that has voted for
+/// a higher term rejects the old leader's appends), and the vote came before
+/// the new leader took office; so the old lease ended by
+/// `t + lease < took_office + lease`.
+/// Unlike a follower-side lease, this needs no follower to remember when it
+/// last heard a leader, so it holds across follower restarts.
+fn dc_lease(
+    lease: Duration,
+    in_office: Option<Duration>,
+    since_quorum_ack: Option<Duration>,
+) -> bool {
+    let predecessor_expired = in_office.is_some_and(|d| d >= lease);
+    let acknowledged = since_quorum_ack.is_some_and(|d| d < lease);
+    predecessor_expired && acknowledged
 }
 
 fn raft_config(timing: &Timing, witness: bool) -> Result<Arc<openraft::Config>, ClusterError> {
@@ -503,4 +659,24 @@ fn raft_config(timing: &Timing, witness: bool) -> Result<Arc<openraft::Config>, 
         .validate()
         .map_err(|e| ClusterError::Timing(e.to_string()))?;
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dc_lease_needs_a_recent_quorum_ack_and_a_served_out_predecessor() {
+        let ms = Duration::from_millis;
+        let lease = ms(1000);
+        // A fresh leader, acknowledged at once, still waits out any
+        // predecessor's lease (the seeds in tests/sim REGRESSIONS broke
+        // without this wait).
+        assert!(!dc_lease(lease, Some(ms(400)), Some(ms(10))));
+        assert!(dc_lease(lease, Some(ms(1000)), Some(ms(10))));
+        // A leader no quorum acknowledged for a lease has lost it.
+        assert!(!dc_lease(lease, Some(ms(5000)), Some(ms(1000))));
+        assert!(!dc_lease(lease, Some(ms(5000)), None));
+        assert!(!dc_lease(lease, None, Some(ms(10))));
+    }
 }

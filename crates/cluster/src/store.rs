@@ -2,7 +2,9 @@
 //! machine (applied state plus the latest snapshot). Every write commits
 //! with fsync before openraft is told it is flushed. A file that cannot be
 //! opened or decoded is refused with [`StoreError::Damaged`] rather than
-//! served.
+//! served. The file is the production disk; [`MemDisk`] is the simulated
+//! one (the storage seam): the same redb code over memory, where a crash
+//! loses exactly what was written but not yet synced.
 
 use crate::state::Replicated;
 use crate::types::{CommandResult, Member, NodeId, TypeConfig};
@@ -20,7 +22,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -76,14 +78,141 @@ pub fn open(data_dir: &Path) -> Result<(LogStore, StateMachine), StoreError> {
         }
         Err(e) => return Err(damaged(e.to_string())),
     };
+    from_db(db, &path)
+}
+
+/// Opens a store on a simulated disk (see [`MemDisk`]), checked like a file.
+pub fn open_on(disk: &MemDisk) -> Result<(LogStore, StateMachine), StoreError> {
+    let path = PathBuf::from("<simulated disk>");
+    let db = Database::builder()
+        .create_with_backend(MemBackend(disk.0.clone()))
+        .map_err(|e| StoreError::Damaged {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+    from_db(db, &path)
+}
+
+fn from_db(db: Database, path: &Path) -> Result<(LogStore, StateMachine), StoreError> {
     let db = Arc::new(db);
-    let applied = verify(&db).map_err(|e| damaged(e.to_string()))?;
+    let applied = verify(&db).map_err(|e| StoreError::Damaged {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
     let log = LogStore { db: db.clone() };
     let sm = StateMachine {
         db,
         applied: Arc::new(RwLock::new(applied)),
     };
     Ok((log, sm))
+}
+
+/// A disk in memory for the simulation. Writes land at once but stay
+/// undoable until the next sync, like a page cache before fsync;
+/// [`MemDisk::after_crash`] is what a reboot would find.
+#[derive(Clone, Debug, Default)]
+pub struct MemDisk(Arc<Mutex<DiskState>>);
+
+#[derive(Debug, Default)]
+struct DiskState {
+    bytes: Vec<u8>,
+    /// How to take back every change since the last sync, oldest first.
+    unsynced: Vec<Undo>,
+}
+
+#[derive(Debug)]
+enum Undo {
+    Write {
+        offset: usize,
+        old: Vec<u8>,
+    },
+    /// The length before a resize, and the bytes a shrink cut off.
+    Resize {
+        old_len: usize,
+        cut: Vec<u8>,
+    },
+}
+
+impl MemDisk {
+    /// The disk a node finds after crashing now: every synced write, none
+    /// of the others. The old disk stays with whatever still holds it.
+    pub fn after_crash(&self) -> MemDisk {
+        let state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bytes = state.bytes.clone();
+        for undo in state.unsynced.iter().rev() {
+            match undo {
+                Undo::Write { offset, old } => {
+                    bytes[*offset..*offset + old.len()].copy_from_slice(old);
+                }
+                Undo::Resize { old_len, cut } => {
+                    bytes.truncate(old_len - cut.len());
+                    bytes.extend_from_slice(cut);
+                }
+            }
+        }
+        MemDisk(Arc::new(Mutex::new(DiskState {
+            bytes,
+            unsynced: Vec::new(),
+        })))
+    }
+}
+
+/// redb's view of a [`MemDisk`].
+#[derive(Debug)]
+struct MemBackend(Arc<Mutex<DiskState>>);
+
+impl MemBackend {
+    fn state(&self) -> std::sync::MutexGuard<'_, DiskState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl redb::StorageBackend for MemBackend {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.state().bytes.len() as u64)
+    }
+
+    fn read(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let state = self.state();
+        let start = offset as usize;
+        state
+            .bytes
+            .get(start..start + len)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end"))
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        let mut state = self.state();
+        let old_len = state.bytes.len();
+        let cut = state.bytes.get(len as usize..).unwrap_or_default().to_vec();
+        state.unsynced.push(Undo::Resize { old_len, cut });
+        state.bytes.resize(len as usize, 0);
+        Ok(())
+    }
+
+    fn sync_data(&self, _eventual: bool) -> io::Result<()> {
+        self.state().unsynced.clear();
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut state = self.state();
+        let start = offset as usize;
+        let Some(old) = state
+            .bytes
+            .get(start..start + data.len())
+            .map(<[u8]>::to_vec)
+        else {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "write past the end",
+            ));
+        };
+        state.unsynced.push(Undo::Write { offset: start, old });
+        state.bytes[start..start + data.len()].copy_from_slice(data);
+        Ok(())
+    }
 }
 
 /// Offline disaster recovery (`tandem quorum force-single-node`): appends
@@ -368,11 +497,13 @@ pub struct StateReader {
 impl StateReader {
     /// A copy of the replicated configuration and status as applied here.
     pub fn replicated(&self) -> Replicated {
-        self.applied
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .data
-            .clone()
+        self.applied().1
+    }
+
+    /// The last applied log id and the state it produced, read together.
+    pub fn applied(&self) -> (Option<LogIdOf<TypeConfig>>, Replicated) {
+        let a = self.applied.read().unwrap_or_else(|p| p.into_inner());
+        (a.last_applied, a.data.clone())
     }
 }
 

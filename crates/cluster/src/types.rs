@@ -16,6 +16,7 @@ openraft::declare_raft_types!(
         R = CommandResult,
         NodeId = NodeId,
         Node = Member,
+        AsyncRuntime = crate::runtime::TandemRuntime,
 );
 
 /// One member of the Raft group as recorded in the replicated membership.

@@ -181,12 +181,21 @@ async fn execute(services: &Services, is_node: bool, req: Request<Incoming>) -> 
 /// node now with the configured devices, from this node (operators).
 async fn fence(services: &Services, role: Role, req: Request<Incoming>) -> Reply {
     if role < Role::Operator {
-        return error(StatusCode::FORBIDDEN, format!("role {role:?} may not fence a node; needs Operator"));
+        return error(
+            StatusCode::FORBIDDEN,
+            format!("role {role:?} may not fence a node; needs Operator"),
+        );
     }
     let Some(executor) = &services.executor else {
-        return error(StatusCode::CONFLICT, "a witness runs no fence devices; ask a data node");
+        return error(
+            StatusCode::CONFLICT,
+            "a witness runs no fence devices; ask a data node",
+        );
     };
-    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
+    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
         Ok(b) => b.to_bytes(),
         Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}")),
     };
@@ -195,9 +204,15 @@ async fn fence(services: &Services, role: Role, req: Request<Incoming>) -> Reply
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
     };
     let node = &services.node;
-    let known = node.members().values().any(|m| m.name == request.node && !m.witness);
+    let known = node
+        .members()
+        .values()
+        .any(|m| m.name == request.node && !m.witness);
     if !known {
-        return error(StatusCode::NOT_FOUND, format!("no data node named {:?}", request.node));
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no data node named {:?}", request.node),
+        );
     }
     if request.node == node.view().node_name {
         return error(
@@ -214,7 +229,12 @@ async fn fence(services: &Services, role: Role, req: Request<Incoming>) -> Reply
         None => crate::fencing::configured_action(&cluster),
         Some("reboot") => tandem_agents::fence::FenceAction::Reboot,
         Some("off") => tandem_agents::fence::FenceAction::Off,
-        Some(other) => return error(StatusCode::BAD_REQUEST, format!("fence action {other:?}: expected reboot or off")),
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("fence action {other:?}: expected reboot or off"),
+            )
+        }
     };
     let result = crate::fencing::fence_and_record(
         node.clone(),
@@ -231,8 +251,14 @@ async fn fence(services: &Services, role: Role, req: Request<Incoming>) -> Reply
         .filter(|r| r.target == request.node)
         .collect();
     match result {
-        Ok(()) => json(StatusCode::OK, &serde_json::json!({ "fenced": request.node, "history": history })),
-        Err(e) => error(StatusCode::BAD_GATEWAY, format!("fencing {} failed: {e}", request.node)),
+        Ok(()) => json(
+            StatusCode::OK,
+            &serde_json::json!({ "fenced": request.node, "history": history }),
+        ),
+        Err(e) => error(
+            StatusCode::BAD_GATEWAY,
+            format!("fencing {} failed: {e}", request.node),
+        ),
     }
 }
 

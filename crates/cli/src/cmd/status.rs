@@ -163,9 +163,10 @@ pub fn fence(conn: &Conn, node: &str, off: bool) -> Result<()> {
                 answer = Some(value);
                 break;
             }
-            Ok((status, value)) if status == 409 || status >= 500 => {
-                refusals.push(format!("{endpoint}: {}", value["error"].as_str().unwrap_or("?")))
-            }
+            Ok((status, value)) if status == 409 || status >= 500 => refusals.push(format!(
+                "{endpoint}: {}",
+                value["error"].as_str().unwrap_or("?")
+            )),
             Ok((status, value)) => anyhow::bail!(
                 "{status}: {}",
                 value["error"].as_str().unwrap_or("fencing refused")
