@@ -7,9 +7,13 @@
 //! Holds no logic that belongs to a crate below it: consensus lives in
 //! `tandem-cluster`, placement in `tandem-scheduler`.
 
+pub mod admin;
 pub mod api;
 pub mod client;
+mod diff;
+pub mod edit;
 pub mod live;
+pub mod preview;
 pub mod settings;
 mod view;
 
