@@ -76,17 +76,28 @@ pub fn serves(method: &Method, path: &str) -> bool {
     )
 }
 
-pub async fn handle(node: &ClusterNode, role: Role, method: &Method, path: &str, body: &[u8]) -> Reply {
+pub async fn handle(
+    node: &ClusterNode,
+    role: Role,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Reply {
     match (method, path) {
         (&Method::POST, "/edit") => match serde_json::from_slice::<EditRequest>(body) {
             Ok(req) => edit(node, role, req).await,
             Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
         },
         (&Method::POST, "/plan") => match serde_json::from_slice::<PlanRequest>(body) {
-            Ok(req) => match crate::preview::plan(&node.view(), &node.replicated(), &req.text, now()) {
-                Ok(plan) => json(StatusCode::OK, &plan),
-                Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, format!("configuration rejected: {e}")),
-            },
+            Ok(req) => {
+                match crate::preview::plan(&node.view(), &node.replicated(), &req.text, now()) {
+                    Ok(plan) => json(StatusCode::OK, &plan),
+                    Err(e) => error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("configuration rejected: {e}"),
+                    ),
+                }
+            }
             Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
         },
         (&Method::GET, "/resources") => resources(node),
@@ -191,7 +202,12 @@ fn resources(node: &ClusterNode) -> Reply {
     let (view, state) = (node.view(), node.replicated());
     let cluster = match crate::live::cluster_of(&view, &state) {
         None => return json(StatusCode::OK, &Vec::<ResourceInfo>::new()),
-        Some(Err(e)) => return error(StatusCode::CONFLICT, format!("the running configuration is invalid: {e}")),
+        Some(Err(e)) => {
+            return error(
+                StatusCode::CONFLICT,
+                format!("the running configuration is invalid: {e}"),
+            )
+        }
         Some(Ok(c)) => c,
     };
     let t = tandem_scheduler::schedule(&cluster, now());
@@ -242,16 +258,30 @@ fn entries(r: &Resource) -> Vec<(ResourceInfo, Option<String>)> {
         constraints: Vec::new(),
         failures: BTreeMap::new(),
     };
-    let mut out = vec![(info(r.id(), &format!("{:?}", r.kind()).to_lowercase(), pairs(r.meta())), None)];
+    let mut out = vec![(
+        info(
+            r.id(),
+            &format!("{:?}", r.kind()).to_lowercase(),
+            pairs(r.meta()),
+        ),
+        None,
+    )];
     let parent = (!matches!(r, Resource::Primitive(_))).then(|| r.id().to_string());
     for p in r.primitives() {
         let ops = p
             .operations
             .iter()
             .map(|o| {
-                let mut s = format!("{} interval={}", o.name, tandem_model::native::format_duration(o.interval_ms));
+                let mut s = format!(
+                    "{} interval={}",
+                    o.name,
+                    tandem_model::native::format_duration(o.interval_ms)
+                );
                 if let Some(t) = o.timeout_ms {
-                    s.push_str(&format!(" timeout={}", tandem_model::native::format_duration(t)));
+                    s.push_str(&format!(
+                        " timeout={}",
+                        tandem_model::native::format_duration(t)
+                    ));
                 }
                 s
             })
@@ -274,7 +304,9 @@ fn entries(r: &Resource) -> Vec<(ResourceInfo, Option<String>)> {
 fn names(c: &tandem_model::Constraint, id: &str) -> bool {
     use tandem_model::{Constraint, LocationTarget};
     let is = |x: &Option<String>| x.as_deref() == Some(id);
-    let in_sets = |sets: &[tandem_model::ResourceSet]| sets.iter().any(|s| s.resources.iter().any(|r| r == id));
+    let in_sets = |sets: &[tandem_model::ResourceSet]| {
+        sets.iter().any(|s| s.resources.iter().any(|r| r == id))
+    };
     match c {
         Constraint::Location(l) => match &l.target {
             LocationTarget::Resource(r) => r == id,
@@ -320,11 +352,18 @@ fn failures(
 async fn cleanup(node: &ClusterNode, req: CleanupRequest) -> Reply {
     let state = node.replicated();
     if let Some(r) = &req.resource {
-        let configured = tandem_model::native::parse_toml(&state.config_text)
-            .is_ok_and(|c| c.config.resources.iter().any(|x| x.id() == r || x.primitives().iter().any(|p| &p.id == r)));
+        let configured = tandem_model::native::parse_toml(&state.config_text).is_ok_and(|c| {
+            c.config
+                .resources
+                .iter()
+                .any(|x| x.id() == r || x.primitives().iter().any(|p| &p.id == r))
+        });
         let recorded = state.status.values().any(|s| s.resources.contains_key(r));
         if !configured && !recorded {
-            return error(StatusCode::NOT_FOUND, format!("no resource {r:?} in the configuration or the recorded status"));
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no resource {r:?} in the configuration or the recorded status"),
+            );
         }
     }
     let failures = failures(&state, req.resource.as_deref(), req.node.as_deref());

@@ -170,7 +170,9 @@ async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply
             Ok(set) => set_property(node, set).await,
             Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
         },
-        (m, p) if crate::admin::serves(&m, p) => crate::admin::handle(node, role, &m, p, &body).await,
+        (m, p) if crate::admin::serves(&m, p) => {
+            crate::admin::handle(node, role, &m, p, &body).await
+        }
         (m, p) => error(StatusCode::NOT_FOUND, format!("no endpoint {m} {p}")),
     }
 }

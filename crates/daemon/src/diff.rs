@@ -142,6 +142,9 @@ mod tests {
 
     #[test]
     fn an_addition_to_an_empty_document_is_all_plus() {
-        assert_eq!(unified("", "a\n", "x", "y"), "--- x\n+++ y\n@@ -0,0 +1,1 @@\n+a\n");
+        assert_eq!(
+            unified("", "a\n", "x", "y"),
+            "--- x\n+++ y\n@@ -0,0 +1,1 @@\n+a\n"
+        );
     }
 }

@@ -45,9 +45,14 @@ pub enum Edit {
     },
     /// Removes a resource (a group or clone with what it holds) and every
     /// constraint that names it.
-    DeleteResource { id: String },
+    DeleteResource {
+        id: String,
+    },
     /// `enable` (`target-role` removed) or `disable` (`Stopped`).
-    SetEnabled { id: String, enabled: bool },
+    SetEnabled {
+        id: String,
+        enabled: bool,
+    },
     /// `cli-prefer-RSC`: INFINITY on `node`, until `until` (epoch s) if set.
     Move {
         id: String,
@@ -62,7 +67,10 @@ pub enum Edit {
     },
     /// Removes the `cli-prefer`/`cli-ban` constraints of a resource (only
     /// those naming `node` if set).
-    Clear { id: String, node: Option<String> },
+    Clear {
+        id: String,
+        node: Option<String>,
+    },
     /// `constraint location RSC prefers|avoids NODE=SCORE`.
     AddLocation {
         resource: String,
@@ -83,9 +91,14 @@ pub enum Edit {
         then_action: String,
         kind: String,
     },
-    DeleteConstraint { id: String },
+    DeleteConstraint {
+        id: String,
+    },
     /// A cluster option; `None` removes it.
-    SetProperty { name: String, value: Option<String> },
+    SetProperty {
+        name: String,
+        value: Option<String>,
+    },
 }
 
 /// One operation as typed: `monitor interval=10s timeout=20s`.
@@ -136,7 +149,11 @@ pub fn apply(cluster: &mut Cluster, edit: &Edit) -> Result<String, EditError> {
             ops,
         } => {
             let p = primitive_mut(cluster, id)?;
-            set_pairs(&mut p.instance, &format!("{id}-instance_attributes"), params);
+            set_pairs(
+                &mut p.instance,
+                &format!("{id}-instance_attributes"),
+                params,
+            );
             set_pairs(&mut p.meta, &format!("{id}-meta_attributes"), meta);
             for op in ops {
                 let op = operation(id, op)?;
@@ -161,12 +178,26 @@ pub fn apply(cluster: &mut Cluster, edit: &Edit) -> Result<String, EditError> {
         }
         Edit::Move { id, node, until } => {
             let cid = format!("cli-prefer-{id}");
-            cli_constraint(cluster, &cid, id, node, Score::new(tandem_model::INFINITY), *until)?;
+            cli_constraint(
+                cluster,
+                &cid,
+                id,
+                node,
+                Score::new(tandem_model::INFINITY),
+                *until,
+            )?;
             Ok(format!("{cid}: {id} prefers {node}{}", until_text(*until)))
         }
         Edit::Ban { id, node, until } => {
             let cid = format!("cli-ban-{id}-on-{node}");
-            cli_constraint(cluster, &cid, id, node, Score::new(-tandem_model::INFINITY), *until)?;
+            cli_constraint(
+                cluster,
+                &cid,
+                id,
+                node,
+                Score::new(-tandem_model::INFINITY),
+                *until,
+            )?;
             Ok(format!("{cid}: {id} avoids {node}{}", until_text(*until)))
         }
         Edit::Clear { id, node } => {
@@ -258,7 +289,10 @@ pub fn apply(cluster: &mut Cluster, edit: &Edit) -> Result<String, EditError> {
                     ))
                 }
             };
-            let id = format!("order-{first}-{then}-{}", format!("{kind:?}").to_lowercase());
+            let id = format!(
+                "order-{first}-{then}-{}",
+                format!("{kind:?}").to_lowercase()
+            );
             push_constraint(
                 cluster,
                 Constraint::Order(Order {
@@ -298,12 +332,15 @@ pub fn apply(cluster: &mut Cluster, edit: &Edit) -> Result<String, EditError> {
 /// the `#uname eq NODE` rule a lifetime adds.
 pub fn location_node(l: &Location) -> Option<&String> {
     l.node.as_ref().or_else(|| {
-        l.rules.iter().flat_map(|r| &r.expressions).find_map(|e| match e {
-            Expression::Attribute {
-                attribute, value, ..
-            } if attribute == "#uname" => value.as_ref(),
-            _ => None,
-        })
+        l.rules
+            .iter()
+            .flat_map(|r| &r.expressions)
+            .find_map(|e| match e {
+                Expression::Attribute {
+                    attribute, value, ..
+                } if attribute == "#uname" => value.as_ref(),
+                _ => None,
+            })
     })
 }
 
@@ -335,7 +372,11 @@ fn create(
         agent: kind.to_string(),
         ..Default::default()
     };
-    set_pairs(&mut p.instance, &format!("{id}-instance_attributes"), params);
+    set_pairs(
+        &mut p.instance,
+        &format!("{id}-instance_attributes"),
+        params,
+    );
     set_pairs(&mut p.meta, &format!("{id}-meta_attributes"), meta);
     for op in ops {
         p.operations.push(operation(id, op)?);
@@ -465,7 +506,10 @@ fn cli_constraint(
             ],
         });
     }
-    cluster.config.constraints.push(Constraint::Location(location));
+    cluster
+        .config
+        .constraints
+        .push(Constraint::Location(location));
     Ok(())
 }
 
@@ -523,7 +567,12 @@ fn known_node(cluster: &Cluster, node: &str) -> Result<(), EditError> {
     if cluster.config.nodes.iter().any(|n| n.uname == node) {
         return Ok(());
     }
-    let known: Vec<&str> = cluster.config.nodes.iter().map(|n| n.uname.as_str()).collect();
+    let known: Vec<&str> = cluster
+        .config
+        .nodes
+        .iter()
+        .map(|n| n.uname.as_str())
+        .collect();
     fail(format!(
         "no node named {node:?} in the configuration (nodes: {})",
         known.join(", ")
@@ -554,7 +603,10 @@ fn meta_mut<'a>(cluster: &'a mut Cluster, id: &str) -> Result<&'a mut Vec<NvSet>
                 if g.id == id {
                     return Some(&mut g.meta);
                 }
-                g.members.iter_mut().find(|m| m.id == id).map(|m| &mut m.meta)
+                g.members
+                    .iter_mut()
+                    .find(|m| m.id == id)
+                    .map(|m| &mut m.meta)
             }
             Resource::Clone(c) => {
                 if c.id == id {
@@ -621,9 +673,10 @@ fn operation(rsc: &str, spec: &OpSpec) -> Result<Operation, EditError> {
             "timeout" => op.timeout_ms = Some(duration(k, v)?),
             "on-fail" => op.on_fail = Some(v.clone()),
             "role" => {
-                op.role = Some(Role::parse(v).ok_or_else(|| {
-                    EditError(format!("op {} role={v}: not a role", spec.name))
-                })?)
+                op.role =
+                    Some(Role::parse(v).ok_or_else(|| {
+                        EditError(format!("op {} role={v}: not a role", spec.name))
+                    })?)
             }
             "enabled" => op.enabled = tandem_model::parse_bool(v).unwrap_or(true),
             _ => {
@@ -679,7 +732,10 @@ mod tests {
             with: "b".into(),
             score: "INFINITY".into(),
         };
-        assert_eq!(apply(&mut c, &colo).unwrap(), "added colocation-a-b-INFINITY");
+        assert_eq!(
+            apply(&mut c, &colo).unwrap(),
+            "added colocation-a-b-INFINITY"
+        );
         let c2 = round_trip(&c);
         assert_eq!(c2.config.resources.len(), 2);
         apply(&mut c, &Edit::DeleteResource { id: "b".into() }).unwrap();
@@ -702,10 +758,14 @@ mod tests {
         };
         assert_eq!(l.id, "cli-prefer-a");
         assert_eq!(location_node(l).map(String::as_str), Some("n2"));
-        assert!(l.rules[0]
-            .expressions
-            .iter()
-            .any(|e| matches!(e, Expression::Date { operation: DateOp::Lt, end: Some(2_000_000_000), .. })));
+        assert!(l.rules[0].expressions.iter().any(|e| matches!(
+            e,
+            Expression::Date {
+                operation: DateOp::Lt,
+                end: Some(2_000_000_000),
+                ..
+            }
+        )));
         let ban = Edit::Ban {
             id: "a".into(),
             node: "n1".into(),
@@ -716,7 +776,10 @@ mod tests {
             id: "a".into(),
             node: None,
         };
-        assert_eq!(apply(&mut c, &clear).unwrap(), "removed 2 cli constraint(s) of a");
+        assert_eq!(
+            apply(&mut c, &clear).unwrap(),
+            "removed 2 cli constraint(s) of a"
+        );
     }
 
     #[test]

@@ -26,7 +26,12 @@ pub struct Plan {
 
 /// Previews `text` on the live cluster at `now`; an error names what in
 /// the document is invalid.
-pub fn plan(view: &MembershipView, state: &Replicated, text: &str, now: i64) -> Result<Plan, String> {
+pub fn plan(
+    view: &MembershipView,
+    state: &Replicated,
+    text: &str,
+    now: i64,
+) -> Result<Plan, String> {
     let mut cluster = tandem_model::native::parse_toml(text).map_err(|e| e.to_string())?;
     crate::live::apply_live_state(&mut cluster, view, state);
     let t = tandem_scheduler::schedule(&cluster, now);

@@ -3,11 +3,13 @@
 pub mod agent;
 mod cluster;
 mod config;
+mod constraint;
 mod daemon;
 mod demo;
 mod explain;
 mod force_single_node;
 mod lb;
+mod resource;
 mod simulate;
 mod status;
 
@@ -45,12 +47,16 @@ pub enum Command {
     /// Quorum and membership.
     #[command(subcommand)]
     Quorum(QuorumCommand),
-    /// Node standby.
+    /// Node standby and maintenance.
     #[command(subcommand)]
     Node(NodeCommand),
     /// Cluster properties.
     #[command(subcommand)]
     Property(PropertyCommand),
+    /// Resources: create, update, delete, show, move, ban, cleanup, ...
+    Resource(resource::Args),
+    /// Location, colocation and order constraints.
+    Constraint(constraint::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,6 +82,18 @@ pub enum NodeCommand {
         #[command(flatten)]
         conn: status::Conn,
     },
+    /// Put a node in maintenance: the cluster leaves its resources alone.
+    Maintenance {
+        node: String,
+        #[command(flatten)]
+        conn: status::Conn,
+    },
+    /// Take a node out of maintenance.
+    Unmaintenance {
+        node: String,
+        #[command(flatten)]
+        conn: status::Conn,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,6 +104,8 @@ pub enum PropertyCommand {
         #[command(flatten)]
         conn: status::Conn,
     },
+    /// List the cluster options that are set.
+    List(status::Conn),
 }
 
 pub fn run(command: Command) -> Result<()> {
@@ -101,22 +121,24 @@ pub fn run(command: Command) -> Result<()> {
         Command::Status(conn) => status::status(&conn),
         Command::Quorum(QuorumCommand::Status(conn)) => status::quorum(&conn),
         Command::Quorum(QuorumCommand::ForceSingleNode(args)) => force_single_node::run(&args),
-        Command::Node(NodeCommand::Standby { node, conn }) => status::standby(&conn, &node, true),
-        Command::Node(NodeCommand::Unstandby { node, conn }) => {
-            status::standby(&conn, &node, false)
+        Command::Node(NodeCommand::Standby { node, conn }) => {
+            status::node_flag(&conn, &node, "standby", true)
         }
+        Command::Node(NodeCommand::Unstandby { node, conn }) => {
+            status::node_flag(&conn, &node, "standby", false)
+        }
+        Command::Node(NodeCommand::Maintenance { node, conn }) => {
+            status::node_flag(&conn, &node, "maintenance", true)
+        }
+        Command::Node(NodeCommand::Unmaintenance { node, conn }) => {
+            status::node_flag(&conn, &node, "maintenance", false)
+        }
+        Command::Property(PropertyCommand::List(conn)) => status::property_list(&conn),
+        Command::Resource(args) => resource::run(args),
+        Command::Constraint(args) => constraint::run(args),
         Command::Property(PropertyCommand::Set { pair, conn }) => {
             status::property_set(&conn, &pair)
         }
         Command::Lb(c) => lb::run(c),
     }
-}
-
-/// `tandem config show|apply` against the running cluster.
-pub(crate) fn config_show(conn: &status::Conn) -> Result<()> {
-    status::config_show(conn)
-}
-
-pub(crate) fn config_apply(conn: &status::Conn, file: &std::path::Path) -> Result<()> {
-    status::config_apply(conn, file)
 }
