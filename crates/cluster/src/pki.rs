@@ -2,11 +2,11 @@
 //! and per operator, signed by it (rcgen). A certificate's CN names its
 //! holder; its OU names its role (`node`, `admin`, `operator`, `read-only`).
 
-use rustls_pki_types::pem::PemObject;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
+use rustls_pki_types::pem::PemObject;
 
 /// The DNS name every node certificate carries; clients verify it, so a
 /// node can be reached at any address.

@@ -205,10 +205,9 @@ mod tests {
             roots
                 .add(CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).unwrap())
                 .unwrap();
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                    .build()
-                    .unwrap();
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .unwrap();
             let leaf = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap();
             verifier
                 .verify_client_cert(&leaf, &[], rustls_pki_types::UnixTime::now())

@@ -12,6 +12,7 @@ pub mod api;
 pub mod client;
 mod diff;
 pub mod edit;
+pub mod join;
 pub mod live;
 pub mod preview;
 pub mod settings;
@@ -65,7 +66,14 @@ pub async fn serve(
         let _ = tx.send((node.local_addr(), api_addr));
     }
     let node = std::sync::Arc::new(node);
+    let joins = config
+        .join
+        .clone()
+        .map(|files| tokio::spawn(join::serve(files, config.tls.clone())));
     api::run(listener, tls, node.clone(), shutdown).await;
+    if let Some(joins) = joins {
+        joins.abort();
+    }
     if let Ok(node) = std::sync::Arc::try_unwrap(node) {
         node.shutdown().await;
     }

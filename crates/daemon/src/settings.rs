@@ -32,6 +32,9 @@ pub struct DaemonConfig {
     pub timing: Timing,
     #[serde(rename = "member")]
     pub members: Vec<MemberEntry>,
+    /// Only on the node `tandem cluster init` made: where it serves joins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<crate::join::JoinFiles>,
 }
 
 /// One voter as written in the settings file.
@@ -58,12 +61,16 @@ impl DaemonConfig {
         let mut config: DaemonConfig =
             toml::from_str(&text).map_err(|e| read_err(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let join = config.join.as_mut().map(|j| [&mut j.ca_key, &mut j.tokens]);
         for p in [
             &mut config.data_dir,
             &mut config.tls.ca,
             &mut config.tls.cert,
             &mut config.tls.key,
-        ] {
+        ]
+        .into_iter()
+        .chain(join.into_iter().flatten())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

@@ -65,6 +65,7 @@ async fn each_role_may_do_only_what_it_is_allowed_and_a_refusal_is_a_clear_403()
             api: "127.0.0.1:2".into(),
             witness: false,
         }],
+        join: None,
     };
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

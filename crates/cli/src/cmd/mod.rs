@@ -10,6 +10,7 @@ mod explain;
 mod force_single_node;
 mod lb;
 mod resource;
+mod service;
 mod simulate;
 mod status;
 
@@ -33,7 +34,7 @@ pub enum Command {
     /// Run or inspect the traffic distribution layer (L4/L7 load balancer).
     #[command(subcommand)]
     Lb(lb::LbCommand),
-    /// Create a cluster: CA, certificates and per-node settings.
+    /// The cluster: setup/init/join, certificates, status, start/stop/destroy.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
     /// Run a cluster node.
