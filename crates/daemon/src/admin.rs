@@ -349,6 +349,27 @@ fn failures(
         .collect()
 }
 
+/// One batch: forget the history, delete the failure attributes (listed).
+fn cleanup_batch(state: &Replicated, req: &CleanupRequest) -> (Vec<Command>, Vec<String>) {
+    let failures = failures(state, req.resource.as_deref(), req.node.as_deref());
+    let mut batch = vec![Command::ForgetHistory {
+        node: req.node.clone(),
+        resource: req.resource.clone(),
+    }];
+    let mut cleared = Vec::new();
+    for (n, attrs) in &failures {
+        for name in attrs.keys() {
+            cleared.push(format!("{n}: {name}"));
+            batch.push(Command::SetTransient {
+                node: n.clone(),
+                name: name.clone(),
+                value: None,
+            });
+        }
+    }
+    (batch, cleared)
+}
+
 async fn cleanup(node: &ClusterNode, req: CleanupRequest) -> Reply {
     let state = node.replicated();
     if let Some(r) = &req.resource {
@@ -366,24 +387,44 @@ async fn cleanup(node: &ClusterNode, req: CleanupRequest) -> Reply {
             );
         }
     }
-    let failures = failures(&state, req.resource.as_deref(), req.node.as_deref());
-    let mut batch = vec![Command::ForgetHistory {
-        node: req.node.clone(),
-        resource: req.resource.clone(),
-    }];
-    let mut cleared = Vec::new();
-    for (n, attrs) in &failures {
-        for name in attrs.keys() {
-            cleared.push(format!("{n}: {name}"));
-            batch.push(Command::SetTransient {
-                node: n.clone(),
-                name: name.clone(),
-                value: None,
-            });
-        }
-    }
+    let (batch, cleared) = cleanup_batch(&state, &req);
     match node.propose(Command::Batch(batch)).await {
         Ok(_) => json(StatusCode::OK, &serde_json::json!({ "cleared": cleared })),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_forgets_only_that_resources_failures_in_one_batch() {
+        let mut state = Replicated::default();
+        for (node, name) in [
+            ("n1", "fail-count-web#monitor_10000"),
+            ("n1", "last-failure-web#monitor_10000"),
+            ("n1", "fail-count-webserver#start_0"),
+            ("n2", "master-web"),
+        ] {
+            state.apply(&Command::SetTransient {
+                node: node.into(),
+                name: name.into(),
+                value: Some("1".into()),
+            });
+        }
+        let req = CleanupRequest {
+            resource: Some("web".into()),
+            node: None,
+        };
+        let (batch, cleared) = cleanup_batch(&state, &req);
+        assert_eq!(cleared.len(), 2, "{cleared:?}");
+        state.apply(&Command::Batch(batch));
+        let left: Vec<&String> = state
+            .status
+            .values()
+            .flat_map(|s| s.transient.keys())
+            .collect();
+        assert_eq!(left, ["fail-count-webserver#start_0", "master-web"]);
     }
 }

@@ -119,13 +119,18 @@ fn fail<T>(message: String) -> Result<T, EditError> {
 }
 
 impl Edit {
-    /// Moving, banning, clearing, enabling and disabling are day-to-day
-    /// operations (role `operator`); the rest changes what the cluster is
-    /// made of (role `admin`).
+    /// Moving, banning, clearing, enabling and disabling, and cluster
+    /// properties (as `POST /property` allowed) are day-to-day operations
+    /// (role `operator`); the rest changes what the cluster is made of
+    /// (role `admin`).
     pub fn is_operational(&self) -> bool {
         matches!(
             self,
-            Edit::SetEnabled { .. } | Edit::Move { .. } | Edit::Ban { .. } | Edit::Clear { .. }
+            Edit::SetEnabled { .. }
+                | Edit::Move { .. }
+                | Edit::Ban { .. }
+                | Edit::Clear { .. }
+                | Edit::SetProperty { .. }
         )
     }
 }

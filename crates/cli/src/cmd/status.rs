@@ -184,11 +184,13 @@ pub fn property_set(conn: &Conn, kv: &str) -> Result<()> {
     let (k, v) = kv
         .split_once('=')
         .with_context(|| format!("{kv:?}: expected NAME=VALUE"))?;
-    let answer = call(
+    let value = (!v.is_empty()).then(|| v.to_string());
+    edit(
         conn,
-        Method::POST,
-        "/property",
-        Some(json!({ "name": k, "value": v })),
-    )?;
-    done(conn, answer, &format!("property {k} = {v}"))
+        &tandem_daemon::edit::Edit::SetProperty {
+            name: k.to_string(),
+            value,
+        },
+    )
+    .map(|_| ())
 }
