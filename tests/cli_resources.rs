@@ -8,6 +8,7 @@
 //! one at a time (a mutex): each runs a cluster, and CI has two cores.
 
 use serde_json::Value;
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -224,6 +225,20 @@ fn resources_and_constraints_are_edited_moved_planned_and_bad_imports_change_not
 /// Kills the child when dropped.
 struct Daemon(Child);
 
+impl Daemon {
+    fn start(bin: &Path, config: &Path, log: &Path) -> Daemon {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(bin)
+            .args(["daemon", "--config"])
+            .arg(config)
+            .stderr(log)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -269,16 +284,7 @@ fn a_join_token_works_once_and_a_wrong_or_reused_one_is_refused_clearly() {
         .find_map(|l| l.trim().strip_prefix("node2: tandem cluster join --token "))
         .unwrap_or_else(|| panic!("no token printed: {printed}"))
         .to_string();
-    let log = std::fs::File::create(dir.join("node1.log")).unwrap();
-    let _node1 = Daemon(
-        Command::new(&bin)
-            .args(["daemon", "--config"])
-            .arg(init_dir.join("node1.toml"))
-            .stderr(log)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _node1 = Daemon::start(&bin, &init_dir.join("node1.toml"), &dir.join("node1.log"));
     let join = |token: &str, into: &std::path::Path| {
         run(&[
             "cluster",
@@ -324,16 +330,7 @@ fn a_join_token_works_once_and_a_wrong_or_reused_one_is_refused_clearly() {
     );
 
     // The joined node's files make a working member.
-    let log = std::fs::File::create(dir.join("node2.log")).unwrap();
-    let _node2 = Daemon(
-        Command::new(&bin)
-            .args(["daemon", "--config"])
-            .arg(join_dir.join("node2.toml"))
-            .stderr(log)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _node2 = Daemon::start(&bin, &join_dir.join("node2.toml"), &dir.join("node2.log"));
     let admin = init_dir.join("admin.toml");
     let deadline = Instant::now() + FORM;
     loop {
@@ -371,25 +368,11 @@ fn a_node_presenting_an_expired_certificate_is_refused_with_a_clear_log_line() {
     c.start("node3");
     c.wait_view("node1", FORM, POLL, |v| v["voters"].is_array())
         .unwrap();
-    let deadline = Instant::now() + FORM;
-    let line = loop {
-        let found = ["node1", "node2"].into_iter().find_map(|n| {
-            c.log(n)
-                .lines()
-                .find(|l| {
-                    l.contains("TLS handshake failed") && l.to_lowercase().contains("expired")
-                })
-                .map(str::to_string)
-        });
-        if let Some(line) = found {
-            break line;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no refusal of the expired certificate logged"
-        );
-        std::thread::sleep(POLL);
-    };
+    let line = c
+        .wait_log(&["node1", "node2"], FORM, |l| {
+            l.contains("TLS handshake failed") && l.to_lowercase().contains("expired")
+        })
+        .unwrap();
     eprintln!("refusal logged: {line}");
     let view = c.view("node1").unwrap();
     let node3 = view["voters"]

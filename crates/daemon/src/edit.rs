@@ -231,17 +231,8 @@ pub fn apply(cluster: &mut Cluster, edit: &Edit) -> Result<String, EditError> {
             let id = format!("location-{rsc}-{node}-{}", score_text(score));
             push_constraint(
                 cluster,
-                Constraint::Location(Location {
-                    id: id.clone(),
-                    target: LocationTarget::Resource(rsc.clone()),
-                    role: None,
-                    node: Some(node.clone()),
-                    score: Some(score),
-                    rules: Vec::new(),
-                    resource_discovery: None,
-                }),
-            )?;
-            Ok(format!("added {id}"))
+                Constraint::Location(location(&id, rsc, node, score)),
+            )
         }
         Edit::AddColocation {
             resource: rsc,
@@ -265,8 +256,7 @@ pub fn apply(cluster: &mut Cluster, edit: &Edit) -> Result<String, EditError> {
                     influence: None,
                     sets: Vec::new(),
                 }),
-            )?;
-            Ok(format!("added {id}"))
+            )
         }
         Edit::AddOrder {
             first,
@@ -311,8 +301,7 @@ pub fn apply(cluster: &mut Cluster, edit: &Edit) -> Result<String, EditError> {
                     require_all: None,
                     sets: Vec::new(),
                 }),
-            )?;
-            Ok(format!("added {id}"))
+            )
         }
         Edit::DeleteConstraint { id } => {
             let before = cluster.config.constraints.len();
@@ -474,15 +463,7 @@ fn cli_constraint(
     resource(cluster, rsc)?;
     known_node(cluster, node)?;
     cluster.config.constraints.retain(|c| c.id() != cid);
-    let mut location = Location {
-        id: cid.to_string(),
-        target: LocationTarget::Resource(rsc.to_string()),
-        role: None,
-        node: Some(node.to_string()),
-        score: Some(score),
-        rules: Vec::new(),
-        resource_discovery: None,
-    };
+    let mut location = location(cid, rsc, node, score);
     if let Some(end) = until {
         // pcs' form: a rule so the constraint stops applying by itself.
         location.node = None;
@@ -518,18 +499,32 @@ fn cli_constraint(
     Ok(())
 }
 
+/// `rsc` on `node` with `score`.
+fn location(id: &str, rsc: &str, node: &str, score: Score) -> Location {
+    Location {
+        id: id.to_string(),
+        target: LocationTarget::Resource(rsc.to_string()),
+        role: None,
+        node: Some(node.to_string()),
+        score: Some(score),
+        rules: Vec::new(),
+        resource_discovery: None,
+    }
+}
+
 fn until_text(until: Option<i64>) -> String {
     until.map_or(String::new(), |t| {
         format!(" until {}", tandem_model::native::epoch_to_rfc3339(t))
     })
 }
 
-fn push_constraint(cluster: &mut Cluster, c: Constraint) -> Result<(), EditError> {
+fn push_constraint(cluster: &mut Cluster, c: Constraint) -> Result<String, EditError> {
     if cluster.config.constraints.iter().any(|x| x.id() == c.id()) {
         return fail(format!("constraint {:?} exists already", c.id()));
     }
+    let message = format!("added {}", c.id());
     cluster.config.constraints.push(c);
-    Ok(())
+    Ok(message)
 }
 
 fn parse_score(text: &str) -> Result<Score, EditError> {

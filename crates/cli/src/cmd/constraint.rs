@@ -2,9 +2,8 @@
 //! each change is one edit the daemon validates and commits; `list` reads
 //! the running configuration.
 
-use super::status::{call, edit, Conn};
+use super::status::{edit, Conn};
 use anyhow::{bail, Context, Result};
-use hyper::Method;
 use tandem_daemon::edit::Edit;
 use tandem_model::{Constraint, LocationTarget};
 
@@ -137,16 +136,7 @@ fn order(words: &[String]) -> Result<Edit> {
 }
 
 fn list(conn: &Conn) -> Result<()> {
-    let doc = call(conn, Method::GET, "/config", None)?;
-    let text = doc["text"].as_str().unwrap_or_default();
-    let constraints = if text.is_empty() {
-        Vec::new()
-    } else {
-        tandem_model::native::parse_toml(text)
-            .context("the running configuration")?
-            .config
-            .constraints
-    };
+    let constraints = super::status::running(conn)?.config.constraints;
     if conn.json {
         println!("{}", serde_json::to_string_pretty(&constraints)?);
         return Ok(());

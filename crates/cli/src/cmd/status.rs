@@ -148,17 +148,17 @@ pub fn node_flag(conn: &Conn, node: &str, name: &str, on: bool) -> Result<()> {
     )
 }
 
-pub fn property_list(conn: &Conn) -> Result<()> {
+/// The running configuration (empty before one was loaded).
+pub fn running(conn: &Conn) -> Result<tandem_model::Cluster> {
     let doc = call(conn, Method::GET, "/config", None)?;
-    let text = doc["text"].as_str().unwrap_or_default();
-    let options = if text.is_empty() {
-        Vec::new()
-    } else {
-        tandem_model::native::parse_toml(text)
-            .context("the running configuration")?
-            .config
-            .options
-    };
+    match doc["text"].as_str().unwrap_or_default() {
+        "" => Ok(tandem_model::Cluster::default()),
+        text => tandem_model::native::parse_toml(text).context("the running configuration"),
+    }
+}
+
+pub fn property_list(conn: &Conn) -> Result<()> {
+    let options = running(conn)?.config.options;
     let pairs: Vec<(String, String)> = options
         .iter()
         .flat_map(|s| &s.pairs)
