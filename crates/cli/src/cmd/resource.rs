@@ -384,7 +384,10 @@ fn move_to(
         if !stays {
             warning = Some(format!(
                 "without {constraint} the scheduler places {id} {}: resource-stickiness does not hold it on {node} (use --keep-constraint or --lifetime to keep it there)",
-                if after.is_null() { "nowhere".to_string() } else { format!("at {after}") }
+                match placement(&json!({ "planned": after })).as_str() {
+                    "Stopped (planned)" => "nowhere (stopped)".to_string(),
+                    p => format!("as {}", p.trim_end_matches(" (planned)")),
+                }
             ));
         }
         call_edit(&quiet, &clear)?;
