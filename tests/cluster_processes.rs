@@ -237,23 +237,11 @@ fn a_daemon_with_a_certificate_from_another_ca_is_refused_and_never_joins() {
     formed(&c, &["node1", "node2"]);
     let mut impostor = c.impostor("foreign-ca-impostor").unwrap();
     impostor.start("node3");
-    let deadline = std::time::Instant::now() + FORM;
-    let refusal = loop {
-        let found = ["node1", "node2"].into_iter().find_map(|n| {
-            c.log(n)
-                .lines()
-                .find(|l| l.contains("refused connection") && l.contains("TLS handshake failed"))
-                .map(str::to_string)
-        });
-        if let Some(line) = found {
-            break line;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no refusal logged by node1 or node2 within {FORM:?}"
-        );
-        std::thread::sleep(POLL);
-    };
+    let refusal = c
+        .wait_log(&["node1", "node2"], FORM, |l| {
+            l.contains("refused connection") && l.contains("TLS handshake failed")
+        })
+        .unwrap();
     eprintln!("refusal logged: {refusal}");
     // Give it several lease periods to (wrongly) get in.
     std::thread::sleep(Duration::from_secs(3));

@@ -179,6 +179,31 @@ impl ProcessCluster {
         std::fs::read_to_string(self.log_path(name)).unwrap_or_default()
     }
 
+    /// Polls the logs of `names` until one has a line for which `ok`
+    /// holds; returns that line.
+    pub fn wait_log(
+        &self,
+        names: &[&str],
+        timeout: Duration,
+        ok: impl Fn(&str) -> bool,
+    ) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = names
+                .iter()
+                .find_map(|n| self.log(n).lines().find(|l| ok(l)).map(str::to_string));
+            if let Some(line) = found {
+                return Ok(line);
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no such line in the logs of {names:?} within {timeout:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Starts (or restarts) a node's process with `tandem daemon|witness
     /// --config FILE` plus `extra` arguments.
     pub fn start(&mut self, name: &str) {

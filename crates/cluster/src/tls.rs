@@ -197,6 +197,29 @@ mod tests {
     }
 
     #[test]
+    fn a_reloaded_ca_issues_certificates_the_original_ca_certificate_verifies() {
+        let ca = Authority::generate("t").unwrap();
+        let again = Authority::load(&ca.cert_pem(), &ca.key_pem()).unwrap();
+        let verify = |issued: crate::pki::Issued| {
+            let mut roots = RootCertStore::empty();
+            roots
+                .add(CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).unwrap())
+                .unwrap();
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .unwrap();
+            let leaf = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap();
+            verifier
+                .verify_client_cert(&leaf, &[], rustls_pki_types::UnixTime::now())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(verify(again.issue("bob", "operator").unwrap()), Ok(()));
+        let expired = verify(again.issue_expired("old", "node").unwrap());
+        assert!(expired.unwrap_err().contains("xpired"));
+    }
+
+    #[test]
     fn identity_of_garbage_is_none_not_a_panic() {
         for bytes in [&b""[..], &[0x30, 0x82, 0xff][..], &[0x30, 0x01, 0x30][..]] {
             assert_eq!(identity_of(&CertificateDer::from(bytes.to_vec())), None);

@@ -130,9 +130,9 @@ pub async fn run(
     }
 }
 
-type Reply = Response<Full<Bytes>>;
+pub(crate) type Reply = Response<Full<Bytes>>;
 
-fn json(status: StatusCode, value: &impl Serialize) -> Reply {
+pub(crate) fn json(status: StatusCode, value: &impl Serialize) -> Reply {
     let body = serde_json::to_vec_pretty(value).unwrap_or_default();
     Response::builder()
         .status(status)
@@ -141,7 +141,7 @@ fn json(status: StatusCode, value: &impl Serialize) -> Reply {
         .unwrap_or_default()
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Reply {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Reply {
     json(status, &serde_json::json!({ "error": message.into() }))
 }
 
@@ -322,11 +322,14 @@ async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply
             Ok(set) => set_property(node, set).await,
             Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
         },
+        (m, p) if crate::admin::serves(&m, p) => {
+            crate::admin::handle(node, role, &m, p, &body).await
+        }
         (m, p) => error(StatusCode::NOT_FOUND, format!("no endpoint {m} {p}")),
     }
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

@@ -7,16 +7,21 @@
 //! Holds no logic that belongs to a crate below it: consensus lives in
 //! `tandem-cluster`, placement in `tandem-scheduler`.
 
+pub mod admin;
 pub mod api;
 mod attrsync;
 pub mod client;
 mod controller;
+mod diff;
+pub mod edit;
 pub mod executor;
 mod fencing;
+pub mod join;
 mod lease;
 pub mod live;
 pub mod oprecord;
 mod opspec;
+pub mod preview;
 pub mod settings;
 pub mod traffic;
 mod view;
@@ -108,7 +113,14 @@ pub async fn serve(
         executor: executor.clone(),
         lb: lb.clone(),
     };
+    let joins = config
+        .join
+        .clone()
+        .map(|files| tokio::spawn(join::serve(files, config.tls.clone())));
     api::run(listener, tls, services, shutdown).await;
+    if let Some(joins) = joins {
+        joins.abort();
+    }
     let _ = stop_tx.send(true);
     if let Some(lb) = lb {
         lb.shutdown();

@@ -47,6 +47,9 @@ pub struct DaemonConfig {
     pub traffic: crate::traffic::TrafficSettings,
     #[serde(rename = "member")]
     pub members: Vec<MemberEntry>,
+    /// Only on the node `tandem cluster init` made: where it serves joins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<crate::join::JoinFiles>,
 }
 
 fn default_lease_margin_ms() -> u64 {
@@ -88,6 +91,7 @@ impl DaemonConfig {
             agents: Default::default(),
             traffic: Default::default(),
             members,
+            join: None,
         }
     }
 
@@ -103,6 +107,7 @@ impl DaemonConfig {
             toml::from_str(&text).map_err(|e| read_err(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let traffic = config.traffic.config.iter_mut();
+        let join = config.join.as_mut().map(|j| [&mut j.ca_key, &mut j.tokens]);
         for p in [
             &mut config.data_dir,
             &mut config.tls.ca,
@@ -111,6 +116,7 @@ impl DaemonConfig {
         ]
         .into_iter()
         .chain(traffic)
+        .chain(join.into_iter().flatten())
         {
             if p.is_relative() {
                 *p = base.join(&*p);

@@ -3,12 +3,15 @@
 pub mod agent;
 mod cluster;
 mod config;
+mod constraint;
 mod daemon;
 mod demo;
 mod drain;
 mod explain;
 mod force_single_node;
 mod lb;
+mod resource;
+mod service;
 mod simulate;
 mod status;
 
@@ -32,7 +35,7 @@ pub enum Command {
     /// Run or inspect the traffic distribution layer (L4/L7 load balancer).
     #[command(subcommand)]
     Lb(lb::LbCommand),
-    /// Create a cluster: CA, certificates and per-node settings.
+    /// The cluster: setup/init/join, certificates, status, start/stop/destroy.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
     /// Run a cluster node.
@@ -46,12 +49,16 @@ pub enum Command {
     /// Quorum and membership.
     #[command(subcommand)]
     Quorum(QuorumCommand),
-    /// Node standby.
+    /// Node standby and maintenance.
     #[command(subcommand)]
     Node(NodeCommand),
     /// Cluster properties.
     #[command(subcommand)]
     Property(PropertyCommand),
+    /// Resources: create, update, delete, show, move, ban, cleanup, ...
+    Resource(resource::Args),
+    /// Location, colocation and order constraints.
+    Constraint(constraint::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -89,6 +96,18 @@ pub enum NodeCommand {
     },
     /// Take a node out of standby and send it traffic again (slow start).
     Undrain {
+        node: String,
+        #[command(flatten)]
+        conn: status::Conn,
+    },
+    /// Put a node in maintenance: the cluster leaves its resources alone.
+    Maintenance {
+        node: String,
+        #[command(flatten)]
+        conn: status::Conn,
+    },
+    /// Take a node out of maintenance.
+    Unmaintenance {
         node: String,
         #[command(flatten)]
         conn: status::Conn,
@@ -134,6 +153,8 @@ pub enum PropertyCommand {
         #[command(flatten)]
         conn: status::Conn,
     },
+    /// List the cluster options that are set.
+    List(status::Conn),
 }
 
 pub fn run(command: Command) -> Result<()> {
@@ -149,10 +170,21 @@ pub fn run(command: Command) -> Result<()> {
         Command::Status(conn) => status::status(&conn),
         Command::Quorum(QuorumCommand::Status(conn)) => status::quorum(&conn),
         Command::Quorum(QuorumCommand::ForceSingleNode(args)) => force_single_node::run(&args),
-        Command::Node(NodeCommand::Standby { node, conn }) => status::standby(&conn, &node, true),
-        Command::Node(NodeCommand::Unstandby { node, conn }) => {
-            status::standby(&conn, &node, false)
+        Command::Node(NodeCommand::Standby { node, conn }) => {
+            status::node_flag(&conn, &node, "standby", true)
         }
+        Command::Node(NodeCommand::Unstandby { node, conn }) => {
+            status::node_flag(&conn, &node, "standby", false)
+        }
+        Command::Node(NodeCommand::Maintenance { node, conn }) => {
+            status::node_flag(&conn, &node, "maintenance", true)
+        }
+        Command::Node(NodeCommand::Unmaintenance { node, conn }) => {
+            status::node_flag(&conn, &node, "maintenance", false)
+        }
+        Command::Property(PropertyCommand::List(conn)) => status::property_list(&conn),
+        Command::Resource(args) => resource::run(args),
+        Command::Constraint(args) => constraint::run(args),
         Command::Node(NodeCommand::Drain {
             node,
             timeout,
@@ -165,13 +197,4 @@ pub fn run(command: Command) -> Result<()> {
         }
         Command::Lb(c) => lb::run(c),
     }
-}
-
-/// `tandem config show|apply` against the running cluster.
-pub(crate) fn config_show(conn: &status::Conn) -> Result<()> {
-    status::config_show(conn)
-}
-
-pub(crate) fn config_apply(conn: &status::Conn, file: &std::path::Path) -> Result<()> {
-    status::config_apply(conn, file)
 }

@@ -1,11 +1,12 @@
-//! `tandem status`, `tandem quorum status`, `tandem node standby|unstandby`,
-//! `tandem property set`, `tandem config show|apply`: calls to the admin API
-//! with the identity in `admin.toml`; human output or `--json`.
+//! `tandem status`, `tandem quorum status`, `tandem node standby|unstandby|
+//! maintenance|unmaintenance`, `tandem property set|list`, and the calls
+//! every admin command shares ([`call`], [`edit`]): the admin API with the
+//! identity in `admin.toml`; human output or `--json`.
 
 use anyhow::{Context, Result};
 use hyper::Method;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tandem_daemon::ApiClient;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -122,6 +123,36 @@ pub fn quorum(conn: &Conn) -> Result<()> {
     Ok(())
 }
 
+/// Commits one operator edit (`POST /edit`); prints what changed and the
+/// scheduler's summary of what it sets in motion.
+pub fn edit(conn: &Conn, edit: &tandem_daemon::edit::Edit) -> Result<Value> {
+    let body = json!({ "edit": edit, "dry_run": false });
+    let answer = call(conn, Method::POST, "/edit", Some(body))?;
+    if conn.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        println!(
+            "{} (config version {})",
+            answer["message"].as_str().unwrap_or("done"),
+            answer["config_version"]
+        );
+        print_summary(&answer["plan"]);
+    }
+    Ok(answer)
+}
+
+/// The Transition Summary of a preview (`config plan`, `apply`, edits).
+pub fn print_summary(plan: &Value) {
+    match plan["summary_text"].as_str() {
+        Some("") => println!("Transition Summary: nothing to do"),
+        Some(text) => print!("Transition Summary:\n{text}"),
+        None => {}
+    }
+    for w in plan["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", w.as_str().unwrap_or_default());
+    }
+}
+
 fn done(conn: &Conn, answer: Value, what: &str) -> Result<()> {
     if conn.json {
         println!("{answer}");
@@ -131,13 +162,14 @@ fn done(conn: &Conn, answer: Value, what: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn standby(conn: &Conn, node: &str, on: bool) -> Result<()> {
-    let body = json!({ "node": node, "name": "standby", "value": on.then_some("on") });
+/// Sets (`on`) or removes a node attribute such as `standby` or `maintenance`.
+pub fn node_flag(conn: &Conn, node: &str, name: &str, on: bool) -> Result<()> {
+    let body = json!({ "node": node, "name": name, "value": on.then_some("on") });
     let answer = call(conn, Method::POST, "/node/attribute", Some(body))?;
     done(
         conn,
         answer,
-        &format!("{node}: standby {}", if on { "on" } else { "off" }),
+        &format!("{node}: {name} {}", if on { "on" } else { "off" }),
     )
 }
 
@@ -195,36 +227,49 @@ pub fn fence(conn: &Conn, node: &str, off: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn property_set(conn: &Conn, kv: &str) -> Result<()> {
-    let (k, v) = kv
-        .split_once('=')
-        .with_context(|| format!("{kv:?}: expected NAME=VALUE"))?;
-    let answer = call(
-        conn,
-        Method::POST,
-        "/property",
-        Some(json!({ "name": k, "value": v })),
-    )?;
-    done(conn, answer, &format!("property {k} = {v}"))
+/// The running configuration (empty before one was loaded).
+pub fn running(conn: &Conn) -> Result<tandem_model::Cluster> {
+    let doc = call(conn, Method::GET, "/config", None)?;
+    match doc["text"].as_str().unwrap_or_default() {
+        "" => Ok(tandem_model::Cluster::default()),
+        text => tandem_model::native::parse_toml(text).context("the running configuration"),
+    }
 }
 
-pub fn config_show(conn: &Conn) -> Result<()> {
-    let doc = call(conn, Method::GET, "/config", None)?;
+pub fn property_list(conn: &Conn) -> Result<()> {
+    let options = running(conn)?.config.options;
+    let pairs: Vec<(String, String)> = options
+        .iter()
+        .flat_map(|s| &s.pairs)
+        .filter_map(|p| Some((p.name.clone(), p.value.clone()?)))
+        .collect();
     if conn.json {
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        let map: serde_json::Map<String, Value> = pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&map)?);
+    } else if pairs.is_empty() {
+        println!("No cluster properties set.");
     } else {
-        print!("{}", doc["text"].as_str().unwrap_or(""));
+        for (k, v) in pairs {
+            println!("{k}: {v}");
+        }
     }
     Ok(())
 }
 
-pub fn config_apply(conn: &Conn, file: &Path) -> Result<()> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    tandem_model::native::parse_toml(&text)
-        .with_context(|| format!("{}: not applied", file.display()))?;
-    let current = call(conn, Method::GET, "/config", None)?;
-    let body = json!({ "expected_version": current["expected_version"], "text": text });
-    let answer = call(conn, Method::PUT, "/config", Some(body))?;
-    done(conn, answer, &format!("applied {}", file.display()))
+pub fn property_set(conn: &Conn, kv: &str) -> Result<()> {
+    let (k, v) = kv
+        .split_once('=')
+        .with_context(|| format!("{kv:?}: expected NAME=VALUE"))?;
+    let value = (!v.is_empty()).then(|| v.to_string());
+    edit(
+        conn,
+        &tandem_daemon::edit::Edit::SetProperty {
+            name: k.to_string(),
+            value,
+        },
+    )
+    .map(|_| ())
 }
