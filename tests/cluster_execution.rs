@@ -401,12 +401,20 @@ op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
     let log = std::fs::read_to_string(c.dir.join("fenced.log")).unwrap();
     assert!(log.contains(&format!("{home} reboot")), "{log}");
     assert!(answers(port), "site does not answer after the fence");
-    c.kill(&home); // reap the fenced process
+    // The fenced node "reboots" and rejoins.
+    c.kill(&home);
+    c.start(&home);
+    c.wait_get(&home, "/quorum", FORM, POLL, |v| {
+        v["quorum"] == true && v["votes_alive"] == 3
+    })
+    .unwrap();
 
-    // An operator fences a healthy node on purpose.
+    // An operator fences a healthy node on purpose; two of three keep
+    // quorum and record it.
+    let now_on = running_on(&doc, "site")[0].clone();
     let target = ["node1", "node2", "node3"]
         .into_iter()
-        .find(|n| *n != home && running_on(&doc, "site")[0] != *n)
+        .find(|n| *n != now_on)
         .unwrap();
     std::fs::write(
         c.dir.join(format!("{target}.pids")),
@@ -423,5 +431,12 @@ op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
     assert_eq!(answer["fenced"], target, "{answer}");
     let log = std::fs::read_to_string(c.dir.join("fenced.log")).unwrap();
     assert!(log.contains(&format!("{target} reboot")), "{log}");
+    let history = answer["history"].as_array().unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|r| r["ok"] == true && r["device"] == "power"),
+        "{answer}"
+    );
     c.kill(target);
 }

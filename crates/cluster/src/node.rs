@@ -87,9 +87,14 @@ pub enum ClusterError {
     Raft(String),
     #[error("no DC (leader) is known right now; is there quorum?")]
     NoLeader,
+    #[error("the change was not committed within {0:?}: the DC cannot reach a quorum")]
+    NotCommitted(Duration),
     #[error("forwarding to the DC at {addr} failed: {detail}")]
     Forward { addr: String, detail: String },
 }
+
+/// How long a proposal may wait to be committed.
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One voter as this node sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -504,8 +509,14 @@ impl ClusterNode {
     }
 
     /// Commits `command` through the log, on the DC (forwarded if needed).
+    /// A leader that lost its quorum never commits, and openraft would
+    /// wait forever: give up after [`PROPOSE_TIMEOUT`].
     pub async fn propose(&self, command: Command) -> Result<CommandResult, ClusterError> {
-        match self.raft.client_write(command.clone()).await {
+        let written =
+            tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(command.clone()))
+                .await
+                .map_err(|_| ClusterError::NotCommitted(PROPOSE_TIMEOUT))?;
+        match written {
             Ok(r) => Ok(r.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 let node = f.leader_node.ok_or(ClusterError::NoLeader)?;
