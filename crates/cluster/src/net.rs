@@ -70,18 +70,24 @@ struct Envelope {
     request: Request,
 }
 
-/// When each peer was last heard from (a request from it or a reply).
+/// When each peer last answered a request of ours, timed from when the
+/// request was *sent*. Only round trips count: a peer whose requests
+/// reach us but which cannot hear us (a one-way cut) must not count as
+/// heard, or a node could keep its lease while the DC has already
+/// declared it lost. Timing from the send keeps the estimate on the safe
+/// side: the peer was certainly alive and hearing us after that instant.
 #[derive(Clone, Default)]
 pub struct PeerClock {
     heard: Arc<Mutex<BTreeMap<NodeId, Instant>>>,
 }
 
 impl PeerClock {
-    pub(crate) fn heard(&self, id: NodeId) {
-        self.heard
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, Instant::now());
+    pub(crate) fn answered(&self, id: NodeId, sent: Instant) {
+        let mut heard = self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        let latest = heard.entry(id).or_insert(sent);
+        if *latest < sent {
+            *latest = sent;
+        }
     }
 
     /// Milliseconds since `id` was last heard from, if ever.
@@ -212,11 +218,12 @@ impl Peer {
 
     /// Sends one request and waits for its reply, at most `ttl`.
     pub(crate) async fn call(&mut self, request: Request, ttl: Duration) -> io::Result<Reply> {
+        let sent = Instant::now();
         let result = tokio::time::timeout(ttl, self.exchange(request)).await;
         let result =
             result.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")));
         match &result {
-            Ok(_) => self.clock.heard(self.target),
+            Ok(_) => self.clock.answered(self.target, sent),
             Err(_) => self.link.reset(),
         }
         result
@@ -337,7 +344,6 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 #[derive(Clone)]
 pub struct Endpoint {
     pub(crate) raft: Raft<TypeConfig, StateMachine>,
-    pub(crate) clock: PeerClock,
 }
 
 impl Endpoint {
@@ -345,7 +351,6 @@ impl Endpoint {
     /// request (the connection should be dropped).
     pub async fn answer(&self, frame: &[u8]) -> io::Result<Vec<u8>> {
         let envelope: Envelope = decode(frame)?;
-        self.clock.heard(envelope.from);
         encode(&self.handle(envelope.request).await)
     }
 

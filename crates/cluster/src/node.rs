@@ -258,7 +258,6 @@ impl ClusterNode {
     pub fn endpoint(&self) -> Endpoint {
         Endpoint {
             raft: self.raft.clone(),
-            clock: self.clock.clone(),
         }
     }
 

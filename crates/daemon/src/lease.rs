@@ -1,6 +1,6 @@
-//! The lease rule on every data node: a node that cannot hear a quorum
-//! within the lease (`MembershipView::quorum` is computed that way) stops
-//! every resource it runs, all at once, unless `no-quorum-policy` is
+//! The lease rule on every data node: a node that cannot hear a quorum,
+//! or the DC, within the lease (round trips it started; see
+//! [`holds_lease`]) stops every resource it runs, all at once, unless `no-quorum-policy` is
 //! `freeze` or `ignore`. The DC recovers those resources only after the
 //! node has been silent for the lease plus a margin, so the two never
 //! overlap. When the node hears a quorum again (or first starts), it
@@ -49,7 +49,7 @@ pub async fn watch(
             _ = tick.tick() => {}
         }
         let view = node.view();
-        if view.quorum {
+        if holds_lease(&view) {
             stuck = false;
             if forget_history && view.dc_id.is_some() {
                 let me = executor.node_name().to_string();
@@ -63,7 +63,8 @@ pub async fn watch(
             tracing::warn!(
                 votes = view.votes_alive,
                 needed = view.votes_needed,
-                "no quorum within the lease ({} ms): stopping every resource here",
+                dc = ?view.dc,
+                "lease lost (a quorum or the DC not heard within {} ms): stopping every resource here",
                 view.lease_ms
             );
             let failed = executor.stop_everything(view.term).await;
@@ -83,6 +84,20 @@ pub async fn watch(
         // The magic close: a clean shutdown disarms the watchdog.
         let _ = f.write_all(b"V");
     }
+}
+
+/// A node keeps its resources while it hears a quorum and the DC (round
+/// trips within the lease): the DC recovers the resources of a node it
+/// has not heard for the lease plus a margin, so a node cut off from the
+/// DC alone must let go too, even if it still hears other nodes. With no
+/// DC known (an election) nobody can recover them, so they stay.
+fn holds_lease(view: &tandem_cluster::MembershipView) -> bool {
+    let dc_heard = match view.dc_id {
+        None => true,
+        Some(dc) if dc == view.node_id => true,
+        Some(dc) => view.voters.iter().any(|v| v.id == dc && v.alive),
+    };
+    view.quorum && dc_heard
 }
 
 /// Whether `no-quorum-policy` asks for resources to go when quorum does.
