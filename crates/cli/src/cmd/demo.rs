@@ -332,7 +332,7 @@ fn http_get(ip: std::net::Ipv4Addr, port: u16) -> std::io::Result<String> {
     use std::io::{Read, Write};
     let addr = std::net::SocketAddr::from((ip, port));
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300))?;
-    s.set_read_timeout(Some(Duration::from_millis(500)))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
     s.write_all(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")?;
     let mut body = String::new();
     s.read_to_string(&mut body)?;
@@ -382,6 +382,62 @@ fn spread(
     last
 }
 
+/// Drains a node that does not run the fail-over service while a client
+/// keeps requesting the web service: no request may fail, the node ends in
+/// standby and out of the pool; undrained, it serves again.
+fn drain_under_load(demo: &Demo, serving: &str) -> Result<()> {
+    let node = demo
+        .children
+        .iter()
+        .map(|(n, _)| n.clone())
+        .find(|n| n != serving)
+        .context("no node to drain")?;
+    let via = lb_address(demo, Some(&node));
+    let port = demo.ports.lb_web;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0u64, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match http_get(via, port) {
+                    Ok(_) => ok += 1,
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    super::drain::drain(&demo.conn, &node, Duration::from_secs(20))?;
+    // Keep the load on while the node goes to standby.
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = client
+        .join()
+        .map_err(|_| anyhow::anyhow!("the load thread panicked"))?;
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} requests failed while draining {node}: {:?}",
+            failed.len(),
+            ok + failed.len() as u64,
+            &failed[..failed.len().min(3)]
+        );
+    }
+    let rest = spread(demo, Some(&node), 6)?;
+    if rest.contains(&node) {
+        bail!("the drained {node} still serves: {rest:?}");
+    }
+    println!("ok: drained {node} under load ({ok} requests, 0 failed); standby, out of the pool");
+    super::drain::undrain(&demo.conn, &node)?;
+    let back = spread(demo, None, 6)?;
+    if !back.contains(&node) {
+        bail!("the undrained {node} does not serve again: {back:?}");
+    }
+    println!("ok: undrained {node}: the web service is spread over {back:?} again");
+    Ok(())
+}
+
 /// Kills what a demo node's agents started (their pid files under the
 /// node's agent temp dir): with the daemon, this is the node's power loss.
 fn kill_services(dir: &Path, node: &str) {
@@ -416,6 +472,7 @@ fn check(mut demo: Demo) -> Result<()> {
     if everywhere.len() < 3 {
         bail!("the load-balanced web service should answer from all 3 nodes, answered from {everywhere:?}");
     }
+    drain_under_load(&demo, &serving)?;
     let idx = demo
         .children
         .iter()
