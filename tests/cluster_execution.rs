@@ -121,6 +121,18 @@ fn answers(port: u16) -> bool {
     answer.contains(" 200 ")
 }
 
+/// Waits (bounded) until the service on `port` answers.
+fn wait_answers(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !answers(port) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: never answered on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn fail_count(doc: &Value, node: &str) -> u64 {
     doc["transient"][node]["fail-count-site#monitor_1000"]
         .as_str()
@@ -144,11 +156,7 @@ fn a_killed_service_restarts_in_place_then_moves_after_migration_threshold() {
             fail_count(d, &home) == 1 && running_on(d, "site") == [home.clone()]
         })
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !answers(port) {
-        assert!(Instant::now() < deadline, "site never answered again");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_answers(port, "site never answered again");
     eprintln!(
         "restarted in place after {} ms",
         killed.elapsed().as_millis()
@@ -162,11 +170,7 @@ fn a_killed_service_restarts_in_place_then_moves_after_migration_threshold() {
     kill9(service_pid(&c, &home, "site"));
     let doc = wait_running(&c, "site", |n| n.len() == 1 && n[0] != home);
     assert_eq!(fail_count(&doc, &home), 2, "{doc}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !answers(port) {
-        assert!(Instant::now() < deadline, "moved site never answered");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_answers(port, "moved site never answered");
 }
 
 #[test]
@@ -190,11 +194,7 @@ fn a_lost_node_s_service_is_recovered_elsewhere_after_the_lease() {
         .and_then(|h| h.iter().find(|r| r["target"] == home.as_str()))
         .unwrap_or_else(|| panic!("no record of {home} going down: {doc}"));
     assert_eq!(lease["action"], "lease-expired", "{lease}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !answers(port) {
-        assert!(Instant::now() < deadline, "site never answered again");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_answers(port, "site never answered again");
 }
 
 #[test]

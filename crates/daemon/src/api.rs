@@ -145,6 +145,16 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Reply {
     json(status, &serde_json::json!({ "error": message.into() }))
 }
 
+/// Reads a bounded JSON body; the error is the reply to send.
+async fn json_body<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, Reply> {
+    let body = Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|e| error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}")))?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|e| error(StatusCode::BAD_REQUEST, format!("body: {e}")))
+}
+
 /// `POST /execute`: an operation from the DC. Only cluster nodes may send
 /// one, and the executor refuses a stale term.
 async fn execute(services: &Services, is_node: bool, req: Request<Incoming>) -> Reply {
@@ -157,16 +167,9 @@ async fn execute(services: &Services, is_node: bool, req: Request<Incoming>) -> 
     let Some(executor) = &services.executor else {
         return error(StatusCode::CONFLICT, "a witness runs no resources");
     };
-    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}")),
-    };
-    let request: ExecRequest = match serde_json::from_slice(&body) {
+    let request: ExecRequest = match json_body(req).await {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        Err(reply) => return reply,
     };
     match crate::executor::serve_request(&services.node, executor, request).await {
         Ok(outcome) => json(StatusCode::OK, &outcome),
@@ -192,16 +195,9 @@ async fn fence(services: &Services, role: Role, req: Request<Incoming>) -> Reply
             "a witness runs no fence devices; ask a data node",
         );
     };
-    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}")),
-    };
-    let request: FenceNode = match serde_json::from_slice(&body) {
+    let request: FenceNode = match json_body(req).await {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        Err(reply) => return reply,
     };
     let node = &services.node;
     let known = node

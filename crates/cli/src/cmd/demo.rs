@@ -201,8 +201,15 @@ bind = "{ip}:{lb_site}"
 mode = "http"
 pool = "site"
 
+"#,
+        lb_web = p.lb_web,
+        lb_site = p.lb_site,
+    ) + &["web", "site"]
+        .map(|pool| {
+            format!(
+                r#"
 [[pool]]
-name = "web"
+name = "{pool}"
 algorithm = "round-robin"
 slow_start_ms = 2000
 [pool.health]
@@ -213,22 +220,10 @@ fast_interval_ms = 500
 timeout_ms = 500
 fall = 2
 rise = 1
-
-[[pool]]
-name = "site"
-algorithm = "round-robin"
-[pool.health]
-kind = "http"
-path = "/ready"
-interval_ms = 1000
-fast_interval_ms = 500
-timeout_ms = 500
-fall = 2
-rise = 1
-"#,
-        lb_web = p.lb_web,
-        lb_site = p.lb_site,
-    );
+"#
+            )
+        })
+        .concat();
     let lb_path = settings.with_file_name(format!("node{n}-lb.toml"));
     std::fs::write(&lb_path, lb)?;
     let mut config = DaemonConfig::load(settings)?;
