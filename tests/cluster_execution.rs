@@ -442,3 +442,35 @@ op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
     );
     c.kill(target);
 }
+
+#[test]
+fn a_restarted_daemon_probes_and_adopts_the_service_it_left_running() {
+    let _serial = one_at_a_time();
+    let (mut c, port) = cluster_with_site("probe", 1_000_000);
+    let doc = wait_running(&c, "site", |n| n.len() == 1);
+    let home = running_on(&doc, "site")[0].clone();
+    let pid = service_pid(&c, &home, "site");
+    // The daemon dies and comes back well within the lease; its service
+    // kept running meanwhile.
+    c.kill(&home);
+    c.start(&home);
+    // The restarted node forgets its history; the DC probes and finds the
+    // service running there: adopted, not started twice.
+    c.wait_get("node1", "/status", FORM, POLL, |d| {
+        running_on(d, "site") == [home.clone()]
+            && d["cluster"]["voters"]
+                .as_array()
+                .is_some_and(|v| v.iter().all(|n| n["alive"] == true))
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let doc = c.get("node1", "/status").unwrap();
+    assert_eq!(running_on(&doc, "site"), [home.clone()], "{doc}");
+    assert_eq!(
+        service_pid(&c, &home, "site"),
+        pid,
+        "the service was restarted"
+    );
+    assert!(answers(port));
+    assert!(doc["failures"].as_array().unwrap().is_empty(), "{doc}");
+}

@@ -301,6 +301,7 @@ impl Controller {
         }
         while let Some(joined) = calls.join_next().await {
             if let Ok(outcome) = joined {
+                tracing::info!(resource = %outcome.resource.id, node = %outcome.node, "probe: {:?}", outcome.result.status);
                 let _ = self.record(&outcome).await;
             }
         }
