@@ -50,8 +50,49 @@ pub fn status(conn: &Conn) -> Result<()> {
     if planned != running {
         println!("Transition in progress; when it is done:\n{planned}");
     }
+    print_fail_counts(&doc["transient"]);
     print_failures(&doc["failures"]);
+    print_fencing(&doc["fence_history"]);
     Ok(())
+}
+
+/// crm_mon's "Migration Summary": fail counts per node and resource.
+fn print_fail_counts(transient: &Value) {
+    let mut lines = Vec::new();
+    for (node, attrs) in transient.as_object().into_iter().flatten() {
+        for (name, value) in attrs.as_object().into_iter().flatten() {
+            if let Some(key) = name.strip_prefix("fail-count-") {
+                lines.push(format!(
+                    "  * {node}: {key}: fail-count={}",
+                    value.as_str().unwrap_or("?")
+                ));
+            }
+        }
+    }
+    if !lines.is_empty() {
+        println!("Migration Summary:\n{}", lines.join("\n"));
+    }
+}
+
+/// The latest fencing attempts (and nodes recovered by the lease rule).
+fn print_fencing(history: &Value) {
+    let Some(list) = history.as_array().filter(|l| !l.is_empty()) else {
+        return;
+    };
+    println!("Fencing History:");
+    for r in list.iter().rev().take(10) {
+        let by = match r["device"].as_str() {
+            Some("") | None => "the lease rule".to_string(),
+            Some(device) => format!("{device} from {}", r["executor"].as_str().unwrap_or("?")),
+        };
+        println!(
+            "  * {} of {} by {by}: {} ({})",
+            r["action"].as_str().unwrap_or("?"),
+            r["target"].as_str().unwrap_or("?"),
+            if r["ok"] == true { "done" } else { "FAILED" },
+            r["detail"].as_str().unwrap_or("")
+        );
+    }
 }
 
 fn print_failures(failures: &Value) {
