@@ -2,7 +2,7 @@
 //! Forwarded (RFC 7239), with a trusted-proxy list. A request from a trusted
 //! peer keeps its chain and gets the peer appended; from anyone else the
 //! incoming headers are dropped and replaced, so a client cannot claim to be
-//! someone else. Main types: [`Cidr`], [`TrustedProxies`].
+//! someone else. Main types: [`Cidr`], [`TrustedProxies`], [`ClientIdentity`].
 
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use std::net::{IpAddr, SocketAddr};
@@ -97,21 +97,46 @@ static XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
-/// Rewrite the identity headers of a request received from `client` (the
-/// TCP peer, or the source a PROXY header declared) over `proto`.
-pub fn apply(headers: &mut HeaderMap, client: SocketAddr, proto: &str, trusted: &TrustedProxies) {
-    let ip = canonical(client.ip());
-    if trusted.contains(ip) {
-        append_joined(headers, &XFF, &ip.to_string(), ", ");
-        append_joined(headers, &FORWARDED, &forwarded_element(ip, proto), ", ");
-        if !headers.contains_key(&XFP) {
-            set(headers, &XFP, proto);
+/// One client connection's identity headers, formatted once per connection
+/// (keep-alive clients send many requests; formatting the address per
+/// request was a tenth of the L7 request path).
+pub struct ClientIdentity {
+    /// The peer is in the trusted-proxy list: its chain is kept and extended.
+    trusted: bool,
+    /// The client address as an X-Forwarded-For element.
+    xff: Option<HeaderValue>,
+    /// The client as an RFC 7239 `Forwarded` element.
+    forwarded: Option<HeaderValue>,
+    proto: HeaderValue,
+}
+
+impl ClientIdentity {
+    /// The identity of `client` (the TCP peer, or the source a PROXY header
+    /// declared) connected over `proto`.
+    pub fn new(client: SocketAddr, proto: &'static str, trusted: &TrustedProxies) -> Self {
+        let ip = canonical(client.ip());
+        ClientIdentity {
+            trusted: trusted.contains(ip),
+            xff: HeaderValue::from_str(&ip.to_string()).ok(),
+            forwarded: HeaderValue::from_str(&forwarded_element(ip, proto)).ok(),
+            proto: HeaderValue::from_static(proto),
         }
-    } else {
-        headers.remove(&X_REAL_IP);
-        set(headers, &XFF, &ip.to_string());
-        set(headers, &FORWARDED, &forwarded_element(ip, proto));
-        set(headers, &XFP, proto);
+    }
+
+    /// Rewrite the identity headers of one request from this client.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        if self.trusted {
+            append_joined(headers, &XFF, self.xff.as_ref(), ", ");
+            append_joined(headers, &FORWARDED, self.forwarded.as_ref(), ", ");
+            if !headers.contains_key(&XFP) {
+                headers.insert(XFP.clone(), self.proto.clone());
+            }
+        } else {
+            headers.remove(&X_REAL_IP);
+            set(headers, &XFF, self.xff.as_ref());
+            set(headers, &FORWARDED, self.forwarded.as_ref());
+            headers.insert(XFP.clone(), self.proto.clone());
+        }
     }
 }
 
@@ -123,26 +148,41 @@ fn forwarded_element(ip: IpAddr, proto: &str) -> String {
     }
 }
 
-/// Several header lines fold into one comma-separated value, then ours is appended.
-fn append_joined(headers: &mut HeaderMap, name: &HeaderName, value: &str, sep: &str) {
+/// Several header lines fold into one comma-separated value, then ours is
+/// appended. Without an incoming header, ours is shared as is.
+fn append_joined(
+    headers: &mut HeaderMap,
+    name: &HeaderName,
+    value: Option<&HeaderValue>,
+    sep: &str,
+) {
+    if !headers.contains_key(name) {
+        set(headers, name, value);
+        return;
+    }
     let mut joined = headers
         .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect::<Vec<_>>()
         .join(sep);
-    if !joined.is_empty() {
-        joined.push_str(sep);
+    if let Some(v) = value.and_then(|v| v.to_str().ok()) {
+        if !joined.is_empty() {
+            joined.push_str(sep);
+        }
+        joined.push_str(v);
     }
-    joined.push_str(value);
-    set(headers, name, &joined);
+    set(headers, name, HeaderValue::from_str(&joined).ok().as_ref());
 }
 
-fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        headers.insert(name.clone(), v);
-    } else {
-        headers.remove(name);
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: Option<&HeaderValue>) {
+    match value {
+        Some(v) => {
+            headers.insert(name.clone(), v.clone());
+        }
+        None => {
+            headers.remove(name);
+        }
     }
 }
 
@@ -181,7 +221,7 @@ mod tests {
         h.append(&XFF, "198.51.100.1".parse().unwrap());
         h.append(&FORWARDED, "for=203.0.113.7;proto=https".parse().unwrap());
         h.append(&XFP, "https".parse().unwrap());
-        apply(&mut h, "10.0.0.5:4000".parse().unwrap(), "http", &trusted());
+        ClientIdentity::new("10.0.0.5:4000".parse().unwrap(), "http", &trusted()).apply(&mut h);
         assert_eq!(h[&XFF], "203.0.113.7, 198.51.100.1, 10.0.0.5");
         assert_eq!(
             h[&FORWARDED],
@@ -197,7 +237,7 @@ mod tests {
         h.append(&FORWARDED, "for=1.1.1.1".parse().unwrap());
         h.append(&XFP, "https".parse().unwrap());
         h.append(&X_REAL_IP, "1.1.1.1".parse().unwrap());
-        apply(&mut h, "192.0.2.9:1".parse().unwrap(), "http", &trusted());
+        ClientIdentity::new("192.0.2.9:1".parse().unwrap(), "http", &trusted()).apply(&mut h);
         assert_eq!(h[&XFF], "192.0.2.9");
         assert_eq!(h[&FORWARDED], "for=192.0.2.9;proto=http");
         assert_eq!(h[&XFP], "http");
@@ -207,12 +247,7 @@ mod tests {
     #[test]
     fn ipv6_clients_are_quoted_in_forwarded() {
         let mut h = HeaderMap::new();
-        apply(
-            &mut h,
-            "[2001:db8::1]:5".parse().unwrap(),
-            "https",
-            &trusted(),
-        );
+        ClientIdentity::new("[2001:db8::1]:5".parse().unwrap(), "https", &trusted()).apply(&mut h);
         assert_eq!(h[&FORWARDED], "for=\"[2001:db8::1]\";proto=https");
         assert_eq!(h[&XFF], "2001:db8::1");
     }

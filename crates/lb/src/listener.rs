@@ -13,10 +13,12 @@ use crate::pool::{Hint, Pool};
 use crate::proxy_protocol;
 use crate::tls::TlsTerminator;
 use crate::{limits, Clock};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -186,55 +188,73 @@ where
         .observe(started.elapsed().as_secs_f64());
 }
 
-/// Copy both ways until EOF/error on either side or `idle` without a byte.
+/// Copy both ways until EOF/error on either side or about `idle` without
+/// a byte (closed between `idle` and `idle` + a quarter of it).
 async fn pipe<A, B>(a: &mut A, b: &mut B, idle: Duration, clock: Clock)
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let last = AtomicU64::new(clock.now_ms());
-    let mut a = Stamped {
+    // Reads of either direction pass through `a`'s read or write; a flag,
+    // not a clock read, marks that bytes moved (the clock is read only when
+    // the idle timer fires).
+    let moved = AtomicBool::new(false);
+    let mut a = Marked {
         inner: a,
-        last: &last,
-        clock,
+        moved: &moved,
     };
-    let copy = tokio::io::copy_bidirectional_with_sizes(
+    let mut copy = pin!(tokio::io::copy_bidirectional_with_sizes(
         &mut a,
         b,
         limits::L4_BUFFER_BYTES,
         limits::L4_BUFFER_BYTES,
-    );
+    ));
     let idle_ms = idle.as_millis() as u64;
-    let watchdog = async {
-        loop {
-            let since = clock.now_ms().saturating_sub(last.load(Ordering::Relaxed));
-            if since >= idle_ms {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(idle_ms - since)).await;
+    let tick = Duration::from_millis((idle_ms / 4).max(1));
+    let mut timer = pin!(tokio::time::sleep(tick));
+    let mut armed = false;
+    let mut last_ms = clock.now_ms();
+    std::future::poll_fn(|cx| {
+        if copy.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
         }
-    };
-    tokio::select! {
-        _ = copy => {}
-        _ = watchdog => {}
-    }
+        // The timer wakes this task when it fires: it is polled to arm it
+        // and once it fired, not on every wake-up for bytes (that poll and
+        // a clock read per transfer were a tenth of the L4 path).
+        loop {
+            if armed && !timer.is_elapsed() {
+                break;
+            }
+            // Out of coop budget, Sleep returns Pending without registering
+            // (and wakes the task): arm it on the next poll then.
+            let budget = tokio::task::coop::has_budget_remaining();
+            if timer.as_mut().poll(cx).is_pending() {
+                armed = budget;
+                break;
+            }
+            let now = clock.now_ms();
+            if moved.load(Ordering::Relaxed) {
+                moved.store(false, Ordering::Relaxed);
+                last_ms = now;
+            } else if now.saturating_sub(last_ms) >= idle_ms {
+                return Poll::Ready(());
+            }
+            timer.as_mut().reset(tokio::time::Instant::now() + tick);
+            armed = false;
+        }
+        Poll::Pending
+    })
+    .await
 }
 
-/// Records when bytes last moved through it (reads of either direction
-/// pass through the downstream side's read or write).
-struct Stamped<'a, T> {
+/// Marks that bytes moved through it (reads of either direction pass
+/// through the downstream side's read or write).
+struct Marked<'a, T> {
     inner: T,
-    last: &'a AtomicU64,
-    clock: Clock,
+    moved: &'a AtomicBool,
 }
 
-impl<T> Stamped<'_, T> {
-    fn touch(&self) {
-        self.last.store(self.clock.now_ms(), Ordering::Relaxed);
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Stamped<'_, T> {
+impl<T: AsyncRead + Unpin> AsyncRead for Marked<'_, T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -243,13 +263,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Stamped<'_, T> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.touch();
+            self.moved.store(true, Ordering::Relaxed);
         }
         r
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Stamped<'_, T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Marked<'_, T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -257,7 +277,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Stamped<'_, T> {
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
+            self.moved.store(true, Ordering::Relaxed);
         }
         r
     }
@@ -266,5 +286,31 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Stamped<'_, T> {
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn l4_pipe_stays_open_while_bytes_move_and_closes_when_idle() {
+        let (mut client, mut a) = tokio::io::duplex(64);
+        let (mut b, mut server) = tokio::io::duplex(64);
+        let idle = Duration::from_millis(400);
+        let piped = tokio::spawn(async move { pipe(&mut a, &mut b, idle, Clock::new()).await });
+        // Traffic for well over `idle`, a byte every 50 ms.
+        for _ in 0..16 {
+            client.write_all(b"x").await.unwrap();
+            let mut byte = [0u8; 1];
+            server.read_exact(&mut byte).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!piped.is_finished(), "closed while bytes were moving");
+        tokio::time::timeout(Duration::from_secs(10), piped)
+            .await
+            .expect("idle pipe closed")
+            .unwrap();
     }
 }
