@@ -49,6 +49,17 @@ pub struct Controller {
     pub margin_ms: u64,
 }
 
+/// What settling lost nodes did.
+enum Settle {
+    /// Nothing to settle.
+    Nothing,
+    /// Some node was recorded down (fenced or its lease expired): the
+    /// replicated state changed under the snapshot being planned from.
+    RecordedDown,
+    /// Some node is inside its lease window, or could not be fenced.
+    Waiting,
+}
+
 /// What made the last plan, to notice a loop.
 #[derive(Default)]
 struct Repeat {
@@ -79,33 +90,61 @@ impl Controller {
     }
 
     async fn step(&self, started: Instant, repeat: &mut Repeat) -> Result<(), String> {
-        let view = self.node.view();
-        let state = self.node.replicated();
-        let cluster = match live::cluster_of(&view, &state) {
-            None => return Ok(()),
-            Some(c) => c.map_err(|e| format!("the replicated configuration is invalid: {e}"))?,
-        };
-        if self
-            .settle_lost_nodes(&view, &state, &cluster, started)
-            .await?
-        {
-            return Ok(());
+        // Two rounds: after recording a node down, plan from the state that
+        // says so, not from the snapshot taken before (it would still show
+        // the node unclean, and the first result would abort the
+        // transition as stale).
+        for _ in 0..2 {
+            let view = self.node.view();
+            if !view.quorum {
+                // A DC cut off from the majority still believes it leads
+                // (openraft issue 1898). It must not act: above all not
+                // fence the majority it cannot hear; its lease rule stops
+                // its own resources, and the majority elects another DC.
+                return Ok(());
+            }
+            let state = self.node.replicated();
+            let cluster = match live::cluster_of(&view, &state) {
+                None => return Ok(()),
+                Some(c) => {
+                    c.map_err(|e| format!("the replicated configuration is invalid: {e}"))?
+                }
+            };
+            match self
+                .settle_lost_nodes(&view, &state, &cluster, started)
+                .await?
+            {
+                Settle::Waiting => return Ok(()),
+                Settle::RecordedDown => continue,
+                Settle::Nothing => return self.plan(&view, &state, &cluster, repeat).await,
+            }
         }
-        let probes = self.missing_probes(&view, &state, &cluster);
+        Ok(())
+    }
+
+    /// Probes what is unknown, else schedules and executes a transition.
+    async fn plan(
+        &self,
+        view: &MembershipView,
+        state: &Replicated,
+        cluster: &Cluster,
+        repeat: &mut Repeat,
+    ) -> Result<(), String> {
+        let probes = self.missing_probes(view, state, cluster);
         if !probes.is_empty() {
             let term = self.term().await?;
             let requests = probes
                 .into_iter()
                 .filter_map(|(node, target)| {
-                    let located = opspec::locate(&cluster, &target)?;
-                    Some((node, located.request(&cluster, &target, "monitor", 0, term)))
+                    let located = opspec::locate(cluster, &target)?;
+                    Some((node, located.request(cluster, &target, "monitor", 0, term)))
                 })
                 .collect();
             self.run_batch(requests).await;
             return Ok(());
         }
         let now = chrono_now();
-        let transition = tandem_scheduler::schedule(&cluster, now);
+        let transition = tandem_scheduler::schedule(cluster, now);
         let work: Vec<&Action> = transition.actions.iter().filter(|a| !a.pseudo).collect();
         if work.is_empty() {
             repeat.count = 0;
@@ -149,7 +188,7 @@ impl Controller {
             );
         }
         let term = self.term().await?;
-        self.execute(&cluster, &transition.actions, term, &state, &view)
+        self.execute(cluster, &transition.actions, term, state, view)
             .await
     }
 
@@ -160,16 +199,17 @@ impl Controller {
             .ok_or_else(|| "no longer DC (leadership not confirmed by a quorum)".to_string())
     }
 
-    /// Returns true while some lost node is still inside its lease window
-    /// (nothing may be scheduled then).
+    /// Settles every lost node; [`Settle::Waiting`] while one is still
+    /// inside its lease window (nothing may be scheduled then).
     async fn settle_lost_nodes(
         &self,
         view: &MembershipView,
         state: &Replicated,
         cluster: &Cluster,
         started: Instant,
-    ) -> Result<bool, String> {
+    ) -> Result<Settle, String> {
         let mut waiting = false;
+        let mut recorded = false;
         let window = view.lease_ms + self.margin_ms;
         for peer in view.voters.iter().filter(|v| !v.witness && !v.alive) {
             if !state.status.contains_key(&peer.name) {
@@ -179,6 +219,8 @@ impl Controller {
                 .last_heard_ms
                 .unwrap_or(started.elapsed().as_millis() as u64);
             if fencing::configured(cluster) {
+                // Only a DC a quorum still follows may shoot a node.
+                self.term().await?;
                 let records = self.fence(cluster, &peer.name).await;
                 let ok = records.last().is_some_and(|r| r.ok);
                 let mut commands: Vec<Command> =
@@ -187,6 +229,7 @@ impl Controller {
                     commands.push(Command::NodeDown {
                         node: peer.name.clone(),
                     });
+                    recorded = true;
                     tracing::warn!(node = %peer.name, "fenced; recovering its resources");
                 } else {
                     waiting = true;
@@ -226,8 +269,15 @@ impl Controller {
                 },
             ]))
             .await?;
+            recorded = true;
         }
-        Ok(waiting)
+        Ok(if waiting {
+            Settle::Waiting
+        } else if recorded {
+            Settle::RecordedDown
+        } else {
+            Settle::Nothing
+        })
     }
 
     /// Fences `target` with the configured devices on this node.
@@ -279,7 +329,8 @@ impl Controller {
         }
         while let Some(joined) = calls.join_next().await {
             if let Ok(outcome) = joined {
-                let _ = self.record(&outcome).await;
+                // Probes only: no start among them.
+                let _ = self.record(&outcome, true).await;
             }
         }
     }
@@ -294,6 +345,7 @@ impl Controller {
         view: &MembershipView,
     ) -> Result<(), String> {
         let fingerprint = world(view, state);
+        let start_is_fatal = oprecord::start_failure_is_fatal(cluster);
         let mut done = vec![false; actions.len()];
         let mut started = vec![false; actions.len()];
         let mut calls: JoinSet<(usize, Outcome)> = JoinSet::new();
@@ -333,7 +385,7 @@ impl Controller {
                 tracing::warn!(term, resource = %a.target, node = ?a.node, "{} {}ms failed: {:?} {}", a.task, a.interval_ms, outcome.result.status, outcome.result.exit_reason.clone().unwrap_or_default());
                 stop_reason.get_or_insert_with(|| format!("{} of {} failed", a.task, a.target));
             }
-            self.record(&outcome).await?;
+            self.record(&outcome, start_is_fatal).await?;
             if stop_reason.is_none()
                 && world(&self.node.view(), &self.node.replicated()) != fingerprint
             {
@@ -438,8 +490,13 @@ impl Controller {
         }
     }
 
-    async fn record(&self, outcome: &Outcome) -> Result<(), String> {
-        let command = oprecord::record(outcome, &self.node.replicated(), chrono_now());
+    async fn record(&self, outcome: &Outcome, start_is_fatal: bool) -> Result<(), String> {
+        let command = oprecord::record(
+            outcome,
+            &self.node.replicated(),
+            chrono_now(),
+            start_is_fatal,
+        );
         self.propose(command).await
     }
 
