@@ -10,6 +10,7 @@
 #   ./run.sh [all]        set up, measure RUNS cuts, tear down, summarize
 #   ./run.sh compare      the above, then the harness's own Pacemaker series
 #                         (RUNS cuts, default token) and the ratio table
+#   ./run.sh ratio        only the ratio table, from saved series (TAG=...)
 #   ./run.sh setup | measure | teardown | status | report
 #
 # Knobs: RUNS [20], CUT [link|crash], SETTLE [5] (calm seconds between runs),
@@ -242,6 +243,7 @@ measure() {
         grep -hE '^(lease_ms|lease_margin_ms|heartbeat_ms|election_m..)_?m?s? =' "$STATE/cluster/pcmk-n1.toml" || true
         dpkg-query -W -f='${Package} ${Version}\n' resource-agents nginx-light 2>/dev/null || true
         uname -r
+        echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
     } >"$RESULTS/$TAG.env"
     for i in $(seq 1 "$RUNS"); do
         s=$(settle 120)
@@ -298,8 +300,13 @@ compare() {  # tandem series, then the harness's Pacemaker series, then the rati
     log "Pacemaker series: RUNS=$RUNS CUT=$CUT in $HARNESS (full results in $pres)"
     RUNS=$RUNS CUT=$CUT RESULTS=$pres TAG=$ptag "$HARNESS/run.sh" all
     cp "$pres/$ptag.jsonl" "$pres/$ptag.summary" "$pres/$ptag.env" "$RESULTS/"
+    ratio
+}
+
+ratio() {  # the ratio table from the saved series (both must exist)
+    local ptag=pacemaker-n3-$CUT
     "$PY" "$HERE/overlap.py" --compare "$RESULTS/$ptag.jsonl" "$RESULTS/$TAG.jsonl" |
-        tee "$RESULTS/compare-$CUT.txt"
+        tee "$RESULTS/compare-$TAG.txt"
 }
 
 on_exit() {
@@ -316,6 +323,7 @@ case "${1:-all}" in
         measure
         ;;
     compare) compare ;;
+    ratio) ratio ;;
     setup)
         trap 'on_exit $? 0' EXIT; trap 'on_exit 130 0' INT; trap 'on_exit 143 0' TERM
         setup ;;
