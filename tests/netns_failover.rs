@@ -115,13 +115,7 @@ fn web_killed_once_restarts_in_place(lab: &Lab, vip: &str, owner: &str) {
 /// (b) The second failure reaches migration-threshold: the group moves.
 fn web_killed_at_threshold_moves_the_group(lab: &Lab, vip: &str, owner: &str) -> String {
     kill9(web_pid(lab, owner));
-    let gone = served_by(owner);
-    let (body, _) = lab
-        .wait_http(vip, PORT, RECOVER, move |b| {
-            b.starts_with("tandem demo service on ") && b != gone
-        })
-        .expect("group moved");
-    let new_owner = body.rsplit(' ').next().unwrap().to_string();
+    let (new_owner, _) = served_elsewhere(lab, vip, owner, "group moved");
     let status = lab
         .wait_status(&new_owner, RECOVER, |s| {
             running_on(s, "vip").as_deref() == Some(&new_owner)
@@ -195,13 +189,7 @@ fn cut_node_releases_vip_before_survivors_take_it(lab: &Lab, vip: &str, owner: &
     let watch = lab.watch_addresses();
     lab.cut(owner);
     let cut = Instant::now();
-    let gone = served_by(owner);
-    let (body, answered) = lab
-        .wait_http(vip, PORT, RECOVER, move |b| {
-            b.starts_with("tandem demo service on ") && b != gone
-        })
-        .expect("group recovered on a survivor");
-    let new_owner = body.rsplit(' ').next().unwrap().to_string();
+    let (new_owner, answered) = served_elsewhere(lab, vip, owner, "group recovered on a survivor");
     eprintln!(
         "    VIP answers from {new_owner} {:?} after the cut",
         answered - cut
@@ -274,13 +262,8 @@ fn cut_dc_is_fenced_and_the_group_recovers(lab: &mut Lab, site: &mut Site) {
         .expect("the DC serves");
     lab.cut(owner);
     let cut = Instant::now();
-    let gone = served_by(owner);
-    let (body, answered) = lab
-        .wait_http(&site.vip, PORT, RECOVER, move |b| {
-            b.starts_with("tandem demo service on ") && b != gone
-        })
-        .expect("group recovered after fencing");
-    let new_owner = body.rsplit(' ').next().unwrap().to_string();
+    let (new_owner, answered) =
+        served_elsewhere(lab, &site.vip, owner, "group recovered after fencing");
     eprintln!(
         "    fenced {owner}; VIP answers from {new_owner} {:?} after the cut",
         answered - cut
@@ -443,6 +426,18 @@ fn wait_serving(lab: &Lab, vip: &str, on: Option<&str>) -> String {
     lab.wait_http(vip, PORT, FORM, move |b| b == expect)
         .expect("the VIP answers from the group's node");
     owner
+}
+
+/// Waits until the VIP answers from a node other than `owner`; returns
+/// that node and when it answered.
+fn served_elsewhere(lab: &Lab, vip: &str, owner: &str, what: &str) -> (String, Instant) {
+    let gone = served_by(owner);
+    let (body, answered) = lab
+        .wait_http(vip, PORT, RECOVER, move |b| {
+            b.starts_with("tandem demo service on ") && b != gone
+        })
+        .expect(what);
+    (body.rsplit(' ').next().unwrap().to_string(), answered)
 }
 
 fn served_by(node: &str) -> String {

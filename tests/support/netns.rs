@@ -15,9 +15,10 @@
 //! to the nodes from a thread that enters the switch namespace
 //! ([`Lab::in_switch`]) or by running commands in a node namespace.
 
+use crate::processes::{print_log_tail, set_table, write_own_admin};
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -196,24 +197,10 @@ impl Lab {
             cmd.arg(format!("{}={}:{RAFT_PORT}", n.name, n.ip));
         }
         run_ok(&mut cmd)?;
-        let admin: toml::Table = read(&self.dir.join("admin.toml"))?
-            .parse()
-            .map_err(|e| format!("admin.toml: {e}"))?;
-        let agents: toml::Table = agents.parse().map_err(|e| format!("[agents]: {e}"))?;
         for n in &self.nodes {
-            let mut doc: toml::Table = read(&n.config)?.parse().map_err(|e| format!("{e}"))?;
-            doc.insert("agents".into(), toml::Value::Table(agents.clone()));
-            write(
-                &n.config,
-                &toml::to_string_pretty(&doc).map_err(|e| e.to_string())?,
-            )?;
-            let mut own = admin.clone();
+            set_table(&n.config, "agents", agents)?;
             let api = format!("{}:{}", n.ip, RAFT_PORT + API_PORT_OFFSET);
-            own.insert("endpoints".into(), toml::Value::Array(vec![api.into()]));
-            write(
-                &n.admin,
-                &toml::to_string_pretty(&own).map_err(|e| e.to_string())?,
-            )?;
+            write_own_admin(&self.dir, &n.name, &api)?;
         }
         Ok(())
     }
@@ -463,12 +450,7 @@ impl Lab {
     /// The last `lines` lines of every daemon log, for a failing test.
     fn print_logs(&self, lines: usize) {
         for n in &self.nodes {
-            let log = std::fs::read_to_string(self.log_path(&n.name)).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(lines).collect();
-            eprintln!("--- {} log (last {} lines) ---", n.name, tail.len());
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
+            print_log_tail(&n.name, &self.log_path(&n.name), lines);
         }
     }
 }
@@ -585,14 +567,6 @@ fn run_ok(cmd: &mut Command) -> Result<(), String> {
         out.status,
         String::from_utf8_lossy(&out.stderr).trim()
     ))
-}
-
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -166,10 +166,7 @@ fn parse_count(value: &str) -> i64 {
 
 /// The `start-failure-is-fatal` cluster option (default true).
 pub fn start_failure_is_fatal(cluster: &tandem_model::Cluster) -> bool {
-    !matches!(
-        cluster.config.option("start-failure-is-fatal").map(|v| v.to_ascii_lowercase()),
-        Some(v) if ["false", "no", "off", "0", "n"].contains(&v.as_str())
-    )
+    !crate::opspec::is_false(cluster.config.option("start-failure-is-fatal"))
 }
 
 #[cfg(test)]
