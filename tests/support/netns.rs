@@ -91,12 +91,24 @@ pub struct Lab {
 
 impl Lab {
     /// Creates the switch and `n` node namespaces on `10.98.X.0/24` (X
-    /// from the process id so parallel runs do not share names) and runs
+    /// the first free lab number from the process id on) and runs
     /// `tandem cluster setup` for nodes `node1..`. `agents` is the body of
     /// a TOML `[agents]` table added to every node's settings.
     pub fn new(tag: &str, n: usize, agents: &str) -> Result<Lab, String> {
         let bin = crate::processes::tandem_bin()?;
-        let id = std::process::id() % 200 + 20;
+        // A free name: never reuse (or delete) a namespace that exists,
+        // it may belong to another run.
+        let existing = Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let existing = String::from_utf8_lossy(&existing.stdout).into_owned();
+        let taken = |id: u32| existing.contains(&format!("td{id}-"));
+        let first = std::process::id() % 200;
+        let id = (0..200)
+            .map(|i| (first + i) % 200 + 20)
+            .find(|id| !taken(*id))
+            .ok_or("no free lab name (200 td*-* namespaces exist)")?;
         let short = format!("td{id}");
         let dir = std::env::temp_dir().join(format!("tandem-netns-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -167,12 +179,6 @@ impl Lab {
     }
 
     fn add_ns(&mut self, ns: &str) -> Result<(), String> {
-        // A namespace of the same name left by a killed earlier run of this
-        // pid is ours by construction; remove it first.
-        let _ = Command::new("ip")
-            .args(["netns", "del", ns])
-            .stderr(Stdio::null())
-            .status();
         ip(&["netns", "add", ns])?;
         self.created.push(ns.to_string());
         // No IPv6: router solicitations and DAD only add noise and delay.

@@ -133,9 +133,7 @@ pub fn record(outcome: &Outcome, state: &Replicated, now_s: i64, start_is_fatal:
             .and_then(|s| s.transient.get(&format!("fail-count-{key}")))
             .map_or(0, |v| parse_count(v));
         let fatal = op.operation == "stop" || (op.operation == "start" && start_is_fatal);
-        let count = if fatal {
-            "INFINITY".to_string()
-        } else if count + 1 >= INFINITY {
+        let count = if fatal || count + 1 >= INFINITY {
             "INFINITY".to_string()
         } else {
             (count + 1).to_string()
