@@ -157,7 +157,17 @@ fn megabytes_of_output_are_capped_and_never_block_the_agent() {
     let r = exec.execute(&op("ocf:test:chatty", Action::Monitor, 30_000));
     assert_eq!(r.status, AgentStatus::Ok);
     assert_eq!(r.stdout.len(), tandem_agents::limits::OUTPUT_CAP_BYTES);
-    assert_eq!(r.stderr.len(), tandem_agents::limits::OUTPUT_CAP_BYTES);
+    // stderr keeps its head and, after a marker, its tail (where an exit
+    // reason would be).
+    let (cap, tail) = (
+        tandem_agents::limits::OUTPUT_CAP_BYTES,
+        tandem_agents::limits::OUTPUT_TAIL_BYTES,
+    );
+    let (head, rest) = r.stderr.split_at(cap);
+    assert!(head.bytes().all(|b| b == b'y'));
+    assert!(rest.contains("bytes not kept"), "{}", &rest[..80]);
+    assert!(rest.ends_with(&"y".repeat(tail)));
+    assert!(rest.len() < tail + 80);
     assert_eq!(
         r.dropped_output_bytes,
         11_000_000 - 2 * tandem_agents::limits::OUTPUT_CAP_BYTES as u64

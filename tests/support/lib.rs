@@ -10,13 +10,15 @@
 //! once and reads its verdicts, [`run`] parses and schedules every case
 //! with panics and hangs contained, [`report`] tallies and prints,
 //! [`synth`] generates large CIBs for the scale benchmark, and
-//! [`processes`] runs clusters of real `tandem` daemon processes.
+//! [`processes`] runs clusters of real `tandem` daemon processes, and
+//! [`netns`] runs them as separate hosts in network namespaces.
 //!
 //! Must not: be compiled into anything tandem ships (the corpus is GPL test
 //! data), or re-implement the comparison that `placement.py` owns.
 
 pub mod corpus;
 pub mod date;
+pub mod netns;
 pub mod placement;
 pub mod processes;
 pub mod report;

@@ -125,16 +125,10 @@ impl ProcessCluster {
         for (name, port) in names.iter().zip(ports) {
             let config = dir.join(format!("{name}.toml"));
             if let Some(timing) = timing {
-                set_timing(&config, timing)?;
+                set_table(&config, "timing", timing)?;
             }
-            let admin = dir.join(format!("admin-{name}.toml"));
             let api = format!("127.0.0.1:{}", port + API_PORT_OFFSET);
-            let mut own: toml::Table = read(&dir.join("admin.toml"))?
-                .parse()
-                .map_err(|e| format!("admin.toml: {e}"))?;
-            own.insert("endpoints".into(), toml::Value::Array(vec![api.into()]));
-            let own = toml::to_string_pretty(&own).map_err(|e| e.to_string())?;
-            std::fs::write(&admin, own).map_err(|e| e.to_string())?;
+            let admin = write_own_admin(&dir, name, &api)?;
             nodes.push(NodeProc {
                 name: name.clone(),
                 witness: name == "witness",
@@ -373,12 +367,7 @@ impl Drop for ProcessCluster {
         }
         if std::thread::panicking() {
             for node in &self.nodes {
-                let log = self.log(&node.name);
-                let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                eprintln!("--- {} log (last {} lines) ---", node.name, tail.len());
-                for line in tail.into_iter().rev() {
-                    eprintln!("{line}");
-                }
+                print_log_tail(&node.name, &self.log_path(&node.name), 40);
             }
             eprintln!("(kept {} for inspection)", self.dir.display());
         } else {
@@ -434,14 +423,38 @@ fn check(out: &Output, what: &str) -> Result<(), String> {
     ))
 }
 
-fn read(path: &Path) -> Result<String, String> {
+pub(crate) fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn set_timing(path: &Path, timing: &str) -> Result<(), String> {
+/// Replaces the `[table]` of a node's settings file with `body` (TOML).
+pub(crate) fn set_table(path: &Path, table: &str, body: &str) -> Result<(), String> {
     let mut doc: toml::Table = read(path)?.parse().map_err(|e| format!("{e}"))?;
-    let timing: toml::Table = timing.parse().map_err(|e| format!("timing: {e}"))?;
-    doc.insert("timing".into(), toml::Value::Table(timing));
+    let value: toml::Table = body.parse().map_err(|e| format!("[{table}]: {e}"))?;
+    doc.insert(table.into(), toml::Value::Table(value));
     let text = toml::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes `DIR/admin-NAME.toml`: `DIR/admin.toml` with `api` as the only
+/// endpoint, so what is read through it is that node's own view.
+pub(crate) fn write_own_admin(dir: &Path, name: &str, api: &str) -> Result<PathBuf, String> {
+    let mut own: toml::Table = read(&dir.join("admin.toml"))?
+        .parse()
+        .map_err(|e| format!("admin.toml: {e}"))?;
+    own.insert("endpoints".into(), toml::Value::Array(vec![api.into()]));
+    let path = dir.join(format!("admin-{name}.toml"));
+    let text = toml::to_string_pretty(&own).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Prints the last `lines` lines of a node's log, for a failing test.
+pub(crate) fn print_log_tail(name: &str, path: &Path, lines: usize) {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(lines).collect();
+    eprintln!("--- {name} log (last {} lines) ---", tail.len());
+    for line in tail.into_iter().rev() {
+        eprintln!("{line}");
+    }
 }

@@ -8,6 +8,10 @@
 /// and never grows the executor's memory.
 pub const OUTPUT_CAP_BYTES: usize = 64 * 1024;
 
+/// Bytes of stderr kept past the cap, from its end: agents print their
+/// `ocf-exit-reason:` last, so a flood of output must not hide it.
+pub const OUTPUT_TAIL_BYTES: usize = 4 * 1024;
+
 /// Time between SIGTERM to an agent's process group at its timeout and the
 /// SIGKILL that follows. Pacemaker gives no grace at all; a short one lets
 /// well-behaved agents clean up their temporary files.

@@ -5,7 +5,7 @@
 //! Main types: [`Spawn`] (what to run) and [`Finished`] (how it ended).
 //! Must not: interpret exit codes; that is each agent class's job.
 
-use crate::limits::{DRAIN_AFTER_EXIT_MS, POLL_SLICE_MS, REAP_WAIT_MS};
+use crate::limits::{DRAIN_AFTER_EXIT_MS, OUTPUT_TAIL_BYTES, POLL_SLICE_MS, REAP_WAIT_MS};
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -50,7 +50,8 @@ pub struct Finished {
     pub ending: Ending,
     /// Captured stdout, at most the cap, lossily decoded.
     pub stdout: String,
-    /// Captured stderr, at most the cap, lossily decoded.
+    /// Captured stderr, lossily decoded: at most the cap, and past it also
+    /// its last `OUTPUT_TAIL_BYTES` after a marker.
     pub stderr: String,
     /// Bytes read past the cap and dropped (stdout + stderr).
     pub dropped_bytes: u64,
@@ -113,8 +114,8 @@ pub fn run(spawn: &Spawn, stdin_max: usize) -> Result<Finished, SpawnError> {
     let ending = supervise(&mut child, &mut capture, spawn, started);
     Ok(Finished {
         ending,
-        stdout: String::from_utf8_lossy(&capture.streams[0].kept).into_owned(),
-        stderr: String::from_utf8_lossy(&capture.streams[1].kept).into_owned(),
+        stdout: capture.streams[0].text(),
+        stderr: capture.streams[1].text(),
         dropped_bytes: capture.streams.iter().map(|s| s.dropped).sum(),
         elapsed: started.elapsed(),
     })
@@ -194,6 +195,10 @@ struct Stream {
     kept: Vec<u8>,
     dropped: u64,
     cap: usize,
+    /// The last bytes past the cap, at most `tail_cap` (stderr only: the
+    /// exit reason is what an agent prints last, after any flood).
+    tail: Vec<u8>,
+    tail_cap: usize,
 }
 
 trait ReadFd: Read + AsRawFd {}
@@ -203,7 +208,7 @@ impl Capture {
     fn new(child: &mut Child, cap: usize) -> Capture {
         let out = child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>);
         let err = child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>);
-        let streams = [out, err].map(|pipe| {
+        let streams = [(out, 0), (err, OUTPUT_TAIL_BYTES)].map(|(pipe, tail_cap)| {
             if let Some(p) = &pipe {
                 set_nonblocking(p.as_raw_fd());
             }
@@ -212,6 +217,8 @@ impl Capture {
                 kept: Vec::new(),
                 dropped: 0,
                 cap,
+                tail: Vec::new(),
+                tail_cap,
             }
         });
         Capture { streams }
@@ -263,6 +270,11 @@ impl Stream {
                     let keep = n.min(room);
                     self.kept.extend_from_slice(&buf[..keep]);
                     self.dropped += (n - keep) as u64;
+                    if self.tail_cap > 0 && keep < n {
+                        self.tail.extend_from_slice(&buf[keep..n]);
+                        let excess = self.tail.len().saturating_sub(self.tail_cap);
+                        self.tail.drain(..excess);
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -272,6 +284,22 @@ impl Stream {
                 }
             }
         }
+    }
+}
+
+impl Stream {
+    /// What was kept, lossily decoded; past the cap, the head, a marker
+    /// and the tail.
+    fn text(&self) -> String {
+        if self.tail.is_empty() {
+            return String::from_utf8_lossy(&self.kept).into_owned();
+        }
+        let skipped = self.dropped - self.tail.len() as u64;
+        format!(
+            "{}\n[... {skipped} bytes not kept ...]\n{}",
+            String::from_utf8_lossy(&self.kept),
+            String::from_utf8_lossy(&self.tail)
+        )
     }
 }
 
@@ -314,6 +342,23 @@ mod tests {
         assert_eq!(f.ending, Ending::Exited(0));
         assert_eq!(f.stdout.len(), 1024);
         assert_eq!(f.dropped_bytes, 100_000 - 1024);
+    }
+
+    #[test]
+    fn the_end_of_a_flooded_stderr_is_kept_for_the_exit_reason() {
+        let f = sh(
+            "head -c 100000 /dev/zero | tr '\\0' y >&2; echo 'ocf-exit-reason:late' >&2; exit 1",
+            5_000,
+        );
+        assert_eq!(f.ending, Ending::Exited(1));
+        assert!(
+            f.stderr.starts_with(&"y".repeat(1024)),
+            "{}",
+            &f.stderr[..40]
+        );
+        assert!(f.stderr.ends_with("ocf-exit-reason:late\n"), "{}", f.stderr);
+        assert!(f.stderr.len() <= 1024 + OUTPUT_TAIL_BYTES + 64);
+        assert_eq!(f.dropped_bytes, 100_000 + 21 - 1024);
     }
 
     #[test]

@@ -207,7 +207,15 @@ impl OpResult {
                 )),
             ),
         };
-        let exit_reason = our_reason.or_else(|| exit_reason_of(&finished.stderr));
+        let exit_reason = our_reason
+            .or_else(|| exit_reason_of(&finished.stderr))
+            .or_else(|| match status {
+                // A bare number no standard defines explains nothing.
+                AgentStatus::UnknownExitCode(code) => Some(format!(
+                    "exit code {code} is not defined by the agent's standard"
+                )),
+                _ => None,
+            });
         OpResult {
             status,
             exit_reason,
@@ -286,6 +294,20 @@ mod tests {
         r.status = AgentStatus::NotRunning;
         assert_eq!(r.severity_against(Expected::NotRunning), Severity::None);
         assert_eq!(r.severity_against(Expected::Ok), Severity::Soft);
+    }
+
+    #[test]
+    fn an_undefined_exit_code_gets_a_reason_naming_it() {
+        let finished = crate::process::Finished {
+            ending: crate::process::Ending::Exited(77),
+            stdout: String::new(),
+            stderr: String::new(),
+            dropped_bytes: 0,
+            elapsed: std::time::Duration::from_millis(3),
+        };
+        let r = OpResult::from_finished(finished, AgentStatus::from_ocf_code);
+        assert_eq!(r.status, AgentStatus::UnknownExitCode(77));
+        assert!(r.exit_reason.unwrap().contains("exit code 77"));
     }
 
     #[test]

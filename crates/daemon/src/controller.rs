@@ -54,8 +54,26 @@ pub struct Controller {
 
 /// A finished piece of a transition.
 enum Done {
-    Op(Box<Outcome>),
+    Op(Result<Box<Outcome>, Unreached>),
     Fence(Result<(), String>),
+}
+
+/// An operation sent to a node that gave no result.
+struct Unreached {
+    node: String,
+    resource: String,
+    why: String,
+}
+
+/// What settling lost nodes did.
+enum Settle {
+    /// Nothing to settle.
+    Nothing,
+    /// Some node was recorded down (fenced or its lease expired): the
+    /// replicated state changed under the snapshot being planned from.
+    RecordedDown,
+    /// Some node is inside its lease window, or could not be fenced.
+    Waiting,
 }
 
 /// What made the last plan, to notice a loop.
@@ -88,33 +106,61 @@ impl Controller {
     }
 
     async fn step(&self, started: Instant, repeat: &mut Repeat) -> Result<(), String> {
-        let view = self.node.view();
-        let state = self.node.replicated();
-        let cluster = match live::cluster_of(&view, &state) {
-            None => return Ok(()),
-            Some(c) => c.map_err(|e| format!("the replicated configuration is invalid: {e}"))?,
-        };
-        if self
-            .settle_lost_nodes(&view, &state, &cluster, started)
-            .await?
-        {
-            return Ok(());
+        // Two rounds: after recording a node down, plan from the state that
+        // says so, not from the snapshot taken before (it would still show
+        // the node unclean, and the first result would abort the
+        // transition as stale).
+        for _ in 0..2 {
+            let view = self.node.view();
+            if !view.quorum {
+                // A DC cut off from the majority still believes it leads
+                // (openraft issue 1898). It must not act: above all not
+                // fence the majority it cannot hear; its lease rule stops
+                // its own resources, and the majority elects another DC.
+                return Ok(());
+            }
+            let state = self.node.replicated();
+            let cluster = match live::cluster_of(&view, &state) {
+                None => return Ok(()),
+                Some(c) => {
+                    c.map_err(|e| format!("the replicated configuration is invalid: {e}"))?
+                }
+            };
+            match self
+                .settle_lost_nodes(&view, &state, &cluster, started)
+                .await?
+            {
+                Settle::Waiting => return Ok(()),
+                Settle::RecordedDown => continue,
+                Settle::Nothing => return self.plan(&view, &state, &cluster, repeat).await,
+            }
         }
-        let probes = self.missing_probes(&view, &state, &cluster);
+        Ok(())
+    }
+
+    /// Probes what is unknown, else schedules and executes a transition.
+    async fn plan(
+        &self,
+        view: &MembershipView,
+        state: &Replicated,
+        cluster: &Cluster,
+        repeat: &mut Repeat,
+    ) -> Result<(), String> {
+        let probes = self.missing_probes(view, state, cluster);
         if !probes.is_empty() {
             let term = self.term().await?;
             let requests = probes
                 .into_iter()
                 .filter_map(|(node, target)| {
-                    let located = opspec::locate(&cluster, &target)?;
-                    Some((node, located.request(&cluster, &target, "monitor", 0, term)))
+                    let located = opspec::locate(cluster, &target)?;
+                    Some((node, located.request(cluster, &target, "monitor", 0, term)))
                 })
                 .collect();
             self.run_batch(requests).await;
             return Ok(());
         }
         let now = chrono_now();
-        let transition = tandem_scheduler::schedule(&cluster, now);
+        let transition = tandem_scheduler::schedule(cluster, now);
         let work: Vec<&Action> = transition.actions.iter().filter(|a| !a.pseudo).collect();
         if work.is_empty() {
             repeat.count = 0;
@@ -158,7 +204,7 @@ impl Controller {
             );
         }
         let term = self.term().await?;
-        self.execute(&cluster, &transition.actions, term, &state, &view)
+        self.execute(cluster, &transition.actions, term, state, view)
             .await
     }
 
@@ -169,16 +215,17 @@ impl Controller {
             .ok_or_else(|| "no longer DC (leadership not confirmed by a quorum)".to_string())
     }
 
-    /// Returns true while some lost node is still inside its lease window
-    /// (nothing may be scheduled then).
+    /// Settles every lost node; [`Settle::Waiting`] while one is still
+    /// inside its lease window (nothing may be scheduled then).
     async fn settle_lost_nodes(
         &self,
         view: &MembershipView,
         state: &Replicated,
         cluster: &Cluster,
         started: Instant,
-    ) -> Result<bool, String> {
+    ) -> Result<Settle, String> {
         let mut waiting = false;
+        let mut recorded = false;
         let window = view.lease_ms + self.margin_ms;
         for peer in view.voters.iter().filter(|v| !v.witness && !v.alive) {
             if !state.status.contains_key(&peer.name) {
@@ -188,9 +235,12 @@ impl Controller {
                 .last_heard_ms
                 .unwrap_or(started.elapsed().as_millis() as u64);
             if fencing::configured(cluster) && self.may_try_fencing(&peer.name) {
+                // Only a DC a quorum still follows may shoot a node.
+                self.term().await?;
                 match self.fence_job(cluster, &peer.name).await {
                     Ok(()) => {
                         tracing::warn!(node = %peer.name, "fenced; recovering its resources");
+                        recorded = true;
                         continue;
                     }
                     // The lease rule below still applies: the node has
@@ -230,8 +280,15 @@ impl Controller {
                 },
             ]))
             .await?;
+            recorded = true;
         }
-        Ok(waiting)
+        Ok(if waiting {
+            Settle::Waiting
+        } else if recorded {
+            Settle::RecordedDown
+        } else {
+            Settle::Nothing
+        })
     }
 
     /// Whether fencing `node` may be tried now: at most once per
@@ -300,9 +357,17 @@ impl Controller {
             calls.spawn(self.dispatch(node, request));
         }
         while let Some(joined) = calls.join_next().await {
-            if let Ok(outcome) = joined {
-                tracing::info!(resource = %outcome.resource.id, node = %outcome.node, "probe: {:?}", outcome.result.status);
-                let _ = self.record(&outcome).await;
+            match joined {
+                Ok(Ok(outcome)) => {
+                    tracing::info!(resource = %outcome.resource.id, node = %outcome.node, "probe: {:?}", outcome.result.status);
+                    // Probes only: no start among them.
+                    let _ = self.record(&outcome, true).await;
+                }
+                // Nothing recorded: probed again on the next round.
+                Ok(Err(u)) => {
+                    tracing::warn!(node = %u.node, resource = %u.resource, "probe: no result: {}", u.why)
+                }
+                Err(_) => {}
             }
         }
     }
@@ -317,6 +382,7 @@ impl Controller {
         view: &MembershipView,
     ) -> Result<(), String> {
         let fingerprint = world(view, state);
+        let start_is_fatal = oprecord::start_failure_is_fatal(cluster);
         let mut done = vec![false; actions.len()];
         let mut started = vec![false; actions.len()];
         let mut calls: JoinSet<(usize, Done)> = JoinSet::new();
@@ -339,7 +405,9 @@ impl Controller {
                         match self.request_for(cluster, actions, i, term) {
                             Some((node, request)) => {
                                 let dispatch = self.dispatch(node, request);
-                                calls.spawn(async move { (i, Done::Op(Box::new(dispatch.await))) });
+                                calls.spawn(
+                                    async move { (i, Done::Op(dispatch.await.map(Box::new))) },
+                                );
                             }
                             None => {
                                 done[i] = true;
@@ -364,7 +432,13 @@ impl Controller {
                     stop_reason.get_or_insert_with(|| format!("fencing {} failed", a.target));
                     continue;
                 }
-                Done::Op(outcome) => *outcome,
+                Done::Op(Ok(outcome)) => *outcome,
+                Done::Op(Err(u)) => {
+                    stop_reason
+                        .get_or_insert_with(|| format!("{} of {}: no result", a.task, a.target));
+                    self.forget_unreached(&u).await;
+                    continue;
+                }
             };
             if outcome.ok {
                 done[i] = true;
@@ -373,7 +447,7 @@ impl Controller {
                 tracing::warn!(term, resource = %a.target, node = ?a.node, "{} {}ms failed: {:?} {}", a.task, a.interval_ms, outcome.result.status, outcome.result.exit_reason.clone().unwrap_or_default());
                 stop_reason.get_or_insert_with(|| format!("{} of {} failed", a.task, a.target));
             }
-            self.record(&outcome).await?;
+            self.record(&outcome, start_is_fatal).await?;
             if stop_reason.is_none()
                 && world(&self.node.view(), &self.node.replicated()) != fingerprint
             {
@@ -438,48 +512,63 @@ impl Controller {
         Some((node, request))
     }
 
-    /// Sends one request to `node`'s executor; a transport failure is an
-    /// operation that could not run.
+    /// Sends one request to `node`'s executor. `Err` when no result came
+    /// back (unreachable, refused, garbled): the operation may or may not
+    /// have run, which is not the resource's failure.
     fn dispatch(
         &self,
         node: String,
         request: ExecRequest,
-    ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<Outcome, Unreached>> + Send + 'static {
         let client = self.client.clone();
         let endpoint = self.peers.get(&node).cloned();
-        let executor = self.executor.clone();
         async move {
             let timeout = Duration::from_millis(request.timeout_ms) + CALL_SLACK;
-            let failed = |reason: String| {
-                let result = tandem_agents::OpResult::exec_failed(reason);
-                executor.outcome_for(&node, &request, result)
+            let unreached = |why: String| Unreached {
+                node: node.clone(),
+                resource: request.resource.id.clone(),
+                why,
             };
-            let Some(endpoint) = endpoint else {
-                return failed(format!("no API address known for node {node}"));
-            };
-            let body = match serde_json::to_value(&request) {
-                Ok(b) => b,
-                Err(e) => return failed(e.to_string()),
-            };
+            let endpoint =
+                endpoint.ok_or_else(|| unreached(format!("no API address known for {node}")))?;
+            let body = serde_json::to_value(&request).map_err(|e| unreached(e.to_string()))?;
             match client
                 .call_one(&endpoint, Method::POST, "/execute", Some(body), timeout)
                 .await
             {
-                Ok((200, value)) => match serde_json::from_value::<Outcome>(value) {
-                    Ok(outcome) => outcome,
-                    Err(e) => failed(format!("bad reply from {node}: {e}")),
-                },
-                Ok((status, value)) => failed(format!(
-                    "{node} refused: {status} {}",
+                Ok((200, value)) => serde_json::from_value::<Outcome>(value)
+                    .map_err(|e| unreached(format!("bad reply: {e}"))),
+                Ok((status, value)) => Err(unreached(format!(
+                    "refused: {status} {}",
                     value["error"].as_str().unwrap_or("")
-                )),
-                Err(e) => failed(format!("cannot reach {node}'s executor: {e}")),
+                ))),
+                Err(e) => Err(unreached(format!("cannot reach the executor: {e}"))),
             }
         }
     }
 
-    async fn record(&self, outcome: &Outcome) -> Result<(), String> {
-        let command = oprecord::record(outcome, &self.node.replicated(), chrono_now());
+    /// An operation whose result never came back: its resource's state on
+    /// that node is unknown, so its history there is forgotten and the
+    /// resource is probed again once the node answers (or the node is
+    /// declared down by the lease rule or a fence).
+    async fn forget_unreached(&self, u: &Unreached) {
+        tracing::warn!(node = %u.node, resource = %u.resource, "no result: {}; its state there is unknown until probed again", u.why);
+        let forget = Command::ForgetHistory {
+            node: Some(u.node.clone()),
+            resource: Some(u.resource.clone()),
+        };
+        if let Err(e) = self.propose(forget).await {
+            tracing::warn!("cannot forget the unknown state: {e}");
+        }
+    }
+
+    async fn record(&self, outcome: &Outcome, start_is_fatal: bool) -> Result<(), String> {
+        let command = oprecord::record(
+            outcome,
+            &self.node.replicated(),
+            chrono_now(),
+            start_is_fatal,
+        );
         self.propose(command).await
     }
 

@@ -129,10 +129,7 @@ pub fn fencing_enabled(cluster: &Cluster) -> bool {
         .config
         .option("fencing-enabled")
         .or_else(|| cluster.config.option("stonith-enabled"));
-    !matches!(
-        value.map(|v| v.to_ascii_lowercase()),
-        Some(v) if ["false", "no", "off", "0", "n"].contains(&v.as_str())
-    )
+    !crate::opspec::is_false(value)
 }
 
 /// The topology levels for `target` in index order, as device id lists.

@@ -221,7 +221,9 @@ fn spawn_monitor_reports(
             tracing::warn!(resource = %outcome.resource.id, ok = outcome.ok, "monitor {} ms now reports {:?}", event.key.interval_ms, outcome.result.status);
             let node = node.clone();
             rt.block_on(async move {
-                let command = oprecord::record(&outcome, &node.replicated(), executor::now_s());
+                // Recurring monitors only: never a start.
+                let command =
+                    oprecord::record(&outcome, &node.replicated(), executor::now_s(), true);
                 if let Err(e) = node.propose(command).await {
                     tracing::error!("cannot record a monitor result: {e}");
                 }

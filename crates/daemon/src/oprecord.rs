@@ -86,8 +86,10 @@ pub fn as_expected(result: &OpResult, expected: Expected, probe: bool) -> bool {
 
 /// The commands that record `outcome`, as one batch: the operation, and on
 /// failure the failure record and fail count (read from `state` and
-/// bumped).
-pub fn record(outcome: &Outcome, state: &Replicated, now_s: i64) -> Command {
+/// bumped; a failed stop, and a failed start when `start_is_fatal`, set it
+/// to INFINITY as Pacemaker's controller does, so the resource is not
+/// tried on that node again).
+pub fn record(outcome: &Outcome, state: &Replicated, now_s: i64, start_is_fatal: bool) -> Command {
     let mut op = outcome.op.clone();
     op.on_node = Some(outcome.node.clone());
     let rsc = &outcome.resource.id;
@@ -129,10 +131,15 @@ pub fn record(outcome: &Outcome, state: &Replicated, now_s: i64) -> Command {
             .status
             .get(&outcome.node)
             .and_then(|s| s.transient.get(&format!("fail-count-{key}")))
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0);
+            .map_or(0, |v| parse_count(v));
+        let fatal = op.operation == "stop" || (op.operation == "start" && start_is_fatal);
+        let count = if fatal || count + 1 >= INFINITY {
+            "INFINITY".to_string()
+        } else {
+            (count + 1).to_string()
+        };
         for (name, value) in [
-            (format!("fail-count-{key}"), (count + 1).to_string()),
+            (format!("fail-count-{key}"), count),
             (format!("last-failure-{key}"), now_s.to_string()),
         ] {
             commands.push(Command::SetTransient {
@@ -143,6 +150,21 @@ pub fn record(outcome: &Outcome, state: &Replicated, now_s: i64) -> Command {
         }
     }
     Command::Batch(commands)
+}
+
+/// Pacemaker's INFINITY, the ceiling of every score and fail count.
+const INFINITY: i64 = 1_000_000;
+
+fn parse_count(value: &str) -> i64 {
+    match value.trim_start_matches('+') {
+        "INFINITY" => INFINITY,
+        n => n.parse::<i64>().unwrap_or(0).min(INFINITY),
+    }
+}
+
+/// The `start-failure-is-fatal` cluster option (default true).
+pub fn start_failure_is_fatal(cluster: &tandem_model::Cluster) -> bool {
+    !crate::opspec::is_false(cluster.config.option("start-failure-is-fatal"))
 }
 
 #[cfg(test)]
@@ -173,16 +195,46 @@ mod tests {
     #[test]
     fn failures_are_counted_and_stops_forget_monitors() {
         let mut state = Replicated::default();
-        state.apply(&record(&outcome("monitor", 10_000, 7, false), &state, 100));
-        state.apply(&record(&outcome("monitor", 10_000, 7, false), &state, 101));
+        state.apply(&record(
+            &outcome("monitor", 10_000, 7, false),
+            &state,
+            100,
+            true,
+        ));
+        state.apply(&record(
+            &outcome("monitor", 10_000, 7, false),
+            &state,
+            101,
+            true,
+        ));
         let n1 = &state.status["n1"];
         assert_eq!(n1.transient["fail-count-web#monitor_10000"], "2");
         assert_eq!(n1.transient["last-failure-web#monitor_10000"], "101");
         let ids: Vec<&String> = n1.resources["web"].ops.keys().collect();
         assert_eq!(ids, ["web_last_failure_0", "web_monitor_10000"]);
-        state.apply(&record(&outcome("stop", 0, 0, true), &state, 102));
+        state.apply(&record(&outcome("stop", 0, 0, true), &state, 102, true));
         let ids: Vec<&String> = state.status["n1"].resources["web"].ops.keys().collect();
         assert_eq!(ids, ["web_last_0", "web_last_failure_0"]);
+    }
+
+    #[test]
+    fn a_failed_start_or_stop_bans_the_node_with_an_infinite_fail_count() {
+        let mut state = Replicated::default();
+        state.apply(&record(&outcome("start", 0, 1, false), &state, 100, true));
+        assert_eq!(
+            state.status["n1"].transient["fail-count-web#start_0"],
+            "INFINITY"
+        );
+        state.apply(&record(&outcome("stop", 0, 1, false), &state, 101, false));
+        assert_eq!(
+            state.status["n1"].transient["fail-count-web#stop_0"],
+            "INFINITY"
+        );
+        // start-failure-is-fatal=false: counted like any other failure.
+        let mut state = Replicated::default();
+        state.apply(&record(&outcome("start", 0, 1, false), &state, 100, false));
+        state.apply(&record(&outcome("start", 0, 1, false), &state, 101, false));
+        assert_eq!(state.status["n1"].transient["fail-count-web#start_0"], "2");
     }
 
     #[test]

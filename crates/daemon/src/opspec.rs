@@ -143,6 +143,14 @@ fn is_true(v: &str) -> bool {
     )
 }
 
+/// Whether a boolean option is set to false, in any of the spellings
+/// Pacemaker accepts; unset or anything else is not false.
+pub fn is_false(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        ["false", "no", "off", "0", "n"].contains(&v.to_ascii_lowercase().as_str())
+    })
+}
+
 /// `20s`, `500ms`, `2min`, `1h` or plain seconds, as Pacemaker reads them.
 pub fn parse_ms(text: &str) -> Option<u64> {
     let t = text.trim();

@@ -64,7 +64,8 @@ fn plan(
 }
 
 /// Every recorded failure (`RSC_last_failure_0`), like crm_mon's "Failed
-/// Resource Actions".
+/// Resource Actions", with the resource's fail count on that node (what
+/// migration-threshold is compared with).
 fn failures(state: &Replicated) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     for (node, status) in &state.status {
@@ -73,6 +74,7 @@ fn failures(state: &Replicated) -> Vec<serde_json::Value> {
                 out.push(serde_json::json!({
                     "resource": rsc,
                     "node": node,
+                    "fail_count": fail_count(&status.transient, rsc),
                     "operation": op.operation,
                     "interval_ms": op.interval_ms,
                     "rc": op.rc_code,
@@ -84,4 +86,41 @@ fn failures(state: &Replicated) -> Vec<serde_json::Value> {
         }
     }
     out
+}
+
+/// The sum of `fail-count-RSC#OP_INTERVAL` over RSC's operations, saturating
+/// at INFINITY (1,000,000) as Pacemaker's scores do.
+fn fail_count(transient: &std::collections::BTreeMap<String, String>, rsc: &str) -> u64 {
+    const INFINITY: u64 = 1_000_000;
+    let prefix = format!("fail-count-{rsc}#");
+    transient
+        .iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .map(|(_, v)| match v.as_str() {
+            "INFINITY" | "+INFINITY" => INFINITY,
+            n => n.parse().unwrap_or(0),
+        })
+        .fold(0, |sum: u64, n| sum.saturating_add(n).min(INFINITY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_count_sums_the_resources_operations_and_saturates() {
+        let transient = [
+            ("fail-count-web#monitor_1000", "2"),
+            ("fail-count-web#start_0", "1"),
+            ("fail-count-webx#start_0", "5"),
+            ("last-failure-web#monitor_1000", "1700000000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(fail_count(&transient, "web"), 3);
+        assert_eq!(fail_count(&transient, "db"), 0);
+        let inf = [("fail-count-db#start_0".to_string(), "INFINITY".to_string())].into();
+        assert_eq!(fail_count(&inf, "db"), 1_000_000);
+    }
 }
