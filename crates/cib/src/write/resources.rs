@@ -22,49 +22,143 @@ const OP_FIELDS: [&str; 8] = [
     "description",
 ];
 
-/// A template id and the first primitive built from it, whose agent the
-/// template carries (the model merged the template's sets into its users
-/// and keeps only the id).
-type Template<'a> = (&'a str, Option<&'a Primitive>);
+/// What the model flattened and the document shares: templates (the
+/// model merged a template's sets and operations into its users and keeps
+/// only its id) and operation lists several primitives hold alike (an
+/// `<operations id-ref>` in the source), which written twice would repeat
+/// the op ids.
+struct Plan<'a> {
+    templates: Vec<Template<'a>>,
+    /// Repeated operation lists, the id of their `<operations>` element,
+    /// and whether it was written yet (later ones refer to it).
+    shared_ops: Vec<(&'a [Operation], String, bool)>,
+}
+
+struct Template<'a> {
+    id: &'a str,
+    /// The first primitive built from it, whose agent the template carries.
+    first_user: Option<&'a Primitive>,
+    /// The operations every user ends with, written on the template once.
+    operations: &'a [Operation],
+}
 
 pub(crate) fn resources<'a>(out: &mut Out<'a>, config: &'a Configuration) {
-    let templates = templates(config);
+    let all: Vec<&Primitive> = config
+        .resources
+        .iter()
+        .flat_map(Resource::primitives)
+        .collect();
+    let templates = templates(config, &all);
+    let shared_ops = shared_ops(out, &all, &templates);
+    let mut plan = Plan {
+        templates,
+        shared_ops,
+    };
     out.node(El::new("resources"), |out| {
-        for (id, user) in &templates {
-            let el = El::new("template").id(*id);
-            out.leaf(match user {
+        for t in &plan.templates {
+            let el = El::new("template").id(t.id);
+            let el = match t.first_user {
                 Some(p) => agent(el, p),
                 None => el,
-            });
+            };
+            out.node(el, |out| operations(out, t.operations, &mut Vec::new()));
         }
         for r in &config.resources {
-            resource(out, r, &templates);
+            resource(out, r, &mut plan);
         }
     });
 }
 
 /// The listed templates, then any a primitive names that the list lacks
 /// (the parser refuses a `template=` naming no `<template>`).
-fn templates(config: &Configuration) -> Vec<Template<'_>> {
-    let users: Vec<&Primitive> = config
-        .resources
-        .iter()
-        .flat_map(Resource::primitives)
-        .filter(|p| p.template.is_some())
-        .collect();
+fn templates<'a>(config: &'a Configuration, all: &[&'a Primitive]) -> Vec<Template<'a>> {
     let mut ids: Vec<&str> = config.templates.iter().map(String::as_str).collect();
-    for p in &users {
-        let id = p.template.as_deref().unwrap_or_default();
+    for id in all.iter().filter_map(|p| p.template.as_deref()) {
         if !ids.contains(&id) {
             ids.push(id);
         }
     }
     ids.into_iter()
         .map(|id| {
-            let first = users.iter().find(|p| p.template.as_deref() == Some(id));
-            (id, first.copied())
+            let users: Vec<&Primitive> = all
+                .iter()
+                .copied()
+                .filter(|p| p.template.as_deref() == Some(id))
+                .collect();
+            Template {
+                id,
+                first_user: users.first().copied(),
+                operations: common_operations(&users),
+            }
         })
         .collect()
+}
+
+/// The longest tail of operations all `users` share such that no user's
+/// own operations redefine one of them (same name, interval and role):
+/// the parser appends a template's operations minus the redefined ones,
+/// so exactly these read back in place.
+fn common_operations<'a>(users: &[&'a Primitive]) -> &'a [Operation] {
+    let Some(first) = users.first().map(|p| p.operations.as_slice()) else {
+        return &[];
+    };
+    let shared_tail = |ops: &[Operation]| {
+        let pairs = first.iter().rev().zip(ops.iter().rev());
+        pairs.take_while(|(a, b)| a == b).count()
+    };
+    let mut len = users
+        .iter()
+        .map(|p| shared_tail(&p.operations))
+        .min()
+        .unwrap_or(0);
+    let tail = |len: usize| &first[first.len() - len..];
+    let redefines = |p: &Primitive, len: usize| {
+        let own = &p.operations[..p.operations.len() - len];
+        own.iter().any(|o| tail(len).iter().any(|t| same_key(o, t)))
+    };
+    while len > 0 && users.iter().any(|p| redefines(p, len)) {
+        len -= 1;
+    }
+    tail(len)
+}
+
+fn same_key(a: &Operation, b: &Operation) -> bool {
+    (&a.name, a.interval_ms, a.role) == (&b.name, b.interval_ms, b.role)
+}
+
+/// Operation lists (after the template's share) that more than one
+/// primitive holds, each with a generated `<operations>` id.
+fn shared_ops<'a>(
+    out: &mut Out<'a>,
+    all: &[&'a Primitive],
+    templates: &[Template<'a>],
+) -> Vec<(&'a [Operation], String, bool)> {
+    let mut seen: Vec<&[Operation]> = Vec::new();
+    let mut shared = Vec::new();
+    for p in all {
+        let own = own_operations(p, templates);
+        if own.is_empty() || shared.iter().any(|(ops, _, _)| *ops == own) {
+            continue;
+        }
+        if seen.contains(&own) {
+            let id = out.fresh(format!("{}-operations", own[0].id));
+            shared.push((own, id, false));
+        } else {
+            seen.push(own);
+        }
+    }
+    shared
+}
+
+/// A primitive's operations without those its template carries.
+fn own_operations<'a>(p: &'a Primitive, templates: &[Template<'a>]) -> &'a [Operation] {
+    let inherited = template_of(p, templates).map_or(0, |t| t.operations.len());
+    &p.operations[..p.operations.len() - inherited]
+}
+
+fn template_of<'t, 'a>(p: &Primitive, templates: &'t [Template<'a>]) -> Option<&'t Template<'a>> {
+    let id = p.template.as_deref()?;
+    templates.iter().find(|t| t.id == id)
 }
 
 fn agent<'a>(el: El<'a>, p: &'a Primitive) -> El<'a> {
@@ -73,44 +167,62 @@ fn agent<'a>(el: El<'a>, p: &'a Primitive) -> El<'a> {
         .attr("type", &p.agent)
 }
 
-fn resource<'a>(out: &mut Out<'a>, r: &'a Resource, templates: &[Template<'a>]) {
+fn resource<'a>(out: &mut Out<'a>, r: &'a Resource, plan: &mut Plan<'a>) {
     match r {
-        Resource::Primitive(p) => primitive(out, p, templates),
+        Resource::Primitive(p) => primitive(out, p, plan),
         Resource::Group(g) => out.node(El::new("group").id(&g.id), |out| {
             sets(out, "meta_attributes", &g.meta);
             for p in &g.members {
-                primitive(out, p, templates);
+                primitive(out, p, plan);
             }
         }),
         Resource::Clone(c) => out.node(El::new("clone").id(&c.id), |out| {
             promotable_meta(out, c);
             sets(out, "meta_attributes", &c.meta);
-            resource(out, &c.child, templates);
+            resource(out, &c.child, plan);
         }),
     }
 }
 
 /// A primitive built from a template names it and, as the schema wants,
-/// leaves the agent to the template when it is the same.
-fn primitive<'a>(out: &mut Out<'a>, p: &'a Primitive, templates: &[Template<'a>]) {
-    let from = templates
-        .iter()
-        .find(|(id, _)| Some(*id) == p.template.as_deref())
-        .and_then(|(_, first)| *first);
-    let same_agent = from
+/// leaves the agent (and the shared operations) to the template.
+fn primitive<'a>(out: &mut Out<'a>, p: &'a Primitive, plan: &mut Plan<'a>) {
+    let template = template_of(p, &plan.templates);
+    let same_agent = template
+        .and_then(|t| t.first_user)
         .is_some_and(|t| (&t.class, &t.provider, &t.agent) == (&p.class, &p.provider, &p.agent));
+    let own = own_operations(p, &plan.templates);
     let el = El::new("primitive").id(&p.id);
     let el = if same_agent { el } else { agent(el, p) };
     out.node(el.opt("template", p.template.as_deref()), |out| {
         sets(out, "meta_attributes", &p.meta);
         sets(out, "instance_attributes", &p.instance);
         sets(out, "utilization", &p.utilization);
-        if !p.operations.is_empty() {
-            out.node(El::new("operations"), |out| {
-                for op in &p.operations {
-                    operation(out, op);
-                }
-            });
+        operations(out, own, &mut plan.shared_ops);
+    });
+}
+
+/// `<operations>`, or an `id-ref` to the same list written before.
+fn operations<'a>(
+    out: &mut Out<'a>,
+    ops: &'a [Operation],
+    shared: &mut [(&'a [Operation], String, bool)],
+) {
+    if ops.is_empty() {
+        return;
+    }
+    let mut el = El::new("operations");
+    if let Some((_, id, written)) = shared.iter_mut().find(|(list, _, _)| *list == ops) {
+        if *written {
+            out.leaf(el.attr("id-ref", id.clone()));
+            return;
+        }
+        *written = true;
+        el = el.attr("id", id.clone());
+    }
+    out.node(el, |out| {
+        for op in ops {
+            operation(out, op);
         }
     });
 }

@@ -125,8 +125,10 @@ impl<'a> Out<'a> {
 
     /// A unique id starting with `base` for an element the model keeps no
     /// id for (nvpairs, expressions): Pacemaker's schema requires one.
+    /// Characters an XML id cannot hold (`:`, `#`, spaces...) become `-`.
     pub fn fresh(&mut self, base: String) -> String {
         let taken = |out: &Self, id: &str| out.reserved.contains(id) || out.generated.contains(id);
+        let base = ncname(&base);
         let mut id = base.clone();
         let mut n = 1;
         while taken(self, &id) {
@@ -171,6 +173,22 @@ impl<'a> Out<'a> {
         for _ in 0..self.depth {
             self.text.push_str("  ");
         }
+    }
+}
+
+/// `text` as an XML id (an NCName): other characters become `-`, and a
+/// start that is not a letter or `_` gets an `id-` prefix.
+fn ncname(text: &str) -> String {
+    let kept: String = text
+        .chars()
+        .map(|c| match c {
+            c if c.is_alphanumeric() || matches!(c, '-' | '.' | '_') => c,
+            _ => '-',
+        })
+        .collect();
+    match kept.chars().next() {
+        Some(c) if c.is_alphabetic() || c == '_' => kept,
+        _ => format!("id-{kept}"),
     }
 }
 
@@ -265,6 +283,8 @@ mod tests {
         assert_eq!(out.fresh("n".into()), "n-1");
         assert_eq!(out.fresh("n".into()), "n-2");
         assert_eq!(out.fresh("m".into()), "m");
+        assert_eq!(out.fresh("set-#health:0".into()), "set--health-0");
+        assert_eq!(out.fresh("1".into()), "id-1");
     }
 
     #[test]
