@@ -29,7 +29,9 @@ fn schema_findings(tool: &Path, cib: &str) -> Vec<String> {
         .spawn()
         .expect("crm_verify starts");
     let mut stdin = child.stdin.take().expect("piped stdin");
-    stdin.write_all(cib.as_bytes()).expect("crm_verify reads the CIB");
+    stdin
+        .write_all(cib.as_bytes())
+        .expect("crm_verify reads the CIB");
     drop(stdin);
     let output = child.wait_with_output().expect("crm_verify finishes");
     let text = String::from_utf8_lossy(&output.stderr).into_owned()
@@ -65,7 +67,10 @@ fn written_corpus_cibs_pass_crm_verify_schema_validation() {
             valid += 1;
         } else {
             let case = file.file_stem().unwrap_or_default().to_string_lossy();
-            failures.push(format!("{case}:\n  {}", findings[..findings.len().min(4)].join("\n  ")));
+            failures.push(format!(
+                "{case}:\n  {}",
+                findings[..findings.len().min(4)].join("\n  ")
+            ));
         }
     }
     println!("crm_verify: {valid} written CIBs schema-valid, {bundles} bundle cases skipped");

@@ -135,3 +135,48 @@ fn native_toml_examples_read_back_the_same_after_write_cib() {
         dir.display()
     );
 }
+
+/// A one-primitive cluster whose parameter `p` is `value`, with a note
+/// (written as a comment) that could end a comment early.
+fn with_value(value: &str) -> Cluster {
+    let toml =
+        "[[resource]]\nid = \"r\"\nagent = \"ocf:pacemaker:Dummy\"\nparams = { p = \"x\" }\n";
+    let mut cluster = tandem_model::native::parse_toml(toml).expect("test TOML parses");
+    if let Resource::Primitive(p) = &mut cluster.config.resources[0] {
+        p.instance[0].pairs[0].value = Some(value.to_owned());
+    }
+    cluster.unsupported.push("a note -- with --> in it".into());
+    cluster
+}
+
+#[test]
+fn quotes_markup_and_whitespace_in_values_survive_the_round_trip() {
+    let cluster = with_value("a\"b'c <d> & e\nf\tg\r\nh ]]> --");
+    round_trip(&cluster).unwrap();
+}
+
+#[test]
+fn characters_xml_cannot_hold_become_replacement_characters_not_a_broken_document() {
+    let cluster = with_value("bell\u{7} nul\u{0} end");
+    let again = parse_cib(&write_cib(&cluster)).expect("still a well-formed CIB");
+    let Resource::Primitive(p) = &again.config.resources[0] else {
+        panic!("a primitive");
+    };
+    let value = p.instance[0].pairs[0].value.as_deref();
+    assert_eq!(value, Some("bell\u{FFFD} nul\u{FFFD} end"));
+}
+
+#[test]
+fn an_empty_model_writes_a_cib_with_the_required_sections() {
+    let text = write_cib(&Cluster::default());
+    for section in [
+        "<crm_config/>",
+        "<nodes/>",
+        "<resources/>",
+        "<constraints/>",
+        "<status/>",
+    ] {
+        assert!(text.contains(section), "{section} missing:\n{text}");
+    }
+    round_trip(&Cluster::default()).unwrap();
+}
