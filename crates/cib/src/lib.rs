@@ -1,4 +1,4 @@
-//! Pacemaker CIB XML → tandem's typed model ([`tandem_model::Cluster`]).
+//! Pacemaker CIB XML ↔ tandem's typed model ([`tandem_model::Cluster`]).
 //!
 //! [`parse_cib`] reads a whole CIB document (`<cib>` with `<configuration>`
 //! and `<status>`) the way Pacemaker 3.0 writes it, and accepts the older
@@ -14,9 +14,13 @@
 //! (bundles, alerts, unknown elements, health-colour scores...) is listed
 //! in [`Cluster::unsupported`] instead of being dropped silently.
 //!
+//! [`write_cib`] goes the other way: a model (read from a CIB or from
+//! tandem's TOML) as a Pacemaker CIB document that reads back the same.
+//!
 //! Modules: `xml` (element helpers, positions, id-ref), `depth` (nesting
 //! bound checked before parsing), `config`,
-//! `resources`, `constraints`, `rules`, `dates`, `nvset`, `status`.
+//! `resources`, `constraints`, `rules`, `dates`, `nvset`, `status`;
+//! `write` (model → XML, one submodule per section).
 //!
 //! Must not: know about the scheduler.
 
@@ -28,10 +32,12 @@ mod nvset;
 mod resources;
 mod rules;
 mod status;
+mod write;
 mod xml;
 
 pub use depth::MAX_ELEMENT_DEPTH;
 pub use error::{CibError, Problem, MAX_PROBLEMS};
+pub use write::{write_cib, VALIDATE_WITH};
 
 use roxmltree::{Document, Node, ParsingOptions};
 use tandem_model::Cluster;
