@@ -2194,6 +2194,9 @@ fn push_op(
     } else {
         format!("{id}_{suffix}_0")
     };
+    // Like Pacemaker's history, one record per id: the latest wins (a
+    // promote replaces the start as `RSC_last_0`).
+    h.ops.retain(|o| o.id != op_id);
     h.ops.push(HistoryOp {
         id: op_id,
         operation: op.to_string(),
