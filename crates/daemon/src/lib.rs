@@ -183,6 +183,7 @@ where
         node.clone(),
         executor.clone(),
         config.watchdog.clone(),
+        config.lease_margin_ms,
         stopped(),
     ));
     tokio::spawn(attrsync::run(node.clone(), executor.clone(), stopped()));
