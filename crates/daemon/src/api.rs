@@ -269,7 +269,7 @@ pub struct FenceNode {
 async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply {
     let needed = match (req.method(), req.uri().path()) {
         (&Method::GET, _) => Role::ReadOnly,
-        (_, "/config") => Role::Admin,
+        (_, "/config" | "/node/add" | "/node/remove") => Role::Admin,
         _ => Role::Operator,
     };
     if role < needed {
@@ -312,6 +312,14 @@ async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply
         },
         (Method::POST, "/node/attribute") => match serde_json::from_slice::<SetAttribute>(&body) {
             Ok(set) => set_attribute(node, set).await,
+            Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        },
+        (Method::POST, "/node/add") => match serde_json::from_slice(&body) {
+            Ok(add) => crate::membership::add(node, add).await,
+            Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        },
+        (Method::POST, "/node/remove") => match serde_json::from_slice(&body) {
+            Ok(remove) => crate::membership::remove(node, remove).await,
             Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
         },
         (Method::POST, "/property") => match serde_json::from_slice::<SetProperty>(&body) {

@@ -43,8 +43,6 @@ const FENCE_RETRY: Duration = Duration::from_secs(10);
 pub struct Controller {
     pub node: Arc<ClusterNode>,
     pub executor: Arc<LocalExecutor>,
-    /// Node name → admin API address of its executor.
-    pub peers: BTreeMap<String, String>,
     pub client: Arc<crate::ApiClient>,
     /// Extra time past the lease before a silent node counts as down.
     pub margin_ms: u64,
@@ -446,7 +444,14 @@ impl Controller {
         request: ExecRequest,
     ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
         let client = self.client.clone();
-        let endpoint = self.peers.get(&node).cloned();
+        // The replicated membership carries each node's API address, so a
+        // node added at run time is reachable at once.
+        let endpoint = self
+            .node
+            .members()
+            .into_values()
+            .find(|m| m.name == node && !m.witness && !m.api.is_empty())
+            .map(|m| m.api);
         let executor = self.executor.clone();
         async move {
             let timeout = Duration::from_millis(request.timeout_ms) + CALL_SLACK;
