@@ -127,22 +127,7 @@ impl ProcessCluster {
             if let Some(timing) = timing {
                 set_timing(&config, timing)?;
             }
-            let admin = dir.join(format!("admin-{name}.toml"));
-            let api = format!("127.0.0.1:{}", port + API_PORT_OFFSET);
-            let mut own: toml::Table = read(&dir.join("admin.toml"))?
-                .parse()
-                .map_err(|e| format!("admin.toml: {e}"))?;
-            own.insert("endpoints".into(), toml::Value::Array(vec![api.into()]));
-            let own = toml::to_string_pretty(&own).map_err(|e| e.to_string())?;
-            std::fs::write(&admin, own).map_err(|e| e.to_string())?;
-            nodes.push(NodeProc {
-                name: name.clone(),
-                witness: name == "witness",
-                port: *port,
-                config,
-                admin,
-                child: None,
-            });
+            nodes.push(node_proc(&dir, name, *port, name == "witness")?);
         }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -154,6 +139,20 @@ impl ProcessCluster {
             nodes,
             rt,
         })
+    }
+
+    /// A free Raft port (its API twin `API_PORT_OFFSET` above is free too)
+    /// for a node to add with `tandem node add`.
+    pub fn free_port(&self) -> Result<u16, String> {
+        Ok(free_ports(1)?[0])
+    }
+
+    /// Takes a node added at run time (`tandem node add NAME ... --dir
+    /// DIR` wrote `DIR/NAME.toml`) into the harness, not started.
+    pub fn adopt(&mut self, name: &str, port: u16, witness: bool) -> Result<(), String> {
+        let node = node_proc(&self.dir, name, port, witness)?;
+        self.nodes.push(node);
+        Ok(())
     }
 
     fn node(&self, name: &str) -> &NodeProc {
@@ -385,6 +384,27 @@ impl Drop for ProcessCluster {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// A node of the harness, with an `admin-NAME.toml` whose only endpoint
+/// is its API.
+fn node_proc(dir: &Path, name: &str, port: u16, witness: bool) -> Result<NodeProc, String> {
+    let admin = dir.join(format!("admin-{name}.toml"));
+    let api = format!("127.0.0.1:{}", port + API_PORT_OFFSET);
+    let mut own: toml::Table = read(&dir.join("admin.toml"))?
+        .parse()
+        .map_err(|e| format!("admin.toml: {e}"))?;
+    own.insert("endpoints".into(), toml::Value::Array(vec![api.into()]));
+    let own = toml::to_string_pretty(&own).map_err(|e| e.to_string())?;
+    std::fs::write(&admin, own).map_err(|e| e.to_string())?;
+    Ok(NodeProc {
+        name: name.to_string(),
+        witness,
+        port,
+        config: dir.join(format!("{name}.toml")),
+        admin,
+        child: None,
+    })
 }
 
 /// A view's field helpers.

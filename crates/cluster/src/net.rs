@@ -230,6 +230,9 @@ impl Peer {
         let result =
             result.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")));
         match &result {
+            // A refusal (e.g. a ping from a node no longer a member) is
+            // not being heard: a removed node must lose its quorum.
+            Ok(Reply::Error(_)) => {}
             Ok(_) => self.clock.answered(self.target, sent),
             Err(_) => self.link.reset(),
         }

@@ -107,7 +107,9 @@ fn refused(e: ClusterError) -> Reply {
         ClusterError::Member(MemberError::UnknownNode(_)) => StatusCode::NOT_FOUND,
         ClusterError::Member(MemberError::Invalid(_)) => StatusCode::UNPROCESSABLE_ENTITY,
         ClusterError::Member(_) => StatusCode::CONFLICT,
-        ClusterError::NoLeader => StatusCode::SERVICE_UNAVAILABLE,
+        // No DC, or it cannot be reached (it may have just died): the
+        // client tries again while an election runs.
+        ClusterError::NoLeader | ClusterError::Forward { .. } => StatusCode::SERVICE_UNAVAILABLE,
         ClusterError::NotCommitted(_) => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::BAD_GATEWAY,
     };
