@@ -465,7 +465,11 @@ fn a_restarted_daemon_probes_and_adopts_the_service_it_left_running() {
     .unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let doc = c.get("node1", "/status").unwrap();
-    assert_eq!(running_on(&doc, "site"), std::slice::from_ref(&home), "{doc}");
+    assert_eq!(
+        running_on(&doc, "site"),
+        std::slice::from_ref(&home),
+        "{doc}"
+    );
     assert_eq!(
         service_pid(&c, &home, "site"),
         pid,

@@ -402,9 +402,8 @@ impl Endpoint {
             }
             Request::Ping => Reply::Pong,
             Request::Members(change) => {
-                let roster =
-                    crate::node::roster_of(&self.raft, &self.clock, self.me, self.lease_ms);
-                match crate::node::execute_change(&self.raft, &roster, &change).await {
+                let hears = (&self.clock, self.me, self.lease_ms);
+                match crate::node::execute_change(&self.raft, hears, &change).await {
                     Ok(answer) => Reply::Members(Ok(answer)),
                     Err(crate::node::ClusterError::Member(refused)) => Reply::Members(Err(refused)),
                     Err(e) => err(&e),

@@ -462,13 +462,8 @@ impl ClusterNode {
         let metrics = self.raft.metrics().borrow_watched().clone();
         let leader = metrics.current_leader.ok_or(ClusterError::NoLeader)?;
         if leader == self.settings.id {
-            let roster = roster_of(
-                &self.raft,
-                &self.clock,
-                self.settings.id,
-                self.settings.timing.lease_ms,
-            );
-            return execute_change(&self.raft, &roster, &change).await;
+            let hears = (&self.clock, self.settings.id, self.settings.timing.lease_ms);
+            return execute_change(&self.raft, hears, &change).await;
         }
         let node = metrics
             .membership_config
@@ -714,14 +709,25 @@ pub(crate) fn roster_of(
     }
 }
 
-/// Executes an accepted change on the leader: a learner added, or a
+/// Checks and executes a change on the leader: a learner added, or a
 /// member removed (from the voters and the membership at once;
 /// openraft steps a removed leader down once the change is committed).
+/// `(clock, me, lease_ms)` say whom this leader hears.
+///
+/// A fresh leader first commits an entry of its own term (a ReadIndex
+/// round): until then openraft refuses membership changes, and the
+/// membership it holds may not be committed yet.
 pub(crate) async fn execute_change(
     raft: &Raft<TypeConfig, StateMachine>,
-    roster: &Roster,
+    (clock, me, lease_ms): (&PeerClock, NodeId, u64),
     change: &MemberChange,
 ) -> Result<MemberAnswer, ClusterError> {
+    let confirmed = raft.ensure_linearizable(openraft::ReadPolicy::ReadIndex);
+    tokio::time::timeout(PROPOSE_TIMEOUT, confirmed)
+        .await
+        .map_err(|_| ClusterError::NotCommitted(PROPOSE_TIMEOUT))?
+        .map_err(|_| ClusterError::NoLeader)?;
+    let roster = &roster_of(raft, clock, me, lease_ms);
     let plan = members::plan(roster, change)?;
     let raft_err = |e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>| match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => ClusterError::NoLeader,
