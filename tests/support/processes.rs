@@ -127,16 +127,7 @@ impl ProcessCluster {
             if let Some(timing) = timing {
                 set_table(&config, "timing", timing)?;
             }
-            let api = format!("127.0.0.1:{}", port + API_PORT_OFFSET);
-            let admin = write_own_admin(&dir, name, &api)?;
-            nodes.push(NodeProc {
-                name: name.clone(),
-                witness: name == "witness",
-                port: *port,
-                config,
-                admin,
-                child: None,
-            });
+            nodes.push(node_proc(&dir, name, *port, name == "witness")?);
         }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -148,6 +139,20 @@ impl ProcessCluster {
             nodes,
             rt,
         })
+    }
+
+    /// A free Raft port (its API twin `API_PORT_OFFSET` above is free too)
+    /// for a node to add with `tandem node add`.
+    pub fn free_port(&self) -> Result<u16, String> {
+        Ok(free_ports(1)?[0])
+    }
+
+    /// Takes a node added at run time (`tandem node add NAME ... --dir
+    /// DIR` wrote `DIR/NAME.toml`) into the harness, not started.
+    pub fn adopt(&mut self, name: &str, port: u16, witness: bool) -> Result<(), String> {
+        let node = node_proc(&self.dir, name, port, witness)?;
+        self.nodes.push(node);
+        Ok(())
     }
 
     fn node(&self, name: &str) -> &NodeProc {
@@ -374,6 +379,20 @@ impl Drop for ProcessCluster {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// A node of the harness, with an `admin-NAME.toml` whose only endpoint
+/// is its API.
+fn node_proc(dir: &Path, name: &str, port: u16, witness: bool) -> Result<NodeProc, String> {
+    let api = format!("127.0.0.1:{}", port + API_PORT_OFFSET);
+    Ok(NodeProc {
+        name: name.to_string(),
+        witness,
+        port,
+        config: dir.join(format!("{name}.toml")),
+        admin: write_own_admin(dir, name, &api)?,
+        child: None,
+    })
 }
 
 /// A view's field helpers.

@@ -14,6 +14,7 @@
 //! Must not know resource semantics: the configuration is an opaque,
 //! versioned document here. The only crate that sees openraft and redb.
 
+mod members;
 mod net;
 mod node;
 mod pki;
@@ -24,6 +25,9 @@ mod tls;
 mod types;
 mod watch;
 
+pub use members::{
+    MemberAnswer, MemberChange, MemberError, CATCH_UP_LAG, MAX_VOTERS, MIN_VOTERS_UNFORCED,
+};
 pub use net::{BoxFuture, Endpoint, Link, Transport, MAX_FRAME_BYTES};
 pub use node::{
     AppliedState, ClusterError, ClusterNode, MembershipView, NodeSettings, PeerView, Seams, Timing,

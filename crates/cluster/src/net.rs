@@ -7,9 +7,11 @@
 //! peer we hear from is stamped in the [`PeerClock`] that membership and
 //! quorum are computed from.
 
+use crate::members::{MemberAnswer, MemberChange, MemberError};
 use crate::store::StateMachine;
 use crate::types::{Command, CommandResult, Member, NodeId, TypeConfig};
 use openraft::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
+use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
@@ -51,6 +53,9 @@ pub(crate) enum Request {
     Ping,
     /// A client write forwarded to the leader.
     Write(Command),
+    /// A membership change (`tandem node add|remove`) forwarded to the
+    /// leader.
+    Members(MemberChange),
 }
 
 /// The answer to a [`Request`].
@@ -61,6 +66,8 @@ pub(crate) enum Reply {
     Snapshot(SnapshotResponse<TypeConfig>),
     Pong,
     Written(CommandResult),
+    /// The leader's answer to [`Request::Members`]: done, or refused.
+    Members(Result<MemberAnswer, MemberError>),
     Error(String),
 }
 
@@ -223,6 +230,9 @@ impl Peer {
         let result =
             result.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")));
         match &result {
+            // A refusal (e.g. a ping from a node no longer a member) is
+            // not being heard: a removed node must lose its quorum.
+            Ok(Reply::Error(_)) => {}
             Ok(_) => self.clock.answered(self.target, sent),
             Err(_) => self.link.reset(),
         }
@@ -344,6 +354,11 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 #[derive(Clone)]
 pub struct Endpoint {
     pub(crate) raft: Raft<TypeConfig, StateMachine>,
+    /// This node, its peer clock and lease: what a forwarded membership
+    /// change is checked with ([`crate::node::roster_of`]).
+    pub(crate) me: NodeId,
+    pub(crate) clock: PeerClock,
+    pub(crate) lease_ms: u64,
 }
 
 impl Endpoint {
@@ -351,10 +366,10 @@ impl Endpoint {
     /// request (the connection should be dropped).
     pub async fn answer(&self, frame: &[u8]) -> io::Result<Vec<u8>> {
         let envelope: Envelope = decode(frame)?;
-        encode(&self.handle(envelope.request).await)
+        encode(&self.handle(envelope.from, envelope.request).await)
     }
 
-    async fn handle(&self, request: Request) -> Reply {
+    async fn handle(&self, from: NodeId, request: Request) -> Reply {
         let err = |e: &dyn std::fmt::Display| Reply::Error(e.to_string());
         match request {
             Request::Append(r) => self
@@ -382,12 +397,36 @@ impl Endpoint {
                     .await
                     .map_or_else(|e| err(&e), Reply::Snapshot)
             }
+            Request::Ping if !self.knows(from) => {
+                Reply::Error(format!("node {from} is not a member of this cluster"))
+            }
             Request::Ping => Reply::Pong,
+            Request::Members(change) => {
+                let hears = (&self.clock, self.me, self.lease_ms);
+                match crate::node::execute_change(&self.raft, hears, &change).await {
+                    Ok(answer) => Reply::Members(Ok(answer)),
+                    Err(crate::node::ClusterError::Member(refused)) => Reply::Members(Err(refused)),
+                    Err(e) => err(&e),
+                }
+            }
             Request::Write(cmd) => match self.raft.client_write(cmd).await {
                 Ok(r) => Reply::Written(r.data),
                 Err(e) => err(&e),
             },
         }
+    }
+}
+
+impl Endpoint {
+    /// Whether `id` is in this node's membership. A node that knows no
+    /// membership yet (joining, not reached by the DC) answers everyone.
+    /// Pings from anyone else go unanswered, so a removed node that did
+    /// not learn of its removal hears nobody and stops acting.
+    fn knows(&self, id: NodeId) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        let membership = m.membership_config.membership();
+        membership.nodes().next().is_none() || membership.get_node(&id).is_some()
     }
 }
 

@@ -5,6 +5,7 @@
 //! and the one way to change replicated state ([`ClusterNode::propose`],
 //! forwarded to the DC).
 
+use crate::members::{self, MemberAnswer, MemberChange, MemberError, MemberPlan, Roster};
 use crate::net::{
     self, Endpoint, Network, Peer, PeerClock, Reply, Request, TlsTransport, Transport,
 };
@@ -15,9 +16,9 @@ use crate::types::{Command, CommandResult, Member, NodeId, TypeConfig};
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, InitializeError, RaftError};
 use openraft::Instant as _;
-use openraft::Raft;
+use openraft::{ChangeMembers, Raft};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -62,9 +63,14 @@ pub struct NodeSettings {
     /// Where the Raft transport listens; port 0 picks one (tests).
     pub listen: SocketAddr,
     pub tls: TlsFiles,
-    /// Every voter, this node included, as set up.
+    /// The voters to bootstrap the group with, this node included, as set
+    /// up. After the first start the replicated membership rules; this
+    /// node's own entry still says whether it is a witness.
     pub members: BTreeMap<NodeId, Member>,
     pub timing: Timing,
+    /// Added at run time (`tandem node add`): never initialize a group,
+    /// wait for the DC to replicate the log here.
+    pub joining: bool,
 }
 
 /// Why a node could not start or a write failed.
@@ -74,6 +80,8 @@ pub enum ClusterError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Member(#[from] MemberError),
     #[error("node {0} is not in the member list of its own settings")]
     NotAMember(NodeId),
     #[error("cannot listen on {addr}: {source}")]
@@ -102,6 +110,8 @@ pub struct PeerView {
     pub id: NodeId,
     pub name: String,
     pub addr: String,
+    /// Its admin API address.
+    pub api: String,
     pub witness: bool,
     /// Milliseconds since this node last heard from it (0 for itself).
     pub last_heard_ms: Option<u64>,
@@ -126,6 +136,9 @@ pub struct MembershipView {
     pub votes_alive: usize,
     pub votes_needed: usize,
     pub voters: Vec<PeerView>,
+    /// Members that receive the log but do not vote yet (a node being
+    /// added: promoted once caught up).
+    pub learners: Vec<PeerView>,
     pub committed_index: Option<u64>,
     pub lease_ms: u64,
     /// This node is the DC and holds the DC lease: a quorum acknowledged
@@ -248,9 +261,7 @@ impl ClusterNode {
         };
         node.tasks.push(tokio::spawn(node.pinger()));
         node.tasks.push(tokio::spawn(node.leadership_clock()));
-        if witness {
-            node.tasks.push(tokio::spawn(node.hand_off()));
-        }
+        node.tasks.push(tokio::spawn(node.steward(witness)));
         Ok(node)
     }
 
@@ -258,6 +269,9 @@ impl ClusterNode {
     pub fn endpoint(&self) -> Endpoint {
         Endpoint {
             raft: self.raft.clone(),
+            me: self.settings.id,
+            clock: self.clock.clone(),
+            lease_ms: self.settings.timing.lease_ms,
         }
     }
 
@@ -277,8 +291,16 @@ impl ClusterNode {
     /// A peer's vote or entries may arrive before this runs (the others
     /// started first); openraft then refuses to initialize, which only
     /// means the group already formed around this node.
+    ///
+    /// A node added at run time (`joining`) never initializes either: a
+    /// group of its own would be a second cluster. The DC, which added it
+    /// as a learner, replicates the log (and so the membership) to it.
     async fn bootstrap(&self, witness: bool) -> Result<(), ClusterError> {
         if witness {
+            return Ok(());
+        }
+        if self.settings.joining {
+            tracing::info!("joining: waiting for the DC to replicate the log here");
             return Ok(());
         }
         let initialized = self
@@ -299,22 +321,22 @@ impl ClusterNode {
         }
     }
 
-    /// The witness may win an election: when a data node lacks a committed
-    /// entry the witness holds, only the witness can lead (a data node
-    /// with a shorter log never gets its vote), and a witness that never
-    /// led would leave the cluster stuck. So it leads only long enough to
-    /// bring a data node up to date, then hands leadership to it at once.
-    /// It never runs the controller, so it is never the DC in effect.
-    fn hand_off(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    /// What the leader does each heartbeat besides Raft's own work.
+    ///
+    /// On a data node: promote learners that have caught up to voters
+    /// (`tandem node add` adds a node as a learner first, so it never
+    /// counts towards quorum before it holds the log).
+    ///
+    /// On the witness: hand leadership off. The witness may win an
+    /// election: when a data node lacks a committed entry the witness
+    /// holds, only the witness can lead (a data node with a shorter log
+    /// never gets its vote), and a witness that never led would leave the
+    /// cluster stuck. So it leads only long enough to bring a data node up
+    /// to date, then hands leadership to it at once. It never runs the
+    /// controller, so it is never the DC in effect.
+    fn steward(&self, witness: bool) -> impl std::future::Future<Output = ()> + Send + 'static {
         let raft = self.raft.clone();
         let me = self.settings.id;
-        let data_nodes: Vec<NodeId> = self
-            .settings
-            .members
-            .iter()
-            .filter(|(_, m)| !m.witness)
-            .map(|(id, _)| *id)
-            .collect();
         let period = Duration::from_millis(self.settings.timing.heartbeat_ms);
         let stopped = self.stopped();
         async move {
@@ -325,56 +347,49 @@ impl ClusterNode {
                     if m.current_leader != Some(me) {
                         continue;
                     }
-                    let last = m.last_log_index;
-                    let caught_up = m.replication.as_ref().and_then(|r| {
-                        data_nodes
-                            .iter()
-                            .find(|id| {
-                                r.get(id)
-                                    .is_some_and(|l| l.as_ref().map(|l| l.index()) == last)
-                            })
-                            .copied()
-                    });
-                    if let Some(to) = caught_up {
-                        tracing::info!(
-                            "witness leads only to catch up; handing leadership to node {to}"
-                        );
-                        let _ = raft.trigger().transfer_leader(to).await;
+                    if witness {
+                        hand_off(&raft, &m).await;
+                    } else {
+                        promote(&raft, &m).await;
                     }
                 }
             };
-            tokio::select! { _ = stopped => {}, _ = watch => {} }
+            tokio::select! { biased; _ = stopped => {}, _ = watch => {} }
         }
     }
 
-    /// Pings every other member each heartbeat so every node, not only the
-    /// DC, knows whom it hears (the lease rule needs it on every node).
+    /// Pings every other member (voters and learners, as the replicated
+    /// membership says now) each heartbeat so every node, not only the DC,
+    /// knows whom it hears (the lease rule needs it on every node).
     fn pinger(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let me = self.settings.id;
         let period = Duration::from_millis(self.settings.timing.heartbeat_ms);
-        let mut peers: Vec<Peer> = self
-            .settings
-            .members
-            .iter()
-            .filter(|(id, _)| **id != me)
-            .map(|(id, m)| {
-                Peer::new(
-                    me,
-                    *id,
-                    &m.addr,
-                    self.transport.as_ref(),
-                    self.clock.clone(),
-                )
-            })
-            .collect();
+        let (raft, transport, clock) = (
+            self.raft.clone(),
+            self.transport.clone(),
+            self.clock.clone(),
+        );
         let stopped = self.stopped();
         async move {
             let ping_all = async {
+                // id → (address, client), following the membership.
+                let mut peers: BTreeMap<NodeId, (String, Peer)> = BTreeMap::new();
                 let mut tick = tokio::time::interval(period);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    let calls = peers.iter_mut().map(|p| p.call(Request::Ping, period * 3));
+                    let members = members_of(&raft);
+                    peers.retain(|id, (addr, _)| members.get(id).is_some_and(|m| m.addr == *addr));
+                    for (id, m) in members.iter().filter(|(id, _)| **id != me) {
+                        peers.entry(*id).or_insert_with(|| {
+                            let peer =
+                                Peer::new(me, *id, &m.addr, transport.as_ref(), clock.clone());
+                            (m.addr.clone(), peer)
+                        });
+                    }
+                    let calls = peers
+                        .values_mut()
+                        .map(|(_, p)| p.call(Request::Ping, period * 3));
                     futures_util::future::join_all(calls).await;
                 }
             };
@@ -432,9 +447,53 @@ impl ClusterNode {
             .is_some_and(|m| m.witness)
     }
 
-    /// The members as set up (id → member).
-    pub fn members(&self) -> &BTreeMap<NodeId, Member> {
-        &self.settings.members
+    /// The members now (id → member, voters and learners), as the
+    /// replicated membership says; empty on a joining node until the DC
+    /// reached it.
+    pub fn members(&self) -> BTreeMap<NodeId, Member> {
+        members_of(&self.raft)
+    }
+
+    /// Adds or removes a member (`tandem node add|remove`) on the DC,
+    /// forwarded there if this node is not it. Checked by
+    /// [`members::plan`] against the DC's own view; an add makes the node
+    /// a learner (the DC promotes it once it caught up).
+    pub async fn change_members(&self, change: MemberChange) -> Result<MemberAnswer, ClusterError> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let leader = metrics.current_leader.ok_or(ClusterError::NoLeader)?;
+        if leader == self.settings.id {
+            let hears = (&self.clock, self.settings.id, self.settings.timing.lease_ms);
+            return execute_change(&self.raft, hears, &change).await;
+        }
+        let node = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .cloned()
+            .ok_or(ClusterError::NoLeader)?;
+        let forward_err = |detail: String| ClusterError::Forward {
+            addr: node.addr.clone(),
+            detail,
+        };
+        let mut peer = Peer::new(
+            self.settings.id,
+            leader,
+            &node.addr,
+            self.transport.as_ref(),
+            self.clock.clone(),
+        );
+        match peer
+            .call(
+                Request::Members(change),
+                PROPOSE_TIMEOUT + Duration::from_secs(1),
+            )
+            .await
+        {
+            Ok(Reply::Members(answer)) => Ok(answer?),
+            Ok(Reply::Error(e)) => Err(forward_err(e)),
+            Ok(_) => Err(forward_err("unexpected reply".into())),
+            Err(e) => Err(forward_err(e.to_string())),
+        }
     }
 
     /// The replicated configuration and status as applied on this node.
@@ -447,25 +506,28 @@ impl ClusterNode {
         let metrics = self.raft.metrics().borrow_watched().clone();
         let lease = self.settings.timing.lease_ms;
         let membership = metrics.membership_config.membership().clone();
-        let voters: Vec<PeerView> = membership
-            .voter_ids()
-            .map(|id| {
-                let member = membership.get_node(&id).cloned().unwrap_or_default();
-                let last = if id == self.settings.id {
-                    Some(0)
-                } else {
-                    self.clock.since_ms(id)
-                };
-                PeerView {
-                    id,
-                    name: member.name,
-                    addr: member.addr,
-                    witness: member.witness,
-                    last_heard_ms: last,
-                    alive: last.is_some_and(|ms| ms <= lease),
-                }
-            })
-            .collect();
+        let peer_view = |id: NodeId| {
+            let member = membership.get_node(&id).cloned().unwrap_or_default();
+            let last = if id == self.settings.id {
+                Some(0)
+            } else {
+                self.clock.since_ms(id)
+            };
+            PeerView {
+                id,
+                name: member.name,
+                addr: member.addr,
+                api: member.api,
+                witness: member.witness,
+                last_heard_ms: last,
+                alive: last.is_some_and(|ms| ms <= lease),
+            }
+        };
+        let voters: Vec<PeerView> = membership.voter_ids().map(peer_view).collect();
+        let learners: Vec<PeerView> = membership.learner_ids().map(peer_view).collect();
+        // A node that is not (or no longer) a member has no quorum, however
+        // many voters answer it: a removed node stops acting.
+        let member = membership.get_node(&self.settings.id).is_some();
         let alive = voters.iter().filter(|v| v.alive).count();
         let needed = voters.len() / 2 + 1;
         let name_of = |id: NodeId| membership.get_node(&id).map(|m| m.name.clone());
@@ -487,10 +549,11 @@ impl ClusterNode {
             term: metrics.current_term,
             dc: metrics.current_leader.and_then(name_of),
             dc_id: metrics.current_leader,
-            quorum: alive >= needed,
+            quorum: member && alive >= needed,
             votes_alive: alive,
             votes_needed: needed,
             voters,
+            learners,
             committed_index: metrics.local_committed.map(|c| c.index()),
             lease_ms: lease,
             dc_lease,
@@ -606,6 +669,155 @@ impl ClusterNode {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+/// The members (voters and learners) in `raft`'s latest membership.
+fn members_of(raft: &Raft<TypeConfig, StateMachine>) -> BTreeMap<NodeId, Member> {
+    let metrics = raft.metrics();
+    let m = metrics.borrow_watched();
+    let membership = m.membership_config.membership();
+    membership
+        .nodes()
+        .map(|(id, member)| (*id, member.clone()))
+        .collect()
+}
+
+/// The membership with who this node heard within the lease.
+pub(crate) fn roster_of(
+    raft: &Raft<TypeConfig, StateMachine>,
+    clock: &PeerClock,
+    me: NodeId,
+    lease_ms: u64,
+) -> Roster {
+    let metrics = raft.metrics().borrow_watched().clone();
+    let membership = metrics.membership_config.membership();
+    let nodes: BTreeMap<NodeId, Member> = membership
+        .nodes()
+        .map(|(id, member)| (*id, member.clone()))
+        .collect();
+    let alive = nodes
+        .keys()
+        .filter(|id| **id == me || clock.since_ms(**id).is_some_and(|ms| ms <= lease_ms))
+        .copied()
+        .collect();
+    Roster {
+        voters: membership.voter_ids().collect(),
+        alive,
+        joint: membership.get_joint_config().len() > 1,
+        nodes,
+    }
+}
+
+/// Checks and executes a change on the leader: a learner added, or a
+/// member removed (from the voters and the membership at once;
+/// openraft steps a removed leader down once the change is committed).
+/// `(clock, me, lease_ms)` say whom this leader hears.
+///
+/// A fresh leader first commits an entry of its own term (a ReadIndex
+/// round): until then openraft refuses membership changes, and the
+/// membership it holds may not be committed yet.
+pub(crate) async fn execute_change(
+    raft: &Raft<TypeConfig, StateMachine>,
+    (clock, me, lease_ms): (&PeerClock, NodeId, u64),
+    change: &MemberChange,
+) -> Result<MemberAnswer, ClusterError> {
+    let confirmed = raft.ensure_linearizable(openraft::ReadPolicy::ReadIndex);
+    tokio::time::timeout(PROPOSE_TIMEOUT, confirmed)
+        .await
+        .map_err(|_| ClusterError::NotCommitted(PROPOSE_TIMEOUT))?
+        .map_err(|_| ClusterError::NoLeader)?;
+    let roster = &roster_of(raft, clock, me, lease_ms);
+    let plan = members::plan(roster, change)?;
+    let raft_err = |e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>| match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => ClusterError::NoLeader,
+        e => ClusterError::Raft(e.to_string()),
+    };
+    let (id, member) = match plan {
+        MemberPlan::AddLearner { id, member } => {
+            tracing::info!(id, name = %member.name, addr = %member.addr, "adding a member as a learner");
+            let added = raft.add_learner(id, member.clone(), false);
+            tokio::time::timeout(PROPOSE_TIMEOUT, added)
+                .await
+                .map_err(|_| ClusterError::NotCommitted(PROPOSE_TIMEOUT))?
+                .map_err(raft_err)?;
+            (id, member)
+        }
+        MemberPlan::Remove { id, voter } => {
+            let member = roster.nodes.get(&id).cloned().unwrap_or_default();
+            tracing::info!(id, name = %member.name, voter, "removing a member");
+            let ids = BTreeSet::from([id]);
+            let change = if voter {
+                ChangeMembers::RemoveVoters(ids)
+            } else {
+                ChangeMembers::RemoveNodes(ids)
+            };
+            let removed = raft.change_membership(change, false);
+            tokio::time::timeout(PROPOSE_TIMEOUT, removed)
+                .await
+                .map_err(|_| ClusterError::NotCommitted(PROPOSE_TIMEOUT))?
+                .map_err(raft_err)?;
+            (id, member)
+        }
+    };
+    let metrics = raft.metrics().borrow_watched().clone();
+    let membership = metrics.membership_config.membership();
+    Ok(MemberAnswer {
+        id,
+        member,
+        members: membership.nodes().map(|(id, m)| (*id, m.clone())).collect(),
+        voters: membership.voter_ids().collect(),
+    })
+}
+
+/// The leader's metrics as the steward reads them.
+type Metrics = openraft::RaftMetrics<TypeConfig>;
+
+/// How far `id`'s log matches the leader's (leader only).
+fn matched(m: &Metrics, id: NodeId) -> Option<u64> {
+    m.replication
+        .as_ref()?
+        .get(&id)?
+        .as_ref()
+        .map(|l| l.index())
+}
+
+/// Promotes every learner within [`members::CATCH_UP_LAG`] entries of the
+/// leader's log to voter, in one change.
+async fn promote(raft: &Raft<TypeConfig, StateMachine>, m: &Metrics) {
+    let membership = m.membership_config.membership();
+    if membership.get_joint_config().len() > 1 {
+        return;
+    }
+    let last = m.last_log_index.unwrap_or(0);
+    let ready: BTreeSet<NodeId> = membership
+        .learner_ids()
+        .filter(|id| matched(m, *id).is_some_and(|i| i + members::CATCH_UP_LAG >= last))
+        .collect();
+    if ready.is_empty() {
+        return;
+    }
+    tracing::info!(?ready, "learners caught up; promoting them to voters");
+    let change = raft.change_membership(ChangeMembers::AddVoterIds(ready), false);
+    match tokio::time::timeout(PROPOSE_TIMEOUT, change).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("cannot promote learners: {e}"),
+        Err(_) => tracing::warn!("promoting learners was not committed within {PROPOSE_TIMEOUT:?}"),
+    }
+}
+
+/// The witness, leading: hands leadership to the first data voter whose
+/// log matches its own.
+async fn hand_off(raft: &Raft<TypeConfig, StateMachine>, m: &Metrics) {
+    let membership = m.membership_config.membership();
+    let caught_up = membership.voter_ids().find(|id| {
+        membership.get_node(id).is_some_and(|n| !n.witness)
+            && matched(m, *id) == m.last_log_index
+            && m.last_log_index.is_some()
+    });
+    if let Some(to) = caught_up {
+        tracing::info!("witness leads only to catch up; handing leadership to node {to}");
+        let _ = raft.trigger().transfer_leader(to).await;
     }
 }
 

@@ -26,6 +26,10 @@ pub struct Member {
     pub name: String,
     /// Where its Raft transport listens (`host:port`).
     pub addr: String,
+    /// Where its admin API listens (`host:port`): the DC sends operations
+    /// there. Replicated with the membership, so a node added at run time
+    /// is reachable without any node's settings file changing.
+    pub api: String,
     /// A witness votes but never becomes DC and never runs resources.
     pub witness: bool,
 }

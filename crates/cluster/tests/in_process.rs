@@ -54,6 +54,7 @@ fn setup(name: &str, witnesses: &[u64], n: u64) -> Setup {
             Member {
                 name: node.clone(),
                 addr: free_addr().to_string(),
+                api: String::new(),
                 witness: witnesses.contains(&id),
             },
         );
@@ -71,6 +72,7 @@ impl Setup {
             tls: self.tls[&id].clone(),
             members: self.members.clone(),
             timing: Timing::default(),
+            joining: false,
         }
     }
 

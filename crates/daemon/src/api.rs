@@ -240,14 +240,10 @@ async fn fence(services: &Services, role: Role, req: Request<Incoming>) -> Reply
         action,
     )
     .await;
-    let history: Vec<_> = node
-        .replicated()
-        .fence_history
-        .into_iter()
-        .filter(|r| r.target == request.node)
-        .collect();
     match result {
-        Ok(()) => json(
+        // The attempts themselves: this node may not have applied the
+        // committed record yet.
+        Ok(history) => json(
             StatusCode::OK,
             &serde_json::json!({ "fenced": request.node, "history": history }),
         ),
@@ -269,7 +265,7 @@ pub struct FenceNode {
 async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply {
     let needed = match (req.method(), req.uri().path()) {
         (&Method::GET, _) => Role::ReadOnly,
-        (_, "/config") => Role::Admin,
+        (_, "/config" | "/node/add" | "/node/remove") => Role::Admin,
         _ => Role::Operator,
     };
     if role < needed {
@@ -312,6 +308,14 @@ async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply
         },
         (Method::POST, "/node/attribute") => match serde_json::from_slice::<SetAttribute>(&body) {
             Ok(set) => set_attribute(node, set).await,
+            Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        },
+        (Method::POST, "/node/add") => match serde_json::from_slice(&body) {
+            Ok(add) => crate::membership::add(node, add).await,
+            Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        },
+        (Method::POST, "/node/remove") => match serde_json::from_slice(&body) {
+            Ok(remove) => crate::membership::remove(node, remove).await,
             Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
         },
         (Method::POST, "/property") => match serde_json::from_slice::<SetProperty>(&body) {

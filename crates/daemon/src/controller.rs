@@ -43,8 +43,6 @@ const FENCE_RETRY: Duration = Duration::from_secs(10);
 pub struct Controller {
     pub node: Arc<ClusterNode>,
     pub executor: Arc<LocalExecutor>,
-    /// Node name → admin API address of its executor.
-    pub peers: BTreeMap<String, String>,
     pub client: Arc<crate::ApiClient>,
     /// Extra time past the lease before a silent node counts as down.
     pub margin_ms: u64,
@@ -312,13 +310,14 @@ impl Controller {
         target: &str,
     ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
         let action = fencing::configured_action(cluster);
-        fencing::fence_and_record(
+        let fenced = fencing::fence_and_record(
             self.node.clone(),
             cluster.clone(),
             self.executor.exec_config(),
             target.to_string(),
             action,
-        )
+        );
+        async move { fenced.await.map(drop) }
     }
 
     /// (node, target) pairs with no recorded history: resources never
@@ -521,7 +520,14 @@ impl Controller {
         request: ExecRequest,
     ) -> impl std::future::Future<Output = Result<Outcome, Unreached>> + Send + 'static {
         let client = self.client.clone();
-        let endpoint = self.peers.get(&node).cloned();
+        // The replicated membership carries each node's API address, so a
+        // node added at run time is reachable at once.
+        let endpoint = self
+            .node
+            .members()
+            .into_values()
+            .find(|m| m.name == node && !m.witness && !m.api.is_empty())
+            .map(|m| m.api);
         async move {
             let timeout = Duration::from_millis(request.timeout_ms) + CALL_SLACK;
             let unreached = |why: String| Unreached {

@@ -12,6 +12,9 @@ use tandem_cluster::FenceRecord;
 use tandem_model::config::FencingTarget;
 use tandem_model::{Cluster, Primitive};
 
+/// How long a fencing record may wait for a DC to commit it.
+const RECORD_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A fence device as configured.
 struct Device<'c> {
     primitive: &'c Primitive,
@@ -244,14 +247,15 @@ pub fn configured_action(cluster: &Cluster) -> FenceAction {
 
 /// Fences `target` from this node and records every attempt in the
 /// replicated fencing history; a success also records the node down, so
-/// its resources may start elsewhere. `Err` carries the last failure.
+/// its resources may start elsewhere. `Ok` carries the attempts made;
+/// `Err` the last failure.
 pub async fn fence_and_record(
     node: std::sync::Arc<tandem_cluster::ClusterNode>,
     cluster: Cluster,
     config: ExecConfig,
     target: String,
     action: FenceAction,
-) -> Result<(), String> {
+) -> Result<Vec<FenceRecord>, String> {
     let me = node.view().node_name;
     tracing::warn!(node = %target, "fencing ({})", action.as_str());
     let fenced = target.clone();
@@ -262,17 +266,27 @@ pub async fn fence_and_record(
     let ok = records.last().is_some_and(|r| r.ok);
     let detail = records.last().map(|r| r.detail.clone()).unwrap_or_default();
     let mut commands: Vec<tandem_cluster::Command> = records
-        .into_iter()
+        .iter()
+        .cloned()
         .map(tandem_cluster::Command::RecordFence)
         .collect();
     if ok {
         commands.push(tandem_cluster::Command::NodeDown { node: target });
     }
-    node.propose(tandem_cluster::Command::Batch(commands))
-        .await
-        .map_err(|e| e.to_string())?;
+    // The fence happened: its record must not be lost because the DC just
+    // changed (the target may have been the DC).
+    let batch = tandem_cluster::Command::Batch(commands);
+    let deadline = tokio::time::Instant::now() + RECORD_WAIT;
+    while let Err(e) = node.propose(batch.clone()).await {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "fenced, but the record could not be committed: {e}"
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     if ok {
-        Ok(())
+        Ok(records)
     } else {
         Err(detail)
     }

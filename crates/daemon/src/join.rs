@@ -12,8 +12,8 @@
 //!   log line and a clear answer.
 //!
 //! The answer carries the CA certificate, a node certificate and key, and
-//! the node's settings file prepared by `init`. Membership is the one
-//! declared at `init` (see ARCHITECTURE.md: no Raft membership change yet).
+//! the node's settings file prepared by `init`. Nodes added later come
+//! from `tandem node add` (`crates/cli/src/cmd/members.rs`).
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;

@@ -19,6 +19,7 @@ mod fencing;
 pub mod join;
 mod lease;
 pub mod live;
+pub mod membership;
 pub mod oprecord;
 mod opspec;
 pub mod preview;
@@ -95,16 +96,10 @@ pub async fn serve(
         .await
         .map_err(DaemonError::Traffic)?;
     if let Some(lb) = &lb {
-        let addresses = config
-            .members
-            .iter()
-            .filter_map(|m| Some((m.name.clone(), m.addr.rsplit_once(':')?.0.to_string())))
-            .collect();
         tokio::spawn(traffic::follow(
             node.clone(),
             lb.clone(),
             config.traffic.clone(),
-            addresses,
             stopped(),
         ));
     }
@@ -187,17 +182,10 @@ where
         stopped(),
     ));
     tokio::spawn(attrsync::run(node.clone(), executor.clone(), stopped()));
-    let peers = config
-        .members
-        .iter()
-        .filter(|m| !m.witness)
-        .map(|m| (m.name.clone(), m.api.clone()))
-        .collect();
     let client = ApiClient::new(Vec::new(), &config.tls).map_err(DaemonError::Agents)?;
     let controller = controller::Controller {
         node: node.clone(),
         executor: executor.clone(),
-        peers,
         client: Arc::new(client),
         margin_ms: config.lease_margin_ms,
         fence_tried: Default::default(),

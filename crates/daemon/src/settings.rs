@@ -45,6 +45,14 @@ pub struct DaemonConfig {
     /// The load balancer this node runs, if any.
     #[serde(default)]
     pub traffic: crate::traffic::TrafficSettings,
+    /// Written by `tandem node add`: this node was added to a running
+    /// cluster and must not initialize a group of its own; it waits for
+    /// the DC to replicate the log to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub joining: bool,
+    /// The voters to bootstrap with (every voter, this node included, at
+    /// setup). Once the group formed, the replicated membership rules;
+    /// this node's own entry still names it and says if it is a witness.
     #[serde(rename = "member")]
     pub members: Vec<MemberEntry>,
     /// Only on the node `tandem cluster init` made: where it serves joins.
@@ -66,6 +74,28 @@ pub struct MemberEntry {
     pub api: String,
     #[serde(default)]
     pub witness: bool,
+}
+
+impl MemberEntry {
+    /// The member as the cluster records it.
+    pub fn member(&self) -> Member {
+        Member {
+            name: self.name.clone(),
+            addr: self.addr.clone(),
+            api: self.api.clone(),
+            witness: self.witness,
+        }
+    }
+
+    pub fn new(id: NodeId, member: Member) -> MemberEntry {
+        MemberEntry {
+            id,
+            name: member.name,
+            addr: member.addr,
+            api: member.api,
+            witness: member.witness,
+        }
+    }
 }
 
 impl DaemonConfig {
@@ -90,6 +120,7 @@ impl DaemonConfig {
             watchdog: None,
             agents: Default::default(),
             traffic: Default::default(),
+            joining: false,
             members,
             join: None,
         }
@@ -137,18 +168,8 @@ impl DaemonConfig {
 
     /// The settings the cluster member starts with.
     pub fn node_settings(&self) -> Result<NodeSettings, SettingsError> {
-        let members: BTreeMap<NodeId, Member> = self
-            .members
-            .iter()
-            .map(|m| {
-                let member = Member {
-                    name: m.name.clone(),
-                    addr: m.addr.clone(),
-                    witness: m.witness,
-                };
-                (m.id, member)
-            })
-            .collect();
+        let members: BTreeMap<NodeId, Member> =
+            self.members.iter().map(|m| (m.id, m.member())).collect();
         Ok(NodeSettings {
             id: self.id,
             data_dir: self.data_dir.clone(),
@@ -156,6 +177,7 @@ impl DaemonConfig {
             tls: self.tls.clone(),
             members,
             timing: self.timing.clone(),
+            joining: self.joining,
         })
     }
 }

@@ -96,7 +96,6 @@ pub async fn follow(
     node: Arc<ClusterNode>,
     lb: Arc<Lb>,
     settings: TrafficSettings,
-    addresses: BTreeMap<String, String>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -110,6 +109,13 @@ pub async fn follow(
         }
         let view = node.view();
         let state = node.replicated();
+        // Node name → host, from the replicated membership (members come
+        // and go at run time).
+        let addresses: BTreeMap<String, String> = node
+            .members()
+            .into_values()
+            .filter_map(|m| Some((m.name, m.addr.rsplit_once(':')?.0.to_string())))
+            .collect();
         let mut out = Vec::new();
         node_events(&view, &state, &mut told, &mut out);
         pool_events(&view, &state, &settings, &addresses, &mut told, &mut out);

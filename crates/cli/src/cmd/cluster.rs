@@ -277,7 +277,7 @@ fn cert(name: &str, role: &str, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn files_of(name: &str) -> TlsFiles {
+pub(super) fn files_of(name: &str) -> TlsFiles {
     TlsFiles {
         ca: "ca.pem".into(),
         cert: format!("{name}.pem").into(),
@@ -285,14 +285,14 @@ fn files_of(name: &str) -> TlsFiles {
     }
 }
 
-fn issue(ca: &Authority, dir: &Path, name: &str, role: &str) -> Result<TlsFiles> {
+pub(super) fn issue(ca: &Authority, dir: &Path, name: &str, role: &str) -> Result<TlsFiles> {
     let issued = ca.issue(name, role)?;
     write(&dir.join(format!("{name}.pem")), &issued.cert_pem)?;
     write_private(&dir.join(format!("{name}.key")), &issued.key_pem)?;
     Ok(files_of(name))
 }
 
-fn write(path: &Path, text: &str) -> Result<()> {
+pub(super) fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 

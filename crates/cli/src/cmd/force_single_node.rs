@@ -43,9 +43,8 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     let member = tandem_daemon::Member {
-        name: me.name.clone(),
-        addr: me.addr.clone(),
         witness: false,
+        ..me.member()
     };
     let term = tandem_daemon::force_single_node(&config.data_dir, config.id, member)?;
     eprintln!(

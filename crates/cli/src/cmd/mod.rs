@@ -10,6 +10,7 @@ mod drain;
 mod explain;
 mod force_single_node;
 mod lb;
+mod members;
 mod resource;
 mod service;
 mod simulate;
@@ -49,7 +50,7 @@ pub enum Command {
     /// Quorum and membership.
     #[command(subcommand)]
     Quorum(QuorumCommand),
-    /// Node standby and maintenance.
+    /// Add or remove nodes; node standby, maintenance, drain, fence.
     #[command(subcommand)]
     Node(NodeCommand),
     /// Cluster properties.
@@ -72,6 +73,11 @@ pub enum QuorumCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum NodeCommand {
+    /// Add a node to the running cluster (a learner, then a voter once it
+    /// caught up) and write its settings and certificate into --dir.
+    Add(members::AddArgs),
+    /// Remove a node from the voters and forget its status.
+    Remove(members::RemoveArgs),
     /// Put a node in standby: it keeps its vote but runs no resources.
     Standby {
         node: String,
@@ -170,6 +176,8 @@ pub fn run(command: Command) -> Result<()> {
         Command::Status(conn) => status::status(&conn),
         Command::Quorum(QuorumCommand::Status(conn)) => status::quorum(&conn),
         Command::Quorum(QuorumCommand::ForceSingleNode(args)) => force_single_node::run(&args),
+        Command::Node(NodeCommand::Add(args)) => members::add(&args),
+        Command::Node(NodeCommand::Remove(args)) => members::remove(&args),
         Command::Node(NodeCommand::Standby { node, conn }) => {
             status::node_flag(&conn, &node, "standby", true)
         }

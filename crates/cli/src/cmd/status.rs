@@ -131,17 +131,23 @@ fn print_membership(c: &Value) {
         c["node_name"].as_str().unwrap_or("?"),
         c["state"].as_str().unwrap_or("?")
     );
-    for v in c["voters"].as_array().into_iter().flatten() {
+    let voters = c["voters"].as_array().into_iter().flatten();
+    let learners = c["learners"].as_array().into_iter().flatten();
+    let members = voters
+        .map(|v| (v, ""))
+        .chain(learners.map(|v| (v, " learner")));
+    for (v, learner) in members {
         let state = if v["alive"].as_bool() == Some(true) {
             "online"
         } else {
             "LOST"
         };
-        let role = if v["witness"].as_bool() == Some(true) {
+        let witness = if v["witness"].as_bool() == Some(true) {
             " witness"
         } else {
             ""
         };
+        let role = format!("{witness}{learner}");
         let heard = v["last_heard_ms"]
             .as_u64()
             .map_or("never".to_string(), |ms| format!("{ms} ms ago"));

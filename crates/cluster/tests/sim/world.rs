@@ -103,6 +103,7 @@ impl World {
                 let member = Member {
                     name: format!("node{id}"),
                     addr: format!("sim-node{id}"),
+                    api: String::new(),
                     witness: witness && id == n,
                 };
                 (id, member)
@@ -407,6 +408,7 @@ impl World {
             },
             members: self.members.clone(),
             timing: Timing::default(),
+            joining: false,
         }
     }
 }
