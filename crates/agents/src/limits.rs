@@ -21,14 +21,17 @@ pub const KILL_GRACE_MS: u64 = 2_000;
 /// reporting it unkillable (a process stuck in uninterruptible sleep).
 pub const REAP_WAIT_MS: u64 = 2_000;
 
-/// How long to keep reading the pipes after the agent itself exited. A
-/// daemon an agent started may inherit its stdout and keep it open forever;
-/// the operation must not wait for that daemon.
-pub const DRAIN_AFTER_EXIT_MS: u64 = 200;
+/// How long to keep reading the pipes after the agent itself exited. What
+/// it wrote before exiting is already buffered and reads at once; a
+/// daemon it started may inherit its stdout and keep it open forever (the
+/// IPaddr2 agent leaves `send_arp` running), and the operation must not
+/// wait for that. 200 ms here cost every IPaddr2 start 200 ms of fail-over.
+pub const DRAIN_AFTER_EXIT_MS: u64 = 10;
 
 /// Longest wait in one poll(2) round, so the child's exit is noticed promptly
-/// even when it prints nothing.
-pub const POLL_SLICE_MS: u64 = 20;
+/// even when it prints nothing (each operation on the fail-over path pays
+/// up to this much).
+pub const POLL_SLICE_MS: u64 = 5;
 
 /// Operation timeout when none is configured (Pacemaker's default, 20 s).
 pub const DEFAULT_TIMEOUT_MS: u64 = 20_000;

@@ -68,7 +68,7 @@ pub async fn watch(
                 needed = view.votes_needed,
                 dc = ?view.dc,
                 "lease lost (a quorum or the DC not heard within {} ms): stopping every resource here",
-                view.lease_ms
+                view.lease_ms.saturating_sub(margin_ms)
             );
             let failed = executor.stop_everything(view.term).await;
             forget_history = true;

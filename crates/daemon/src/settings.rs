@@ -61,7 +61,7 @@ pub struct DaemonConfig {
 }
 
 fn default_lease_margin_ms() -> u64 {
-    300
+    250
 }
 
 /// One voter as written in the settings file.
