@@ -35,6 +35,17 @@ fn free_port() -> u16 {
 fn cluster_with_site(tag: &str, migration_threshold: u32) -> (ProcessCluster, u16) {
     let mut c = ProcessCluster::setup(tag, 3, false, None).unwrap();
     c.start_all();
+    let options = format!(
+        "options = {{ fencing-enabled = false }}\nresource-defaults = {{ resource-stickiness = 100, migration-threshold = {migration_threshold} }}"
+    );
+    let port = load_site(&c, tag, &options, "");
+    (c, port)
+}
+
+/// Waits for the cluster to form, then applies a configuration of the
+/// three nodes, `site` on a free port and `extra` resources, with `cluster`
+/// lines in its `[cluster]` table; returns the port.
+fn load_site(c: &ProcessCluster, tag: &str, cluster: &str, extra: &str) -> u16 {
     c.wait_get("node1", "/status", FORM, POLL, |d| {
         d["cluster"]["quorum"] == true && d["cluster"]["dc"].is_string()
     })
@@ -44,8 +55,7 @@ fn cluster_with_site(tag: &str, migration_threshold: u32) -> (ProcessCluster, u1
         r#"
 [cluster]
 name = "{tag}"
-options = {{ fencing-enabled = false }}
-resource-defaults = {{ resource-stickiness = 100, migration-threshold = {migration_threshold} }}
+{cluster}
 
 [[node]]
 name = "node1"
@@ -53,7 +63,7 @@ name = "node1"
 name = "node2"
 [[node]]
 name = "node3"
-
+{extra}
 [[resource]]
 id = "site"
 agent = "ocf:tandem:HttpService"
@@ -61,7 +71,7 @@ params = {{ port = "{port}", bind = "127.0.0.1" }}
 op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
 "#
     );
-    let file = c.dir.join("site.toml");
+    let file = c.dir.join(format!("{tag}.toml"));
     std::fs::write(&file, config).unwrap();
     let out = c.tandem(&["config", "apply", file.to_str().unwrap()]);
     assert!(
@@ -69,7 +79,7 @@ op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
         "config apply: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    (c, port)
+    port
 }
 
 /// Where `rsc` runs now, from `tandem status --json`'s `running`.
@@ -331,44 +341,16 @@ fn a_hung_node_is_fenced_and_its_service_recovered_and_operators_can_fence() {
         std::fs::write(&file, settings.to_toml()).unwrap();
     }
     c.start_all();
-    let port = free_port();
-    let config = format!(
+    let port = load_site(
+        &c,
+        "fence",
+        "options = { fencing-enabled = true }\nresource-defaults = { resource-stickiness = 100 }",
         r#"
-[cluster]
-name = "fence"
-options = {{ fencing-enabled = true }}
-resource-defaults = {{ resource-stickiness = 100 }}
-
-[[node]]
-name = "node1"
-[[node]]
-name = "node2"
-[[node]]
-name = "node3"
-
 [[resource]]
 id = "power"
 agent = "stonith:fence_test"
-params = {{ pcmk_host_list = "node1 node2 node3" }}
-
-[[resource]]
-id = "site"
-agent = "ocf:tandem:HttpService"
-params = {{ port = "{port}", bind = "127.0.0.1" }}
-op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
-"#
-    );
-    let file = c.dir.join("fence.toml");
-    std::fs::write(&file, config).unwrap();
-    c.wait_get("node1", "/status", FORM, POLL, |d| {
-        d["cluster"]["quorum"] == true && d["cluster"]["dc"].is_string()
-    })
-    .unwrap();
-    let out = c.tandem(&["config", "apply", file.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+params = { pcmk_host_list = "node1 node2 node3" }
+"#,
     );
     let doc = wait_running(&c, "site", |n| n.len() == 1);
     let home = running_on(&doc, "site")[0].clone();

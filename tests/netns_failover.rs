@@ -248,6 +248,14 @@ fn cut_dc_is_fenced_and_the_group_recovers(lab: &mut Lab, site: &mut Site) {
         let pid = lab.daemon_pid(&name).expect("daemon runs");
         std::fs::write(lab.dir.join(format!("{name}.pid")), pid.to_string()).unwrap();
     }
+    // Whichever node the DC is, the group must be allowed there: forget
+    // the fail counts the migration-threshold step left (a cleanup).
+    let out = lab.tandem("node1", &["resource", "cleanup", "web"]);
+    assert!(
+        out.status.success(),
+        "resource cleanup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let status = lab.status("node1").unwrap();
     let owner = status["cluster"]["dc"].as_str().unwrap().to_string();
     let owner = owner.as_str();
