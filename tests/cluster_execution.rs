@@ -143,6 +143,17 @@ fn wait_answers(port: u16, what: &str) {
     }
 }
 
+/// Waits until `site` runs on one node other than `home`, as a survivor
+/// sees it; answers that survivor's status.
+fn site_moved_off(c: &ProcessCluster, home: &str) -> Value {
+    let survivor = if home == "node1" { "node2" } else { "node1" };
+    c.wait_get(survivor, "/status", FORM, POLL, |d| {
+        let on = running_on(d, "site");
+        on.len() == 1 && on[0] != home
+    })
+    .unwrap()
+}
+
 fn fail_count(doc: &Value, node: &str) -> u64 {
     doc["transient"][node]["fail-count-site#monitor_1000"]
         .as_str()
@@ -192,13 +203,7 @@ fn a_lost_node_s_service_is_recovered_elsewhere_after_the_lease() {
     // Power loss: the daemon and what it ran.
     c.kill(&home);
     c.kill_services(&home);
-    let survivor = if home == "node1" { "node2" } else { "node1" };
-    let doc = c
-        .wait_get(survivor, "/status", FORM, POLL, |d| {
-            let on = running_on(d, "site");
-            on.len() == 1 && on[0] != home
-        })
-        .unwrap();
+    let doc = site_moved_off(&c, &home);
     let lease = doc["fence_history"]
         .as_array()
         .and_then(|h| h.iter().find(|r| r["target"] == home.as_str()))
@@ -367,13 +372,7 @@ params = { pcmk_host_list = "node1 node2 node3" }
         .status()
         .unwrap();
     assert!(stop.success());
-    let survivor = if home == "node1" { "node2" } else { "node1" };
-    let doc = c
-        .wait_get(survivor, "/status", FORM, POLL, |d| {
-            let on = running_on(d, "site");
-            on.len() == 1 && on[0] != home
-        })
-        .unwrap();
+    let doc = site_moved_off(&c, &home);
     let fenced = doc["fence_history"]
         .as_array()
         .and_then(|h| {

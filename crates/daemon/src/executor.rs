@@ -59,9 +59,9 @@ pub struct AgentSettings {
 /// The node-local executor.
 pub struct LocalExecutor {
     node_name: String,
-    installed: Executor,
-    /// Runs `ocf:tandem:*`, the built-in agents this binary carries.
-    builtin: Executor,
+    /// Installed agents, and `ocf:tandem:*` from the binary itself; the
+    /// recurring monitors share it.
+    runner: Arc<Dispatch>,
     monitors: MonitorScheduler,
     next_call_id: AtomicI64,
     /// Per-resource locks: one operation at a time per resource.
@@ -120,11 +120,8 @@ impl LocalExecutor {
             ..config
         });
         let (events_tx, events_rx) = std::sync::mpsc::sync_channel(256);
-        let runner: Arc<dyn Runner> = Arc::new(Dispatch {
-            installed: installed.clone(),
-            builtin: builtin.clone(),
-        });
-        let monitors = MonitorScheduler::start(runner, events_tx);
+        let runner = Arc::new(Dispatch { installed, builtin });
+        let monitors = MonitorScheduler::start(runner.clone(), events_tx);
         // Call ids order a node's history; wall-clock milliseconds keep
         // them increasing across daemon restarts.
         let first_call_id = std::time::SystemTime::now()
@@ -132,8 +129,7 @@ impl LocalExecutor {
             .map_or(1, |d| d.as_millis() as i64);
         let executor = LocalExecutor {
             node_name: node_name.to_string(),
-            installed,
-            builtin,
+            runner,
             monitors,
             next_call_id: AtomicI64::new(first_call_id),
             locks: Mutex::new(HashMap::new()),
@@ -150,7 +146,7 @@ impl LocalExecutor {
 
     /// The agent settings fence devices run with.
     pub fn exec_config(&self) -> ExecConfig {
-        self.installed.config.clone()
+        self.runner.installed.config.clone()
     }
 
     fn lock_of(&self, instance: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -172,19 +168,12 @@ impl LocalExecutor {
         }
         let this = self.clone();
         let run = op.clone();
-        let result = tokio::task::spawn_blocking(move || this.runner_for(&run).execute(&run))
+        let result = tokio::task::spawn_blocking(move || this.runner.execute(&run))
             .await
             .unwrap_or_else(|e| OpResult::exec_failed(format!("agent thread failed: {e}")));
         let outcome = self.outcome(&request, result);
         self.track(&request, &op, &outcome);
         outcome
-    }
-
-    fn runner_for(&self, op: &OpRequest) -> &Executor {
-        match op.agent.provider.as_deref() {
-            Some(builtin::PROVIDER) => &self.builtin,
-            _ => &self.installed,
-        }
     }
 
     /// Remembers what runs here and keeps recurring monitors going.
@@ -328,7 +317,8 @@ impl LocalExecutor {
     }
 }
 
-/// Routes built-in agents to the built-in OCF root for recurring monitors.
+/// Routes built-in agents (`ocf:tandem:*`) to the built-in OCF root, the
+/// rest to the installed agents.
 struct Dispatch {
     installed: Executor,
     builtin: Executor,
