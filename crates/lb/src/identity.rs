@@ -123,21 +123,75 @@ impl ClientIdentity {
         }
     }
 
-    /// Rewrite the identity headers of one request from this client.
-    pub fn apply(&self, headers: &mut HeaderMap) {
-        if self.trusted {
-            append_joined(headers, &XFF, self.xff.as_ref(), ", ");
-            append_joined(headers, &FORWARDED, self.forwarded.as_ref(), ", ");
-            if !headers.contains_key(&XFP) {
-                headers.insert(XFP.clone(), self.proto.clone());
+    /// Whether an incoming field passes as it is. Identity fields do not:
+    /// from a trusted peer they are gathered into `chains` (and written
+    /// back extended by [`Self::write_fields`]), from anyone else dropped.
+    pub fn keep<'a>(&self, name: &str, value: &'a [u8], chains: &mut Chains<'a>) -> bool {
+        if name.eq_ignore_ascii_case(XFF.as_str()) {
+            if self.trusted {
+                chains.xff.push(value);
             }
+        } else if name.eq_ignore_ascii_case(FORWARDED.as_str()) {
+            if self.trusted {
+                chains.forwarded.push(value);
+            }
+        } else if name.eq_ignore_ascii_case(XFP.as_str()) {
+            if self.trusted && chains.proto.is_none() {
+                chains.proto = Some(value);
+            }
+        } else if name.eq_ignore_ascii_case(X_REAL_IP.as_str()) {
+            return self.trusted;
         } else {
-            headers.remove(&X_REAL_IP);
-            set(headers, &XFF, self.xff.as_ref());
-            set(headers, &FORWARDED, self.forwarded.as_ref());
-            headers.insert(XFP.clone(), self.proto.clone());
+            return true;
+        }
+        false
+    }
+
+    /// The identity fields of one request as HTTP/1 header lines: the
+    /// gathered chains with this client appended (several incoming lines
+    /// fold into one comma-separated value), and the protocol.
+    pub fn write_fields(&self, chains: &Chains<'_>, out: &mut Vec<u8>) {
+        write_chain(out, &XFF, &chains.xff, self.xff.as_ref());
+        write_chain(out, &FORWARDED, &chains.forwarded, self.forwarded.as_ref());
+        let proto = chains.proto.unwrap_or(self.proto.as_bytes());
+        write_line(out, XFP.as_str(), &[proto]);
+    }
+
+    /// Rewrite the identity headers of a request held in a `HeaderMap`
+    /// (HTTP/2 clients): the same rules as [`Self::keep`] and
+    /// [`Self::write_fields`].
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        let mut chains = Chains::default();
+        let mut dropped = Vec::new();
+        for (name, value) in headers.iter() {
+            if !self.keep(name.as_str(), value.as_bytes(), &mut chains) {
+                dropped.push(name.clone());
+            }
+        }
+        let mut lines = Vec::new();
+        self.write_fields(&chains, &mut lines);
+        for name in dropped {
+            headers.remove(name);
+        }
+        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+                headers.append(n, v);
+            }
         }
     }
+}
+
+/// Identity fields a trusted peer sent, gathered from one request.
+#[derive(Debug, Default)]
+pub struct Chains<'a> {
+    xff: Vec<&'a [u8]>,
+    forwarded: Vec<&'a [u8]>,
+    proto: Option<&'a [u8]>,
 }
 
 /// One RFC 7239 element: IPv6 addresses are quoted and bracketed (§6).
@@ -148,42 +202,29 @@ fn forwarded_element(ip: IpAddr, proto: &str) -> String {
     }
 }
 
-/// Several header lines fold into one comma-separated value, then ours is
-/// appended. Without an incoming header, ours is shared as is.
-fn append_joined(
-    headers: &mut HeaderMap,
-    name: &HeaderName,
-    value: Option<&HeaderValue>,
-    sep: &str,
-) {
-    if !headers.contains_key(name) {
-        set(headers, name, value);
-        return;
-    }
-    let mut joined = headers
-        .get_all(name)
+fn write_chain(out: &mut Vec<u8>, name: &HeaderName, chain: &[&[u8]], ours: Option<&HeaderValue>) {
+    let mut parts: Vec<&[u8]> = chain
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(sep);
-    if let Some(v) = value.and_then(|v| v.to_str().ok()) {
-        if !joined.is_empty() {
-            joined.push_str(sep);
-        }
-        joined.push_str(v);
+        .map(|v| v.trim_ascii())
+        .filter(|v| !v.is_empty())
+        .collect();
+    parts.extend(ours.map(HeaderValue::as_bytes));
+    if !parts.is_empty() {
+        write_line(out, name.as_str(), &parts);
     }
-    set(headers, name, HeaderValue::from_str(&joined).ok().as_ref());
 }
 
-fn set(headers: &mut HeaderMap, name: &HeaderName, value: Option<&HeaderValue>) {
-    match value {
-        Some(v) => {
-            headers.insert(name.clone(), v.clone());
+/// `name: part, part, ...\r\n`
+fn write_line(out: &mut Vec<u8>, name: &str, parts: &[&[u8]]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
         }
-        None => {
-            headers.remove(name);
-        }
+        out.extend_from_slice(p);
     }
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

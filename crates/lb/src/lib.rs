@@ -9,8 +9,9 @@
 //! cluster, so it never blocks on it. Must not depend on the scheduler or
 //! the cluster crate.
 //!
-//! Request path: `listener` (accept, limit, PROXY, TLS) → `http` (with
-//! `upstream` keep-alive connections) or the L4 pipe in `listener` → `persistence` (hint) → `pool` (eligible backends,
+//! Request path: `listener` (accept, limit, PROXY, TLS) → `h1` (HTTP/1.x,
+//! framing in `h1codec`) or `h2` (HTTP/2 over hyper, with `upstream`
+//! keep-alive connections) or the L4 pipe in `listener` → `persistence` (hint) → `pool` (eligible backends,
 //! all-down policy) → `balance` (the pick) → backend; `health` and `drain`
 //! change what `pool` finds eligible; `metrics` observes all of it.
 
@@ -19,8 +20,10 @@ pub mod balance;
 pub mod config;
 pub mod dns;
 pub mod drain;
+pub mod h1;
+pub mod h1codec;
+pub mod h2;
 pub mod health;
-pub mod http;
 pub mod identity;
 pub mod limits;
 pub mod listener;

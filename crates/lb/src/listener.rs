@@ -1,17 +1,17 @@
 //! Listeners: the accept loop (connection limit, PROXY header on receive,
 //! TLS handshake, all under the header-read timeout so a slow or garbage
 //! client only ever costs its own connection), then either the L4 byte pipe
-//! (here) or the L7 HTTP server (`http`). Main types: [`ListenerCtx`],
+//! (here) or L7: `h1` for HTTP/1.x clients, `h2` for HTTP/2 ones. Main types: [`ListenerCtx`],
 //! [`serve`].
 
 use crate::config::{ListenerConfig, Mode, PersistenceKind};
-use crate::http;
 use crate::identity::TrustedProxies;
 use crate::metrics::{ErrorClass, Metrics};
 use crate::persistence;
 use crate::pool::{Hint, Pool};
 use crate::proxy_protocol;
 use crate::tls::TlsTerminator;
+use crate::{h1, h2};
 use crate::{limits, Clock};
 use std::future::Future;
 use std::io;
@@ -119,7 +119,8 @@ where
 {
     match ctx.cfg.mode {
         Mode::Tcp => proxy_tcp(io, client, local, ctx).await,
-        Mode::Http => http::serve_connection(io, client, h2, ctx).await,
+        Mode::Http if h2 => h2::serve_connection(io, client, ctx).await,
+        Mode::Http => h1::serve_connection(io, client, local, ctx).await,
     }
 }
 
@@ -190,7 +191,7 @@ where
 
 /// Copy both ways until EOF/error on either side or about `idle` without
 /// a byte (closed between `idle` and `idle` + a quarter of it).
-async fn pipe<A, B>(a: &mut A, b: &mut B, idle: Duration, clock: Clock)
+pub(crate) async fn pipe<A, B>(a: &mut A, b: &mut B, idle: Duration, clock: Clock)
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,

@@ -9,25 +9,41 @@
 use crate::balance::stable_hash;
 use crate::config::{PersistenceConfig, PersistenceKind};
 use crate::pool::Hint;
-use hyper::header::{HeaderMap, HeaderValue, COOKIE};
+use hyper::header::{HeaderMap, HeaderValue};
 use std::net::IpAddr;
 
-/// Placement hint for a request (L7) from `client`.
-pub fn hint(cfg: &PersistenceConfig, headers: Option<&HeaderMap>, client: IpAddr) -> Hint {
+/// Placement hint for a request (L7) with these header fields (name,
+/// value), or for an L4 connection (no fields), from `client`.
+pub fn hint<'a, F>(cfg: &PersistenceConfig, fields: F, client: IpAddr) -> Hint
+where
+    F: IntoIterator<Item = (&'a str, &'a [u8])>,
+{
+    let cookies = |fields: F| {
+        fields
+            .into_iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+            .map(|(_, v)| v)
+    };
     match cfg.kind {
         PersistenceKind::None => Hint::Free,
         PersistenceKind::SourceIp => Hint::Hash(ip_key(client)),
-        PersistenceKind::Header => headers
-            .and_then(|h| h.get(cfg.name.as_str()))
-            .map_or(Hint::Free, |v| Hint::Hash(stable_hash(v.as_bytes()))),
-        PersistenceKind::CookieHash => headers
-            .and_then(|h| cookie(h, &cfg.name))
-            .map_or(Hint::Free, |v| Hint::Hash(stable_hash(v.as_bytes()))),
-        PersistenceKind::Cookie => headers
-            .and_then(|h| cookie(h, &cfg.name))
+        PersistenceKind::Header => fields
+            .into_iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&cfg.name))
+            .map_or(Hint::Free, |(_, v)| Hint::Hash(stable_hash(v))),
+        PersistenceKind::CookieHash => {
+            cookie(cookies(fields), &cfg.name).map_or(Hint::Free, |v| Hint::Hash(stable_hash(v)))
+        }
+        PersistenceKind::Cookie => cookie(cookies(fields), &cfg.name)
+            .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| u64::from_str_radix(v, 16).ok())
             .map_or(Hint::Free, Hint::Sticky),
     }
+}
+
+/// The fields of a `HeaderMap` as [`hint`] takes them.
+pub fn map_fields(h: &HeaderMap) -> impl Iterator<Item = (&str, &[u8])> {
+    h.iter().map(|(n, v)| (n.as_str(), v.as_bytes()))
 }
 
 pub fn ip_key(ip: IpAddr) -> u64 {
@@ -53,21 +69,26 @@ pub fn set_cookie(
     HeaderValue::from_str(&format!("{}={id_hash:016x}; Path=/; HttpOnly", cfg.name)).ok()
 }
 
-/// Value of cookie `name` across all Cookie headers.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
+/// Value of cookie `name` across all Cookie header values.
+fn cookie<'a>(values: impl Iterator<Item = &'a [u8]>, name: &str) -> Option<&'a [u8]> {
+    values
+        .flat_map(|v| v.split(|&b| b == b';'))
+        .filter_map(|pair| {
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            Some((pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii()))
+        })
+        .find(|(k, _)| *k == name.as_bytes())
+        .map(|(_, v)| {
+            v.strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(v)
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::header::COOKIE;
 
     fn cfg(kind: PersistenceKind) -> PersistenceConfig {
         PersistenceConfig {
@@ -80,12 +101,12 @@ mod tests {
     fn cookie_round_trip() {
         let c = cfg(PersistenceKind::Cookie);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(hint(&c, Some(&HeaderMap::new()), ip), Hint::Free);
+        assert_eq!(hint(&c, map_fields(&HeaderMap::new()), ip), Hint::Free);
         let sc = set_cookie(&c, Hint::Free, 0xabc).unwrap();
         assert_eq!(sc, "SRV=0000000000000abc; Path=/; HttpOnly");
         let mut h = HeaderMap::new();
         h.insert(COOKIE, "a=b; SRV=0000000000000abc; c=d".parse().unwrap());
-        assert_eq!(hint(&c, Some(&h), ip), Hint::Sticky(0xabc));
+        assert_eq!(hint(&c, map_fields(&h), ip), Hint::Sticky(0xabc));
         assert_eq!(set_cookie(&c, Hint::Sticky(0xabc), 0xabc), None);
         assert!(
             set_cookie(&c, Hint::Sticky(0xabc), 0xdef).is_some(),
@@ -98,15 +119,21 @@ mod tests {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
         let s = cfg(PersistenceKind::SourceIp);
-        assert_eq!(hint(&s, None, ip), hint(&s, None, mapped));
+        assert_eq!(hint(&s, [], ip), hint(&s, [], mapped));
         let hd = cfg(PersistenceKind::Header);
         let mut h = HeaderMap::new();
         h.insert("SRV", "user-42".parse().unwrap());
-        assert_eq!(hint(&hd, Some(&h), ip), Hint::Hash(stable_hash(b"user-42")));
+        assert_eq!(
+            hint(&hd, map_fields(&h), ip),
+            Hint::Hash(stable_hash(b"user-42"))
+        );
         let ch = cfg(PersistenceKind::CookieHash);
         let mut h = HeaderMap::new();
         h.insert(COOKIE, "SRV=\"sess1\"".parse().unwrap());
-        assert_eq!(hint(&ch, Some(&h), ip), Hint::Hash(stable_hash(b"sess1")));
-        assert_eq!(hint(&ch, Some(&HeaderMap::new()), ip), Hint::Free);
+        assert_eq!(
+            hint(&ch, map_fields(&h), ip),
+            Hint::Hash(stable_hash(b"sess1"))
+        );
+        assert_eq!(hint(&ch, map_fields(&HeaderMap::new()), ip), Hint::Free);
     }
 }

@@ -36,7 +36,9 @@ pub struct Backend {
     ramp_from_ms: AtomicU64,
     outlier: Mutex<Outlier>,
     /// Keep-alive connections to it (L7).
-    pub upstream: crate::upstream::Idle,
+    pub upstream: crate::upstream::Idle<crate::upstream::Sender>,
+    /// Kept-alive HTTP/1 connections (`h1`).
+    pub conns: crate::upstream::Idle<tokio::net::TcpStream>,
 }
 
 impl Backend {
@@ -57,6 +59,7 @@ impl Backend {
             agent_weight_pct: AtomicU32::new(100),
             outlier: Mutex::new(Outlier::default()),
             upstream: Default::default(),
+            conns: Default::default(),
         }
     }
 

@@ -5,7 +5,7 @@
 //! unsent and the next one is tried. Lighter than a general-purpose client
 //! pool: no host map, no hashing, no connector service.
 
-use crate::http::ProxyBody;
+use crate::h2::ProxyBody;
 use crate::limits;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -18,20 +18,26 @@ use tokio::net::TcpStream;
 
 pub type Sender = SendRequest<ProxyBody>;
 
-/// Idle connections to one backend.
-#[derive(Default)]
-pub struct Idle(Mutex<Vec<Sender>>);
+/// Idle connections to one backend, newest on top: HTTP/1 streams (`h1`)
+/// or hyper senders (`h2`).
+pub struct Idle<C>(Mutex<Vec<C>>);
 
-impl Idle {
-    fn pop(&self) -> Option<Sender> {
+impl<C> Default for Idle<C> {
+    fn default() -> Self {
+        Idle(Mutex::new(Vec::new()))
+    }
+}
+
+impl<C> Idle<C> {
+    pub fn pop(&self) -> Option<C> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 
     /// Return a connection that finished its exchange.
-    pub fn put(&self, s: Sender) {
+    pub fn put(&self, c: C) {
         let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < limits::BACKEND_POOL_IDLE_PER_HOST && !s.is_closed() {
-            idle.push(s);
+        if idle.len() < limits::BACKEND_POOL_IDLE_PER_HOST {
+            idle.push(c);
         }
     }
 }
@@ -46,13 +52,13 @@ pub enum Failure {
 
 /// Send `req` over an idle connection or a new one.
 pub async fn send(
-    idle: &Idle,
+    idle: &Idle<Sender>,
     addr: SocketAddr,
     connect_timeout: Duration,
     mut req: Request<ProxyBody>,
 ) -> Result<(Response<Incoming>, Sender), Failure> {
     while let Some(mut s) = idle.pop() {
-        if s.ready().await.is_err() {
+        if s.is_closed() || s.ready().await.is_err() {
             continue;
         }
         match s.try_send_request(req).await {

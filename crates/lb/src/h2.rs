@@ -1,11 +1,12 @@
-//! L7: an HTTP/1.1 server per client connection (HTTP/2 when TLS ALPN chose
-//! it) whose service picks a backend per request and forwards it over a
-//! keep-alive client pool. Malformed requests get hyper's 400, oversized
-//! heads 431, slow heads are cut at `header_read_ms`; connect failures are
-//! retried on another backend when the request has no body (nothing was
-//! sent), and so are idempotent bodiless requests whose backend died before
-//! answering, so a dead backend costs no request.
+//! L7 for HTTP/2 clients (TLS with ALPN h2): hyper serves the client
+//! connection and each request is forwarded over a keep-alive HTTP/1.1
+//! connection to the backend (`upstream`). HTTP/1.x clients go to `h1`,
+//! which relays raw bytes; the rules (hop-by-hop fields, identity,
+//! persistence, retries) are the same. Connect failures are retried on
+//! another backend when the request has no body (nothing was sent), and so
+//! are idempotent bodiless requests whose backend died before answering.
 
+use crate::h1codec;
 use crate::identity;
 use crate::limits;
 use crate::listener::ListenerCtx;
@@ -16,10 +17,7 @@ use crate::upstream::{self, Failure, Sender};
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, SET_COOKIE, TE, TRAILER,
-    TRANSFER_ENCODING, UPGRADE,
-};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, SET_COOKIE};
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
@@ -31,7 +29,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
-pub async fn serve_connection<IO>(io: IO, client: SocketAddr, h2: bool, ctx: &ListenerCtx)
+pub async fn serve_connection<IO>(io: IO, client: SocketAddr, ctx: &ListenerCtx)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -51,22 +49,10 @@ where
         let shared = shared.clone();
         async move { Ok::<_, Infallible>(shared.forward(req).await) }
     });
-    let io = TokioIo::new(io);
-    let result = if h2 {
-        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .serve_connection(io, svc)
-            .await
-    } else {
-        hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_millis(ctx.cfg.timeouts.header_read_ms))
-            .max_buf_size(limits::MAX_HEADER_BYTES)
-            .writev(false)
-            .keep_alive(true)
-            .serve_connection(io, svc)
-            .await
-    };
+    let result = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(io), svc)
+        .await;
     if let Err(e) = result {
         tracing::debug!(listener = ctx.cfg.name, %client, error = %e, "client connection ended with an error");
     }
@@ -86,7 +72,7 @@ impl Shared {
         let pool = &self.pool;
         let mut hint = persistence::hint(
             &pool.cfg.persistence,
-            Some(req.headers()),
+            persistence::map_fields(req.headers()),
             self.client_addr.ip(),
         );
         if hint == Hint::Free && pool.cfg.algorithm == crate::config::Algorithm::ConsistentHash {
@@ -208,32 +194,6 @@ fn respond(
     Response::from_parts(parts, body.boxed())
 }
 
-/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
-static HOP_BY_HOP: [HeaderName; 7] = [
-    CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    TE,
-    TRAILER,
-    TRANSFER_ENCODING,
-    UPGRADE,
-];
-
-/// Position of `name` in `HOP_BY_HOP`: a match on the (lower-case) name
-/// compiles to a length switch, cheaper than comparing `HeaderName`s.
-fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
-    match name.as_str() {
-        "connection" => Some(0),
-        "keep-alive" => Some(1),
-        "proxy-connection" => Some(2),
-        "te" => Some(3),
-        "trailer" => Some(4),
-        "transfer-encoding" => Some(5),
-        "upgrade" => Some(6),
-        _ => None,
-    }
-}
-
 /// Remove the hop-by-hop headers and those the Connection header lists.
 fn strip_hop_by_hop(h: &mut HeaderMap) {
     // One pass over the few names present, then removals of only those
@@ -241,7 +201,7 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     // hashed removals per message were a visible share of the L7 path.
     let found = h
         .keys()
-        .filter_map(hop_by_hop_index)
+        .filter_map(|name| h1codec::hop_by_hop_index(name.as_str()))
         .fold(0u8, |found, i| found | 1 << i);
     if found == 0 {
         return;
@@ -259,9 +219,9 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     for name in listed {
         h.remove(name);
     }
-    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+    for (i, name) in h1codec::HOP_BY_HOP.iter().enumerate() {
         if found & (1 << i) != 0 {
-            h.remove(name);
+            h.remove(*name);
         }
     }
 }
@@ -342,12 +302,9 @@ mod tests {
     }
 
     #[test]
-    fn every_hop_by_hop_header_is_found_by_name() {
-        for (i, name) in HOP_BY_HOP.iter().enumerate() {
-            assert_eq!(hop_by_hop_index(name), Some(i), "{name}");
-        }
+    fn every_hop_by_hop_header_is_removed() {
         let mut h = HeaderMap::new();
-        h.insert(TRANSFER_ENCODING, "chunked".parse().unwrap());
+        h.insert(hyper::header::TRANSFER_ENCODING, "chunked".parse().unwrap());
         h.insert("proxy-connection", "close".parse().unwrap());
         h.insert(HOST, "a".parse().unwrap());
         strip_hop_by_hop(&mut h);

@@ -1,0 +1,804 @@
+//! L7 for HTTP/1.x clients: one task per client connection reads each
+//! request head into its buffer, rewrites it once into the bytes the
+//! backend gets (hop-by-hop fields out, identity fields in), and relays the
+//! exchange over a kept-alive backend connection owned by the same task:
+//! no per-request allocation of header maps, no second task per backend
+//! connection. Bodies are relayed as they come (`h1codec::BodyCursor`
+//! finds their end). HTTP/2 clients (TLS with ALPN h2) go to `h2`.
+//!
+//! Answers of its own: 400 for a malformed head, 431 for an oversized one,
+//! 408 for a head not complete within `header_read_ms`, 503 when no backend
+//! is eligible, 502 when backends refuse or answer garbage, 504 when a
+//! backend does not answer within `idle_ms`. A request whose exchange
+//! failed before any answer is retried on another backend when it is
+//! idempotent and has no body (RFC 9110 §9.2.2), so a backend that dies
+//! costs no request. `Upgrade` (WebSocket) is relayed, and after a 101 the
+//! connection becomes a byte pipe.
+
+use crate::h1codec::{
+    self, BodyCursor, Framing, FramingError, RequestHead, ResponseHead, MAX_HEADERS,
+};
+use crate::identity::{Chains, ClientIdentity};
+use crate::limits;
+use crate::listener::{self, ListenerCtx};
+use crate::metrics::ErrorClass;
+use crate::persistence;
+use crate::pool::{Backend, Hint, Lease};
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout_at;
+
+/// Serve HTTP/1.x requests from one client connection until it closes.
+pub async fn serve_connection<IO>(io: IO, client: SocketAddr, local: SocketAddr, ctx: &ListenerCtx)
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut session = Session {
+        identity: ClientIdentity::new(
+            client,
+            if ctx.tls.is_some() { "https" } else { "http" },
+            &ctx.trusted,
+        ),
+        io,
+        client,
+        local,
+        ctx,
+        inb: Buf::new(limits::MAX_HEADER_BYTES),
+        ub: Buf::new(limits::MAX_HEADER_BYTES),
+        out: Vec::with_capacity(1024),
+    };
+    if let Err(e) = session.run().await {
+        tracing::debug!(listener = ctx.cfg.name, %client, error = %e, "client connection ended");
+    }
+}
+
+/// A byte buffer read into at its end and consumed from its front.
+struct Buf {
+    data: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Buf {
+    fn new(capacity: usize) -> Self {
+        Buf {
+            data: vec![0; capacity].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n.min(self.end - self.start);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// No room left even after moving the unread bytes to the front.
+    fn is_full(&self) -> bool {
+        self.end - self.start == self.data.len()
+    }
+
+    /// One read into the free space; `Ok(0)` at EOF (or when full).
+    async fn fill<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> io::Result<usize> {
+        if self.end == self.data.len() && self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let n = r.read(&mut self.data[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+}
+
+/// Why an exchange stopped.
+#[derive(Debug)]
+enum Stop {
+    /// The peer closed or reset.
+    Closed,
+    /// Nothing arrived in time.
+    Timeout,
+    Io(io::Error),
+}
+
+impl From<io::Error> for Stop {
+    fn from(e: io::Error) -> Self {
+        Stop::Io(e)
+    }
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Closed => write!(f, "closed by the peer"),
+            Stop::Timeout => write!(f, "timed out"),
+            Stop::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Read more into `buf` by `deadline`; EOF is [`Stop::Closed`].
+async fn fill_by<R: AsyncRead + Unpin>(
+    buf: &mut Buf,
+    r: &mut R,
+    deadline: Instant,
+) -> Result<(), Stop> {
+    match timeout_at(deadline.into(), buf.fill(r)).await {
+        Ok(Ok(0)) => Err(Stop::Closed),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Stop::Io(e)),
+        Err(_) => Err(Stop::Timeout),
+    }
+}
+
+/// What the request head said, kept once its bytes are rewritten.
+struct Request {
+    hint: Hint,
+    framing: Framing,
+    keep_alive: bool,
+    head_method: bool,
+    /// Safe to send again to another backend (idempotent, no body).
+    retryable: bool,
+    upgrade: bool,
+    /// HTTP/1.0 client: gets no chunked coding and no interim responses.
+    http10: bool,
+}
+
+/// What to answer the client after an exchange with the backends.
+enum Exchange {
+    /// Relayed; keep serving the client if true.
+    Done(bool),
+    /// Our own answer, then keep serving the client if true.
+    Answer(u16, &'static str, bool),
+}
+
+struct Session<'c, IO> {
+    io: IO,
+    client: SocketAddr,
+    local: SocketAddr,
+    ctx: &'c ListenerCtx,
+    identity: ClientIdentity,
+    /// Client bytes not yet relayed.
+    inb: Buf,
+    /// Backend bytes not yet relayed.
+    ub: Buf,
+    /// Bytes being prepared for one write.
+    out: Vec<u8>,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
+    async fn run(&mut self) -> Result<(), Stop> {
+        let header_read = Duration::from_millis(self.ctx.cfg.timeouts.header_read_ms);
+        let idle = Duration::from_millis(self.ctx.cfg.timeouts.idle_ms);
+        let mut first = true;
+        loop {
+            // A new connection must send its head within `header_read`; a
+            // kept-alive one may idle for `idle`, then has `header_read`
+            // from its first byte.
+            if self.inb.is_empty() {
+                let wait = if first { header_read } else { idle };
+                match fill_by(&mut self.inb, &mut self.io, Instant::now() + wait).await {
+                    Ok(()) => {}
+                    Err(Stop::Timeout) if first => {
+                        return self
+                            .answer(408, "request head not received in time\n", false)
+                            .await
+                    }
+                    // Closing or going quiet between requests is how
+                    // keep-alive connections end.
+                    Err(Stop::Closed | Stop::Timeout) => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
+            first = false;
+            let deadline = Instant::now() + header_read;
+            let req = match self.read_head(deadline).await? {
+                Ok(req) => req,
+                Err((code, text)) => {
+                    self.ctx.metrics.bad_requests.inc();
+                    return self.answer(code, text, false).await;
+                }
+            };
+            match self.exchange(&req).await? {
+                Exchange::Done(true) => {}
+                Exchange::Done(false) => return self.close().await,
+                Exchange::Answer(code, text, keep) => {
+                    // A body we did not read cannot be skipped safely.
+                    let keep = keep && req.keep_alive && req.framing == Framing::Empty;
+                    self.answer(code, text, keep).await?;
+                    if !keep {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parse the request head at the front of `inb` and rewrite it into
+    /// `out`. `Ok(Err(..))`: the answer for a bad head.
+    async fn read_head(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Result<Request, (u16, &'static str)>, Stop> {
+        loop {
+            let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            match h1codec::parse_request(self.inb.bytes(), &mut storage) {
+                Ok(Some(head)) => {
+                    let len = head.len;
+                    let req = rewrite_request(
+                        &head,
+                        self.ctx,
+                        &self.identity,
+                        self.client,
+                        self.local,
+                        &mut self.out,
+                    );
+                    self.inb.consume(len);
+                    return Ok(Ok(req));
+                }
+                Ok(None) if self.inb.is_full() => {
+                    return Ok(Err((431, "request head too large\n")))
+                }
+                Ok(None) => {}
+                Err(FramingError::TooManyHeaders) => {
+                    return Ok(Err((431, "too many header fields\n")))
+                }
+                Err(e) => {
+                    tracing::debug!(listener = self.ctx.cfg.name, client = %self.client, error = %e, "bad request");
+                    return Ok(Err((400, "malformed request\n")));
+                }
+            }
+            match fill_by(&mut self.inb, &mut self.io, deadline).await {
+                Ok(()) => {}
+                Err(Stop::Timeout) => return Ok(Err((408, "request head not received in time\n"))),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Send the request in `out` (and its body) to a backend and relay the
+    /// answer.
+    async fn exchange(&mut self, req: &Request) -> Result<Exchange, Stop> {
+        let ctx = self.ctx;
+        let pool = &ctx.pool;
+        let connect = Duration::from_millis(ctx.cfg.timeouts.connect_ms);
+        let idle = Duration::from_millis(ctx.cfg.timeouts.idle_ms);
+        let mut body = BodyCursor::new(req.framing);
+        // The body bytes that came with the head go in the same write.
+        let taken = body
+            .take(self.inb.bytes(), false, &mut self.out)
+            .map_err(|e| Stop::Io(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+        self.inb.consume(taken);
+        let mut excluded = Vec::new();
+        loop {
+            let Some(lease) = pool.pick(req.hint, &excluded) else {
+                return Ok(Exchange::Answer(503, "no backend available\n", true));
+            };
+            let b = lease.backend.clone();
+            let now = || ctx.clock.now_ms();
+            let mut reuse = true;
+            let (class, stop) = loop {
+                let Some((mut up, reused)) = self.connection(&b, connect, reuse).await else {
+                    break (ErrorClass::Connect, Stop::Closed);
+                };
+                let started = Instant::now();
+                self.ub.consume(usize::MAX);
+                let head = match self.send_request(&mut up, &mut body, idle).await {
+                    Ok(()) => {
+                        let reply = Reply {
+                            body_sent: body.is_done(),
+                            cookie: persistence::set_cookie(
+                                &pool.cfg.persistence,
+                                req.hint,
+                                b.id_hash,
+                            ),
+                        };
+                        let deadline = Instant::now() + idle;
+                        self.response_head(&mut up, req, &reply, deadline).await
+                    }
+                    Err(e) => Err(e),
+                };
+                match head {
+                    Ok(head) => {
+                        b.metrics.latency.observe(started.elapsed().as_secs_f64());
+                        if head.code >= 500 {
+                            b.record_error(
+                                ErrorClass::Status5xx,
+                                now(),
+                                &pool.cfg.outlier,
+                                pool.name(),
+                            );
+                        } else {
+                            b.record_success(now(), &pool.cfg.outlier);
+                        }
+                        return self.relay_response(up, head, lease).await;
+                    }
+                    Err(Relay::Client(stop)) => return Err(stop),
+                    // A kept-alive connection the backend closed meanwhile
+                    // (it may, between requests): no fault of the backend,
+                    // the request goes again on a fresh connection.
+                    Err(Relay::Backend(Stop::Closed | Stop::Io(_)))
+                        if reused && req.retryable && self.ub.is_empty() =>
+                    {
+                        reuse = false;
+                    }
+                    Err(Relay::Backend(Stop::Timeout)) => {
+                        break (ErrorClass::Timeout, Stop::Timeout)
+                    }
+                    Err(Relay::Backend(stop)) => break (ErrorClass::Protocol, stop),
+                }
+            };
+            b.record_error(class, now(), &pool.cfg.outlier, pool.name());
+            tracing::debug!(backend = b.name, error = %stop, ?class, "backend exchange failed");
+            excluded.push(b.id_hash);
+            let more = excluded.len() < limits::MAX_CONNECT_ATTEMPTS;
+            match class {
+                ErrorClass::Timeout => {
+                    return Ok(Exchange::Answer(504, "backend timed out\n", false))
+                }
+                // Nothing was sent: any request may go elsewhere.
+                ErrorClass::Connect if more => {}
+                ErrorClass::Connect => {
+                    return Ok(Exchange::Answer(502, "backend unreachable\n", true))
+                }
+                _ if more && req.retryable => {}
+                _ => return Ok(Exchange::Answer(502, "backend failed\n", false)),
+            }
+        }
+    }
+
+    /// An idle kept-alive connection to `b` (when `reuse`), or a new one;
+    /// and whether it was reused.
+    async fn connection(
+        &self,
+        b: &Backend,
+        connect: Duration,
+        reuse: bool,
+    ) -> Option<(TcpStream, bool)> {
+        while let Some(s) = reuse.then(|| b.conns.pop()).flatten() {
+            // Between messages a backend sends nothing: readable means it
+            // closed (or broke the protocol). Tokio knows without a syscall
+            // when nothing arrived since the last read.
+            match s.try_read(&mut [0u8; 1]) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some((s, true)),
+                _ => continue,
+            }
+        }
+        let s = tokio::time::timeout(connect, TcpStream::connect(b.addr))
+            .await
+            .ok()?
+            .ok()?;
+        let _ = s.set_nodelay(true);
+        Some((s, false))
+    }
+
+    /// Write the head in `out` and the request body to the backend. While
+    /// the body flows, the backend may answer early or send interim
+    /// responses (100 Continue), which go to the client at once.
+    async fn send_request(
+        &mut self,
+        up: &mut TcpStream,
+        body: &mut BodyCursor,
+        idle: Duration,
+    ) -> Result<(), Relay> {
+        up.write_all(&self.out).await.map_err(Relay::backend)?;
+        let header_read = Duration::from_millis(self.ctx.cfg.timeouts.header_read_ms);
+        let mut chunk = Vec::new();
+        while !body.is_done() {
+            let deadline = Instant::now() + idle.max(header_read);
+            tokio::select! {
+                filled = self.ub.fill(up) => {
+                    // The backend spoke before the body was complete: an
+                    // early final answer ends the upload (the client
+                    // connection then closes), an interim one is relayed.
+                    match filled {
+                        Ok(0) => return Err(Relay::Backend(Stop::Closed)),
+                        Ok(_) => {}
+                        Err(e) => return Err(Relay::Backend(Stop::Io(e))),
+                    }
+                    if !self.relay_interim().await? {
+                        return Ok(());
+                    }
+                }
+                filled = fill_by(&mut self.inb, &mut self.io, deadline) => {
+                    filled.map_err(Relay::Client)?;
+                    chunk.clear();
+                    let n = body
+                        .take(self.inb.bytes(), false, &mut chunk)
+                        .map_err(|e| Relay::Client(Stop::Io(io::Error::new(io::ErrorKind::InvalidData, e))))?;
+                    self.inb.consume(n);
+                    up.write_all(&chunk).await.map_err(Relay::backend)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Relay complete interim (1xx) responses at the front of `ub` to the
+    /// client. False once a final response head is there (or only part of
+    /// one).
+    async fn relay_interim(&mut self) -> Result<bool, Relay> {
+        loop {
+            let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let len = match h1codec::parse_response(self.ub.bytes(), &mut storage, false) {
+                Ok(Some(h)) if h.is_interim() => h.len,
+                Ok(Some(_)) => return Ok(false),
+                Ok(None) => return Ok(!self.ub.is_full()),
+                Err(e) => return Err(Relay::backend(invalid(e))),
+            };
+            self.io
+                .write_all(&self.ub.bytes()[..len])
+                .await
+                .map_err(|e| Relay::Client(Stop::Io(e)))?;
+            self.io
+                .flush()
+                .await
+                .map_err(|e| Relay::Client(Stop::Io(e)))?;
+            self.ub.consume(len);
+        }
+    }
+
+    /// Wait for the final response head (relaying interim ones) and write
+    /// the head the client gets into `out`.
+    async fn response_head(
+        &mut self,
+        up: &mut TcpStream,
+        req: &Request,
+        reply: &Reply,
+        deadline: Instant,
+    ) -> Result<ParsedResponse, Relay> {
+        loop {
+            let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            match h1codec::parse_response(self.ub.bytes(), &mut storage, req.head_method) {
+                Ok(Some(h)) if h.is_interim() => {
+                    let len = h.len;
+                    if !req.http10 {
+                        self.io
+                            .write_all(&self.ub.bytes()[..len])
+                            .await
+                            .map_err(|e| Relay::Client(Stop::Io(e)))?;
+                    }
+                    self.ub.consume(len);
+                    continue;
+                }
+                Ok(Some(h)) => {
+                    let parsed = ParsedResponse::new(&h, req, reply);
+                    self.out.clear();
+                    write_response_head(&mut self.out, &h, &parsed, req.http10);
+                    if let Some(c) = &reply.cookie {
+                        write_field(&mut self.out, b"set-cookie", c.as_bytes());
+                    }
+                    self.out.extend_from_slice(b"\r\n");
+                    self.ub.consume(parsed.len);
+                    return Ok(parsed);
+                }
+                Ok(None) if self.ub.is_full() => {
+                    return Err(Relay::backend(invalid("response head too large")))
+                }
+                Ok(None) => {}
+                Err(e) => return Err(Relay::backend(invalid(e))),
+            }
+            fill_by(&mut self.ub, up, deadline)
+                .await
+                .map_err(Relay::Backend)?;
+        }
+    }
+
+    /// Relay the response body after the head in `out`; the backend
+    /// connection goes back to the idle list when the exchange ended
+    /// cleanly.
+    async fn relay_response(
+        &mut self,
+        mut up: TcpStream,
+        head: ParsedResponse,
+        lease: Lease,
+    ) -> Result<Exchange, Stop> {
+        if head.upgraded {
+            self.write_out().await?;
+            return self.pipe(up, lease).await;
+        }
+        let pool = &self.ctx.pool;
+        let idle = Duration::from_millis(self.ctx.cfg.timeouts.idle_ms);
+        let mut body = BodyCursor::new(head.framing);
+        loop {
+            let n = body
+                .take(self.ub.bytes(), head.dechunk, &mut self.out)
+                .map_err(invalid)?;
+            self.ub.consume(n);
+            self.write_out().await?;
+            if body.is_done() {
+                break;
+            }
+            match fill_by(&mut self.ub, &mut up, Instant::now() + idle).await {
+                Ok(()) => {}
+                Err(Stop::Closed) if body.close() => break,
+                Err(e) => {
+                    lease.backend.record_error(
+                        ErrorClass::Protocol,
+                        self.ctx.clock.now_ms(),
+                        &pool.cfg.outlier,
+                        pool.name(),
+                    );
+                    return Err(e);
+                }
+            }
+        }
+        if head.reusable && self.ub.is_empty() {
+            lease.backend.conns.put(up);
+        }
+        drop(lease);
+        Ok(Exchange::Done(head.keep_client))
+    }
+
+    /// After a 101: bytes both ways until either side closes.
+    async fn pipe(&mut self, mut up: TcpStream, lease: Lease) -> Result<Exchange, Stop> {
+        // Bytes that came after the heads belong to the new protocol.
+        if !self.inb.is_empty() {
+            up.write_all(self.inb.bytes()).await?;
+            self.inb.consume(usize::MAX);
+        }
+        if !self.ub.is_empty() {
+            self.io.write_all(self.ub.bytes()).await?;
+            self.io.flush().await?;
+            self.ub.consume(usize::MAX);
+        }
+        let idle = Duration::from_millis(self.ctx.cfg.timeouts.idle_ms);
+        listener::pipe(&mut self.io, &mut up, idle, self.ctx.clock).await;
+        drop(lease);
+        Ok(Exchange::Done(false))
+    }
+
+    async fn write_out(&mut self) -> Result<(), Stop> {
+        if !self.out.is_empty() {
+            self.io.write_all(&self.out).await?;
+            self.io.flush().await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// One of our own answers; the connection closes after it unless `keep`.
+    async fn answer(&mut self, code: u16, text: &str, keep: bool) -> Result<(), Stop> {
+        self.out.clear();
+        let reason = match code {
+            400 => "Bad Request",
+            408 => "Request Timeout",
+            431 => "Request Header Fields Too Large",
+            502 => "Bad Gateway",
+            503 => "Service Unavailable",
+            504 => "Gateway Timeout",
+            _ => "Error",
+        };
+        let connection = if keep { "keep-alive" } else { "close" };
+        self.out.extend_from_slice(
+            format!(
+                "HTTP/1.1 {code} {reason}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: {connection}\r\n\r\n{text}",
+                text.len()
+            )
+            .as_bytes(),
+        );
+        self.write_out().await?;
+        if !keep {
+            self.close().await?;
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<(), Stop> {
+        self.io.shutdown().await?;
+        Ok(())
+    }
+}
+
+/// The head the backend gets, into `out`: origin-form target, HTTP/1.1,
+/// no hop-by-hop fields, identity fields rewritten, our own framing.
+fn rewrite_request(
+    head: &RequestHead<'_, '_>,
+    ctx: &ListenerCtx,
+    identity: &ClientIdentity,
+    client: SocketAddr,
+    local: SocketAddr,
+    out: &mut Vec<u8>,
+) -> Request {
+    let pool = &ctx.pool;
+    let fields = || head.headers.iter().map(|h| (h.name, h.value));
+    let mut hint = persistence::hint(&pool.cfg.persistence, fields(), client.ip());
+    if hint == Hint::Free && pool.cfg.algorithm == crate::config::Algorithm::ConsistentHash {
+        hint = Hint::Hash(persistence::ip_key(client.ip()));
+    }
+    let (target, authority) = origin_form(head.target);
+    out.clear();
+    out.extend_from_slice(head.method.as_bytes());
+    out.push(b' ');
+    if target.starts_with('?') {
+        out.push(b'/');
+    }
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let listed = h1codec::connection_listed(head.headers);
+    let mut chains = Chains::default();
+    for h in head.headers {
+        let hop = h1codec::hop_by_hop_index(h.name);
+        let relayed_upgrade = head.upgrade && h.name.eq_ignore_ascii_case("upgrade");
+        if (hop.is_some() && !relayed_upgrade)
+            || listed
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case(h.name.as_bytes()))
+            || (head.conflicting_lengths && h.name.eq_ignore_ascii_case("content-length"))
+            || !identity.keep(h.name, h.value, &mut chains)
+        {
+            continue;
+        }
+        write_field(out, h.name.as_bytes(), h.value);
+    }
+    if !head.has_host {
+        // HTTP/1.0 clients may omit it; name what they connected to.
+        let host = authority.map_or_else(|| local.to_string(), str::to_string);
+        write_field(out, b"host", host.as_bytes());
+    }
+    identity.write_fields(&chains, out);
+    if head.framing == Framing::Chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if head.upgrade {
+        out.extend_from_slice(b"connection: upgrade\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    let idempotent = matches!(
+        head.method,
+        "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
+    );
+    Request {
+        hint,
+        framing: head.framing,
+        keep_alive: head.keep_alive,
+        head_method: head.method == "HEAD",
+        retryable: idempotent && head.framing == Framing::Empty && !head.upgrade,
+        upgrade: head.upgrade,
+        http10: head.minor == 0,
+    }
+}
+
+/// Which side of an exchange failed.
+enum Relay {
+    Client(Stop),
+    Backend(Stop),
+}
+
+impl Relay {
+    fn backend(e: io::Error) -> Self {
+        Relay::Backend(Stop::Io(e))
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+/// What the client's answer depends on besides the response head.
+struct Reply {
+    /// The whole request body reached the backend.
+    body_sent: bool,
+    /// Persistence cookie to add.
+    cookie: Option<hyper::header::HeaderValue>,
+}
+
+/// How a final response is relayed, decided from its head.
+struct ParsedResponse {
+    code: u16,
+    len: usize,
+    framing: Framing,
+    /// The backend connection can serve another request afterwards.
+    reusable: bool,
+    /// 101 to an upgrade request: the connection becomes a byte pipe.
+    upgraded: bool,
+    /// An HTTP/1.0 client cannot read chunked: it gets the data and a close.
+    dechunk: bool,
+    keep_client: bool,
+}
+
+impl ParsedResponse {
+    fn new(h: &ResponseHead<'_, '_>, req: &Request, reply: &Reply) -> Self {
+        let upgraded = h.code == 101 && req.upgrade;
+        let dechunk = req.http10 && h.framing == Framing::Chunked;
+        ParsedResponse {
+            code: h.code,
+            len: h.len,
+            framing: h.framing,
+            reusable: h.reusable && reply.body_sent && !upgraded,
+            upgraded,
+            dechunk,
+            keep_client: req.keep_alive
+                && reply.body_sent
+                && !upgraded
+                && !dechunk
+                && h.framing != Framing::UntilClose,
+        }
+    }
+}
+
+/// The response head the client gets (without the final CRLF).
+fn write_response_head(
+    out: &mut Vec<u8>,
+    h: &ResponseHead<'_, '_>,
+    p: &ParsedResponse,
+    http10: bool,
+) {
+    out.extend_from_slice(if http10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
+    out.extend_from_slice(itoa3(h.code).as_slice());
+    out.push(b' ');
+    out.extend_from_slice(h.reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let listed = h1codec::connection_listed(h.headers);
+    for f in h.headers {
+        let relayed_upgrade = p.upgraded && f.name.eq_ignore_ascii_case("upgrade");
+        if (h1codec::hop_by_hop_index(f.name).is_some() && !relayed_upgrade)
+            || listed
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case(f.name.as_bytes()))
+            || (h.framing == Framing::Chunked && f.name.eq_ignore_ascii_case("content-length"))
+        {
+            continue;
+        }
+        write_field(out, f.name.as_bytes(), f.value);
+    }
+    if h.framing == Framing::Chunked && !p.dechunk {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    out.extend_from_slice(match (p.upgraded, p.keep_client, http10) {
+        (true, _, _) => b"connection: upgrade\r\n".as_slice(),
+        (false, false, _) => b"connection: close\r\n",
+        (false, true, true) => b"connection: keep-alive\r\n",
+        (false, true, false) => b"",
+    });
+}
+
+/// A status code's three digits (httparse guarantees 100..=999).
+fn itoa3(code: u16) -> [u8; 3] {
+    let c = code.min(999);
+    [
+        b'0' + (c / 100) as u8,
+        b'0' + (c / 10 % 10) as u8,
+        b'0' + (c % 10) as u8,
+    ]
+}
+
+fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `/path?query` of a request target, and the authority of an
+/// absolute-form one (proxy-style requests carry a full URI).
+fn origin_form(target: &str) -> (&str, Option<&str>) {
+    let rest = match target.split_once("://") {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+        {
+            rest
+        }
+        _ => return (target, None),
+    };
+    match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[i..], Some(&rest[..i])),
+        // `http://host?q` has the empty path: "/" with the query.
+        Some(i) => (&rest[i..], Some(&rest[..i])),
+        None => ("/", Some(rest)),
+    }
+}

@@ -1,0 +1,412 @@
+//! HTTP/1.x relaying through the L7 listener, byte for byte, against
+//! scripted backends on loopback: chunked bodies both ways, HTTP/1.0
+//! clients, 100 Continue, upgrades, pipelining, HEAD, close-delimited
+//! responses and request smuggling attempts.
+
+mod lb_common;
+
+use lb_common::start;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tandem_lb::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A backend that runs `handler` on every connection it accepts.
+async fn scripted<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(handler(s));
+        }
+    });
+    addr
+}
+
+/// One L7 listener in front of `backend`, health checked by TCP connect
+/// only (the scripts answer just what the tests send).
+async fn lb_for(backend: SocketAddr) -> (tandem_lb::Lb, SocketAddr) {
+    let text = format!(
+        "[[listener]]\nname = \"front\"\nbind = \"127.0.0.1:0\"\nmode = \"http\"\npool = \"app\"\n\
+         [[pool]]\nname = \"app\"\n[pool.health]\nkind = \"tcp\"\ninterval_ms = 60000\n\
+         [[pool.backend]]\nname = \"b\"\naddr = \"{backend}\"\n"
+    );
+    start(Config::parse(&text, "t.toml").unwrap()).await
+}
+
+/// Read up to the end of a head; returns the head and what came after it.
+async fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> String {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
+            buf.drain(..end + 4);
+            return head;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
+            .await
+            .expect("head in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before a complete head; got {:?}",
+            String::from_utf8_lossy(buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Read until `buf` holds at least `n` bytes.
+async fn read_at_least(s: &mut TcpStream, buf: &mut Vec<u8>, n: usize) {
+    while buf.len() < n {
+        let mut chunk = [0u8; 4096];
+        let got = tokio::time::timeout(WAIT, s.read(&mut chunk))
+            .await
+            .expect("bytes in time")
+            .unwrap();
+        assert!(
+            got > 0,
+            "closed early; got {:?}",
+            String::from_utf8_lossy(buf)
+        );
+        buf.extend_from_slice(&chunk[..got]);
+    }
+}
+
+/// Read until the body ends with `end` (a chunked terminator, say).
+async fn read_until_suffix(s: &mut TcpStream, buf: &mut Vec<u8>, end: &[u8]) {
+    while !buf.ends_with(end) {
+        let mut chunk = [0u8; 4096];
+        let got = tokio::time::timeout(WAIT, s.read(&mut chunk))
+            .await
+            .expect("bytes in time")
+            .unwrap();
+        assert!(
+            got > 0,
+            "closed early; got {:?}",
+            String::from_utf8_lossy(buf)
+        );
+        buf.extend_from_slice(&chunk[..got]);
+    }
+}
+
+async fn read_to_close(s: &mut TcpStream, buf: &mut Vec<u8>) {
+    tokio::time::timeout(WAIT, s.read_to_end(buf))
+        .await
+        .expect("closed in time")
+        .unwrap();
+}
+
+fn has_field(head: &str, line: &str) -> bool {
+    head.lines().any(|l| l.eq_ignore_ascii_case(line))
+}
+
+fn has_name(head: &str, name: &str) -> bool {
+    head.lines().any(|l| {
+        l.split_once(':')
+            .is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
+    })
+}
+
+#[tokio::test]
+async fn chunked_bodies_are_relayed_intact_and_dechunked_for_http10_clients() {
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let backend = scripted(move |mut s| {
+        let seen_tx = seen_tx.clone();
+        async move {
+            let mut buf = Vec::new();
+            let head = read_head(&mut s, &mut buf).await;
+            if head.starts_with("POST") {
+                read_until_suffix(&mut s, &mut buf, b"\r\n\r\n").await;
+                seen_tx.send((head, buf.clone())).unwrap();
+            }
+            s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+                .await
+                .unwrap();
+            let _ = s.read(&mut [0u8; 1]).await;
+        }
+    })
+    .await;
+    let (_lb, addr) = lb_for(backend).await;
+
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .await
+        .unwrap();
+    for part in [
+        &b"3\r\nabc\r\n"[..],
+        b"4;ext=1\r\ndefg\r\n",
+        b"0\r\nX-Trailer: t\r\n\r\n",
+    ] {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        c.write_all(part).await.unwrap();
+    }
+    let (head, body) = seen.recv().await.unwrap();
+    assert!(has_field(&head, "transfer-encoding: chunked"), "{head}");
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nX-Trailer: t\r\n\r\n"
+    );
+    let mut buf = Vec::new();
+    let head = read_head(&mut c, &mut buf).await;
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(has_field(&head, "transfer-encoding: chunked"), "{head}");
+    read_until_suffix(&mut c, &mut buf, b"0\r\n\r\n").await;
+    assert_eq!(buf, b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+
+    // HTTP/1.0 cannot read chunked: the data, then the connection closes.
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    read_to_close(&mut c, &mut buf).await;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.0 200 OK"), "{head}");
+    assert!(!has_name(head, "transfer-encoding"), "{head}");
+    assert_eq!(body, "hello world");
+}
+
+#[tokio::test]
+async fn interim_100_continue_reaches_the_client_before_it_sends_the_body() {
+    let backend = scripted(|mut s| async move {
+        let mut buf = Vec::new();
+        let head = read_head(&mut s, &mut buf).await;
+        assert!(has_field(&head, "expect: 100-continue"), "{head}");
+        s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.unwrap();
+        read_at_least(&mut s, &mut buf, 5).await;
+        let reply = format!(
+            "HTTP/1.1 201 Created\r\nContent-Length: {}\r\n\r\n{}",
+            buf.len(),
+            String::from_utf8_lossy(&buf)
+        );
+        s.write_all(reply.as_bytes()).await.unwrap();
+        let _ = s.read(&mut [0u8; 1]).await;
+    })
+    .await;
+    let (_lb, addr) = lb_for(backend).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"PUT /f HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let interim = read_head(&mut c, &mut buf).await;
+    assert!(interim.starts_with("HTTP/1.1 100 Continue"), "{interim}");
+    c.write_all(b"12345").await.unwrap();
+    let head = read_head(&mut c, &mut buf).await;
+    assert!(head.starts_with("HTTP/1.1 201 Created"), "{head}");
+    read_at_least(&mut c, &mut buf, 5).await;
+    assert_eq!(buf, b"12345");
+}
+
+#[tokio::test]
+async fn an_upgrade_turns_the_connection_into_a_byte_pipe() {
+    let backend = scripted(|mut s| async move {
+        let mut buf = Vec::new();
+        let head = read_head(&mut s, &mut buf).await;
+        assert!(has_field(&head, "upgrade: websocket"), "{head}");
+        assert!(has_field(&head, "connection: upgrade"), "{head}");
+        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+            .await
+            .unwrap();
+        // Echo whatever the new protocol sends.
+        let mut chunk = [0u8; 1024];
+        loop {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => s.write_all(&chunk[..n]).await.unwrap(),
+            }
+        }
+    })
+    .await;
+    let (_lb, addr) = lb_for(backend).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let head = read_head(&mut c, &mut buf).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(has_field(&head, "upgrade: websocket"), "{head}");
+    for msg in [&b"ping"[..], b"\x00\xff binary \r\n\r\n"] {
+        c.write_all(msg).await.unwrap();
+        read_at_least(&mut c, &mut buf, msg.len()).await;
+        assert_eq!(buf, msg);
+        buf.clear();
+    }
+}
+
+/// A keep-alive backend answering each request with its target and the
+/// names of the fields it got.
+async fn echo_backend() -> SocketAddr {
+    scripted(|mut s| async move {
+        let mut buf = Vec::new();
+        loop {
+            let mut probe = [0u8; 1];
+            if buf.is_empty() && s.peek(&mut probe).await.map_or(true, |n| n == 0) {
+                return;
+            }
+            let head = read_head(&mut s, &mut buf).await;
+            let target = head.split(' ').nth(1).unwrap_or("").to_string();
+            let names: Vec<String> = head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':').map(|(n, _)| n.to_ascii_lowercase()))
+                .collect();
+            let body = format!("{target} {}", names.join(","));
+            let head_only = head.starts_with("HEAD");
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{}",
+                body.len(),
+                if head_only { "" } else { &body }
+            );
+            if s.write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_without_hop_by_hop_fields() {
+    let (_lb, addr) = lb_for(echo_backend().await).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(
+        b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, x-secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n\r\n\
+          HEAD /b HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET http://example.test/c?q=1 HTTP/1.1\r\nHost: example.test\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let mut bodies = Vec::new();
+    for head_request in [false, true, false] {
+        let head = read_head(&mut c, &mut buf).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        if head_request {
+            bodies.push(String::new());
+            continue;
+        }
+        read_at_least(&mut c, &mut buf, len).await;
+        bodies.push(String::from_utf8_lossy(&buf[..len]).into_owned());
+        buf.drain(..len);
+    }
+    let (target, names) = bodies[0].split_once(' ').unwrap();
+    assert_eq!(target, "/a");
+    for hop in ["connection", "x-secret", "keep-alive", "te"] {
+        assert!(
+            !names.split(',').any(|n| n == hop),
+            "{hop} forwarded: {names}"
+        );
+    }
+    assert!(names.split(',').any(|n| n == "x-forwarded-for"), "{names}");
+    assert_eq!(bodies[1], "", "HEAD answer carried no body");
+    assert!(
+        bodies[2].starts_with("/c?q=1 "),
+        "absolute form → origin form: {}",
+        bodies[2]
+    );
+}
+
+#[tokio::test]
+async fn smuggling_attempts_are_refused_or_made_harmless() {
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let backend = scripted(move |mut s| {
+        let seen_tx = seen_tx.clone();
+        async move {
+            let mut buf = Vec::new();
+            let head = read_head(&mut s, &mut buf).await;
+            read_until_suffix(&mut s, &mut buf, b"0\r\n\r\n").await;
+            seen_tx.send((head, buf.clone())).unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            let _ = s.read(&mut [0u8; 1]).await;
+        }
+    })
+    .await;
+    let (_lb, addr) = lb_for(backend).await;
+
+    // Both lengths: relayed as chunked without Content-Length, then closed
+    // (RFC 9112 §6.1), so nothing hides behind the body.
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = seen.recv().await.unwrap();
+    assert!(!has_name(&head, "content-length"), "{head}");
+    assert!(has_field(&head, "transfer-encoding: chunked"), "{head}");
+    assert_eq!(body, b"0\r\n\r\n");
+    let mut buf = Vec::new();
+    read_to_close(&mut c, &mut buf).await;
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert!(has_field(&text, "connection: close"), "{text}");
+    assert!(!text.contains("smuggled"), "{text}");
+
+    for bad in [
+        &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"[..],
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+    ] {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(bad).await.unwrap();
+        let mut buf = Vec::new();
+        read_to_close(&mut c, &mut buf).await;
+        let text = String::from_utf8_lossy(&buf);
+        assert!(
+            text.starts_with("HTTP/1.1 400"),
+            "{}: {text}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    assert!(
+        seen.try_recv().is_err(),
+        "a refused request reached the backend"
+    );
+}
+
+#[tokio::test]
+async fn a_close_delimited_response_reaches_the_client_whole_then_closes() {
+    let backend = scripted(|mut s| async move {
+        let mut buf = Vec::new();
+        read_head(&mut s, &mut buf).await;
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+            .await
+            .unwrap();
+        for part in ["all ", "of ", "it"] {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            s.write_all(part.as_bytes()).await.unwrap();
+        }
+    })
+    .await;
+    let (_lb, addr) = lb_for(backend).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    read_to_close(&mut c, &mut buf).await;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(has_field(head, "connection: close"), "{head}");
+    assert_eq!(body, "all of it");
+}
