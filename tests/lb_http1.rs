@@ -35,8 +35,12 @@ where
 /// One L7 listener in front of `backend`, health checked by TCP connect
 /// only (the scripts answer just what the tests send).
 async fn lb_for(backend: SocketAddr) -> (tandem_lb::Lb, SocketAddr) {
+    lb_with(backend, "").await
+}
+
+async fn lb_with(backend: SocketAddr, listener_extra: &str) -> (tandem_lb::Lb, SocketAddr) {
     let text = format!(
-        "[[listener]]\nname = \"front\"\nbind = \"127.0.0.1:0\"\nmode = \"http\"\npool = \"app\"\n\
+        "[[listener]]\nname = \"front\"\nbind = \"127.0.0.1:0\"\nmode = \"http\"\npool = \"app\"\n{listener_extra}\n\
          [[pool]]\nname = \"app\"\n[pool.health]\nkind = \"tcp\"\ninterval_ms = 60000\n\
          [[pool.backend]]\nname = \"b\"\naddr = \"{backend}\"\n"
     );
@@ -409,4 +413,39 @@ async fn a_close_delimited_response_reaches_the_client_whole_then_closes() {
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     assert!(has_field(head, "connection: close"), "{head}");
     assert_eq!(body, "all of it");
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_after_the_idle_timeout() {
+    // 64 MiB: far more than the socket buffers between the three parties.
+    const BODY: usize = 64 << 20;
+    let backend = scripted(|mut s| async move {
+        let mut buf = Vec::new();
+        read_head(&mut s, &mut buf).await;
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {BODY}\r\n\r\n");
+        s.write_all(head.as_bytes()).await.unwrap();
+        let block = vec![b'x'; 1 << 16];
+        for _ in 0..BODY / block.len() {
+            if s.write_all(&block).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let (lb, addr) = lb_with(backend, "timeouts = { idle_ms = 400 }").await;
+    let active = || lb.status().pools[0].backends[0].active;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    read_head(&mut c, &mut buf).await;
+    assert_eq!(active(), 1, "the exchange holds its backend");
+    // Read nothing more: the relay must give up, not wait forever.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while active() != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "still active after {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(WAIT, c.read_to_end(&mut rest)).await;
+    assert!(buf.len() + rest.len() < BODY, "the whole body cannot have arrived");
 }

@@ -49,6 +49,8 @@ where
         inb: Buf::new(limits::MAX_HEADER_BYTES),
         ub: Buf::new(limits::MAX_HEADER_BYTES),
         out: Vec::with_capacity(1024),
+        idle: Duration::from_millis(ctx.cfg.timeouts.idle_ms),
+        header_read: Duration::from_millis(ctx.cfg.timeouts.header_read_ms),
     };
     if let Err(e) = session.run().await {
         tracing::debug!(listener = ctx.cfg.name, %client, error = %e, "client connection ended");
@@ -145,6 +147,24 @@ async fn fill_by<R: AsyncRead + Unpin>(
     }
 }
 
+/// Write all of `bytes` and flush within `idle`: a peer that stops
+/// reading must not hold an exchange (and its backend lease) forever.
+async fn send_all<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    bytes: &[u8],
+    idle: Duration,
+) -> Result<(), Stop> {
+    let write = async {
+        w.write_all(bytes).await?;
+        w.flush().await
+    };
+    match tokio::time::timeout(idle, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Stop::Io(e)),
+        Err(_) => Err(Stop::Timeout),
+    }
+}
+
 /// What the request head said, kept once its bytes are rewritten.
 struct Request {
     hint: Hint,
@@ -178,12 +198,15 @@ struct Session<'c, IO> {
     ub: Buf,
     /// Bytes being prepared for one write.
     out: Vec<u8>,
+    /// `idle_ms`: the longest wait for a peer to send or take bytes.
+    idle: Duration,
+    /// `header_read_ms`: the longest a request head may take.
+    header_read: Duration,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
     async fn run(&mut self) -> Result<(), Stop> {
-        let header_read = Duration::from_millis(self.ctx.cfg.timeouts.header_read_ms);
-        let idle = Duration::from_millis(self.ctx.cfg.timeouts.idle_ms);
+        let (header_read, idle) = (self.header_read, self.idle);
         let mut first = true;
         loop {
             // A new connection must send its head within `header_read`; a
@@ -276,7 +299,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
         let ctx = self.ctx;
         let pool = &ctx.pool;
         let connect = Duration::from_millis(ctx.cfg.timeouts.connect_ms);
-        let idle = Duration::from_millis(ctx.cfg.timeouts.idle_ms);
+        let idle = self.idle;
         let mut body = BodyCursor::new(req.framing);
         // The body bytes that came with the head go in the same write.
         let taken = body
@@ -297,7 +320,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                 };
                 let started = Instant::now();
                 self.ub.consume(usize::MAX);
-                let head = match self.send_request(&mut up, &mut body, idle).await {
+                let head = match self.send_request(&mut up, &mut body).await {
                     Ok(()) => {
                         let reply = Reply {
                             body_sent: body.is_done(),
@@ -393,13 +416,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
         &mut self,
         up: &mut TcpStream,
         body: &mut BodyCursor,
-        idle: Duration,
     ) -> Result<(), Relay> {
-        up.write_all(&self.out).await.map_err(Relay::backend)?;
-        let header_read = Duration::from_millis(self.ctx.cfg.timeouts.header_read_ms);
+        send_all(up, &self.out, self.idle)
+            .await
+            .map_err(Relay::Backend)?;
         let mut chunk = Vec::new();
         while !body.is_done() {
-            let deadline = Instant::now() + idle.max(header_read);
+            let deadline = Instant::now() + self.idle.max(self.header_read);
             tokio::select! {
                 filled = self.ub.fill(up) => {
                     // The backend spoke before the body was complete: an
@@ -421,7 +444,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                         .take(self.inb.bytes(), false, &mut chunk)
                         .map_err(|e| Relay::Client(Stop::Io(io::Error::new(io::ErrorKind::InvalidData, e))))?;
                     self.inb.consume(n);
-                    up.write_all(&chunk).await.map_err(Relay::backend)?;
+                    send_all(up, &chunk, self.idle).await.map_err(Relay::Backend)?;
                 }
             }
         }
@@ -467,10 +490,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                 Ok(Some(h)) if h.is_interim() => {
                     let len = h.len;
                     if !req.http10 {
-                        self.io
-                            .write_all(&self.ub.bytes()[..len])
+                        send_all(&mut self.io, &self.ub.bytes()[..len], self.idle)
                             .await
-                            .map_err(|e| Relay::Client(Stop::Io(e)))?;
+                            .map_err(Relay::Client)?;
                     }
                     self.ub.consume(len);
                     continue;
@@ -512,7 +534,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
             return self.pipe(up, lease).await;
         }
         let pool = &self.ctx.pool;
-        let idle = Duration::from_millis(self.ctx.cfg.timeouts.idle_ms);
+        let idle = self.idle;
         let mut body = BodyCursor::new(head.framing);
         loop {
             let n = body
@@ -548,24 +570,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
     async fn pipe(&mut self, mut up: TcpStream, lease: Lease) -> Result<Exchange, Stop> {
         // Bytes that came after the heads belong to the new protocol.
         if !self.inb.is_empty() {
-            up.write_all(self.inb.bytes()).await?;
+            send_all(&mut up, self.inb.bytes(), self.idle).await?;
             self.inb.consume(usize::MAX);
         }
         if !self.ub.is_empty() {
-            self.io.write_all(self.ub.bytes()).await?;
-            self.io.flush().await?;
+            send_all(&mut self.io, self.ub.bytes(), self.idle).await?;
             self.ub.consume(usize::MAX);
         }
-        let idle = Duration::from_millis(self.ctx.cfg.timeouts.idle_ms);
-        listener::pipe(&mut self.io, &mut up, idle, self.ctx.clock).await;
+        listener::pipe(&mut self.io, &mut up, self.idle, self.ctx.clock).await;
         drop(lease);
         Ok(Exchange::Done(false))
     }
 
     async fn write_out(&mut self) -> Result<(), Stop> {
         if !self.out.is_empty() {
-            self.io.write_all(&self.out).await?;
-            self.io.flush().await?;
+            send_all(&mut self.io, &self.out, self.idle).await?;
             self.out.clear();
         }
         Ok(())

@@ -154,7 +154,7 @@ impl ClientIdentity {
         write_chain(out, &XFF, &chains.xff, self.xff.as_ref());
         write_chain(out, &FORWARDED, &chains.forwarded, self.forwarded.as_ref());
         let proto = chains.proto.unwrap_or(self.proto.as_bytes());
-        write_line(out, XFP.as_str(), &[proto]);
+        write_line(out, XFP.as_str(), [proto]);
     }
 
     /// Rewrite the identity headers of a request held in a `HeaderMap`
@@ -202,26 +202,27 @@ fn forwarded_element(ip: IpAddr, proto: &str) -> String {
     }
 }
 
+/// `name: chain..., ours\r\n`, nothing when both are empty.
 fn write_chain(out: &mut Vec<u8>, name: &HeaderName, chain: &[&[u8]], ours: Option<&HeaderValue>) {
-    let mut parts: Vec<&[u8]> = chain
+    let parts = chain
         .iter()
         .map(|v| v.trim_ascii())
         .filter(|v| !v.is_empty())
-        .collect();
-    parts.extend(ours.map(HeaderValue::as_bytes));
-    if !parts.is_empty() {
-        write_line(out, name.as_str(), &parts);
-    }
+        .chain(ours.map(HeaderValue::as_bytes));
+    write_line(out, name.as_str(), parts);
 }
 
-/// `name: part, part, ...\r\n`
-fn write_line(out: &mut Vec<u8>, name: &str, parts: &[&[u8]]) {
+/// `name: part, part, ...\r\n`, nothing without parts.
+fn write_line<'a>(out: &mut Vec<u8>, name: &str, parts: impl IntoIterator<Item = &'a [u8]>) {
+    let mut parts = parts.into_iter();
+    let Some(first) = parts.next() else {
+        return;
+    };
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b", ");
-        }
+    out.extend_from_slice(first);
+    for p in parts {
+        out.extend_from_slice(b", ");
         out.extend_from_slice(p);
     }
     out.extend_from_slice(b"\r\n");
