@@ -47,60 +47,43 @@ async fn lb_with(backend: SocketAddr, listener_extra: &str) -> (tandem_lb::Lb, S
     start(Config::parse(&text, "t.toml").unwrap()).await
 }
 
-/// Read up to the end of a head; returns the head and what came after it.
+/// Read into `buf` until `done` says so; the peer must not close first.
+async fn read_until(s: &mut TcpStream, buf: &mut Vec<u8>, done: impl Fn(&[u8]) -> bool) {
+    while !done(buf) {
+        let mut chunk = [0u8; 4096];
+        let got = tokio::time::timeout(WAIT, s.read(&mut chunk))
+            .await
+            .expect("bytes in time")
+            .unwrap();
+        assert!(
+            got > 0,
+            "closed early; got {:?}",
+            String::from_utf8_lossy(buf)
+        );
+        buf.extend_from_slice(&chunk[..got]);
+    }
+}
+
+fn head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// Read up to the end of a head and return it; what came after it stays
+/// in `buf`.
 async fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> String {
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
-            buf.drain(..end + 4);
-            return head;
-        }
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
-            .await
-            .expect("head in time")
-            .unwrap();
-        assert!(
-            n > 0,
-            "closed before a complete head; got {:?}",
-            String::from_utf8_lossy(buf)
-        );
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    read_until(s, buf, |b| head_end(b).is_some()).await;
+    let end = head_end(buf).unwrap_or(0);
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    buf.drain(..end);
+    head
 }
 
-/// Read until `buf` holds at least `n` bytes.
 async fn read_at_least(s: &mut TcpStream, buf: &mut Vec<u8>, n: usize) {
-    while buf.len() < n {
-        let mut chunk = [0u8; 4096];
-        let got = tokio::time::timeout(WAIT, s.read(&mut chunk))
-            .await
-            .expect("bytes in time")
-            .unwrap();
-        assert!(
-            got > 0,
-            "closed early; got {:?}",
-            String::from_utf8_lossy(buf)
-        );
-        buf.extend_from_slice(&chunk[..got]);
-    }
+    read_until(s, buf, |b| b.len() >= n).await;
 }
 
-/// Read until the body ends with `end` (a chunked terminator, say).
 async fn read_until_suffix(s: &mut TcpStream, buf: &mut Vec<u8>, end: &[u8]) {
-    while !buf.ends_with(end) {
-        let mut chunk = [0u8; 4096];
-        let got = tokio::time::timeout(WAIT, s.read(&mut chunk))
-            .await
-            .expect("bytes in time")
-            .unwrap();
-        assert!(
-            got > 0,
-            "closed early; got {:?}",
-            String::from_utf8_lossy(buf)
-        );
-        buf.extend_from_slice(&chunk[..got]);
-    }
+    read_until(s, buf, |b| b.ends_with(end)).await;
 }
 
 async fn read_to_close(s: &mut TcpStream, buf: &mut Vec<u8>) {
@@ -121,24 +104,34 @@ fn has_name(head: &str, name: &str) -> bool {
     })
 }
 
-#[tokio::test]
-async fn chunked_bodies_are_relayed_intact_and_dechunked_for_http10_clients() {
-    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+/// A backend that sends each request it gets (head, chunked body) to the
+/// returned channel and answers `reply`.
+async fn recording(
+    reply: &'static [u8],
+) -> (SocketAddr, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
+    let (seen_tx, seen) = mpsc::unbounded_channel();
     let backend = scripted(move |mut s| {
         let seen_tx = seen_tx.clone();
         async move {
             let mut buf = Vec::new();
             let head = read_head(&mut s, &mut buf).await;
-            if head.starts_with("POST") {
+            if has_field(&head, "transfer-encoding: chunked") {
                 read_until_suffix(&mut s, &mut buf, b"\r\n\r\n").await;
-                seen_tx.send((head, buf.clone())).unwrap();
             }
-            s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
-                .await
-                .unwrap();
+            seen_tx.send((head, buf.clone())).unwrap();
+            s.write_all(reply).await.unwrap();
             let _ = s.read(&mut [0u8; 1]).await;
         }
     })
+    .await;
+    (backend, seen)
+}
+
+#[tokio::test]
+async fn chunked_bodies_are_relayed_intact_and_dechunked_for_http10_clients() {
+    let (backend, mut seen) = recording(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    )
     .await;
     let (_lb, addr) = lb_for(backend).await;
 
@@ -331,21 +324,7 @@ async fn pipelined_requests_are_answered_in_order_without_hop_by_hop_fields() {
 
 #[tokio::test]
 async fn smuggling_attempts_are_refused_or_made_harmless() {
-    let (seen_tx, mut seen) = mpsc::unbounded_channel();
-    let backend = scripted(move |mut s| {
-        let seen_tx = seen_tx.clone();
-        async move {
-            let mut buf = Vec::new();
-            let head = read_head(&mut s, &mut buf).await;
-            read_until_suffix(&mut s, &mut buf, b"0\r\n\r\n").await;
-            seen_tx.send((head, buf.clone())).unwrap();
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                .await
-                .unwrap();
-            let _ = s.read(&mut [0u8; 1]).await;
-        }
-    })
-    .await;
+    let (backend, mut seen) = recording(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
     let (_lb, addr) = lb_for(backend).await;
 
     // Both lengths: relayed as chunked without Content-Length, then closed
@@ -435,17 +414,25 @@ async fn a_client_that_stops_reading_is_cut_after_the_idle_timeout() {
     let (lb, addr) = lb_with(backend, "timeouts = { idle_ms = 400 }").await;
     let active = || lb.status().pools[0].backends[0].active;
     let mut c = TcpStream::connect(addr).await.unwrap();
-    c.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    c.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     read_head(&mut c, &mut buf).await;
     assert_eq!(active(), 1, "the exchange holds its backend");
     // Read nothing more: the relay must give up, not wait forever.
     let deadline = tokio::time::Instant::now() + WAIT;
     while active() != 0 {
-        assert!(tokio::time::Instant::now() < deadline, "still active after {WAIT:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still active after {WAIT:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut rest = Vec::new();
     let _ = tokio::time::timeout(WAIT, c.read_to_end(&mut rest)).await;
-    assert!(buf.len() + rest.len() < BODY, "the whole body cannot have arrived");
+    assert!(
+        buf.len() + rest.len() < BODY,
+        "the whole body cannot have arrived"
+    );
 }

@@ -312,7 +312,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                 return Ok(Exchange::Answer(503, "no backend available\n", true));
             };
             let b = lease.backend.clone();
-            let now = || ctx.clock.now_ms();
             let mut reuse = true;
             let (class, stop) = loop {
                 let Some((mut up, reused)) = self.connection(&b, connect, reuse).await else {
@@ -337,17 +336,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                 };
                 match head {
                     Ok(head) => {
-                        b.metrics.latency.observe(started.elapsed().as_secs_f64());
-                        if head.code >= 500 {
-                            b.record_error(
-                                ErrorClass::Status5xx,
-                                now(),
-                                &pool.cfg.outlier,
-                                pool.name(),
-                            );
-                        } else {
-                            b.record_success(now(), &pool.cfg.outlier);
-                        }
+                        pool.record_answer(&b, head.code, started.elapsed());
                         return self.relay_response(up, head, lease).await;
                     }
                     Err(Relay::Client(stop)) => return Err(stop),
@@ -365,7 +354,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                     Err(Relay::Backend(stop)) => break (ErrorClass::Protocol, stop),
                 }
             };
-            b.record_error(class, now(), &pool.cfg.outlier, pool.name());
+            pool.record_failure(&b, class);
             tracing::debug!(backend = b.name, error = %stop, ?class, "backend exchange failed");
             excluded.push(b.id_hash);
             let more = excluded.len() < limits::MAX_CONNECT_ATTEMPTS;
@@ -549,12 +538,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                 Ok(()) => {}
                 Err(Stop::Closed) if body.close() => break,
                 Err(e) => {
-                    lease.backend.record_error(
-                        ErrorClass::Protocol,
-                        self.ctx.clock.now_ms(),
-                        &pool.cfg.outlier,
-                        pool.name(),
-                    );
+                    pool.record_failure(&lease.backend, ErrorClass::Protocol);
                     return Err(e);
                 }
             }

@@ -41,7 +41,6 @@ where
             &ctx.trusted,
         ),
         connect: Duration::from_millis(ctx.cfg.timeouts.connect_ms),
-        clock: ctx.clock,
         idle: Duration::from_millis(ctx.cfg.timeouts.idle_ms),
         client_addr: client,
     });
@@ -62,7 +61,6 @@ struct Shared {
     pool: Arc<crate::pool::Pool>,
     identity: identity::ClientIdentity,
     connect: Duration,
-    clock: crate::Clock,
     idle: Duration,
     client_addr: SocketAddr,
 }
@@ -118,26 +116,15 @@ impl Shared {
                 }
             }
             let started = Instant::now();
-            let now = || self.clock.now_ms();
             let sent = upstream::send(&b.upstream, b.addr, self.connect, up);
             match tokio::time::timeout(self.idle, sent).await {
                 Ok(Ok((resp, sender))) => {
-                    b.metrics.latency.observe(started.elapsed().as_secs_f64());
-                    if resp.status().is_server_error() {
-                        b.record_error(
-                            ErrorClass::Status5xx,
-                            now(),
-                            &pool.cfg.outlier,
-                            pool.name(),
-                        );
-                    } else {
-                        b.record_success(now(), &pool.cfg.outlier);
-                    }
+                    pool.record_answer(&b, resp.status().as_u16(), started.elapsed());
                     let cookie = persistence::set_cookie(&pool.cfg.persistence, hint, b.id_hash);
                     return respond(resp, lease, sender, cookie);
                 }
                 Ok(Err(Failure::Connect(unsent))) => {
-                    b.record_error(ErrorClass::Connect, now(), &pool.cfg.outlier, pool.name());
+                    pool.record_failure(&b, ErrorClass::Connect);
                     excluded.push(b.id_hash);
                     if excluded.len() >= limits::MAX_CONNECT_ATTEMPTS {
                         return plain(StatusCode::BAD_GATEWAY, "backend unreachable\n");
@@ -148,7 +135,7 @@ impl Shared {
                     next = Some(body);
                 }
                 Ok(Err(Failure::Exchange(e))) => {
-                    b.record_error(ErrorClass::Protocol, now(), &pool.cfg.outlier, pool.name());
+                    pool.record_failure(&b, ErrorClass::Protocol);
                     tracing::debug!(backend = b.name, error = %e, "backend exchange failed");
                     excluded.push(b.id_hash);
                     if last_try {
@@ -156,7 +143,7 @@ impl Shared {
                     }
                 }
                 Err(_) => {
-                    b.record_error(ErrorClass::Timeout, now(), &pool.cfg.outlier, pool.name());
+                    pool.record_failure(&b, ErrorClass::Timeout);
                     return plain(StatusCode::GATEWAY_TIMEOUT, "backend timed out\n");
                 }
             }

@@ -273,6 +273,22 @@ impl Pool {
         fresh
     }
 
+    /// `b` answered with `status` after `latency`: the latency histogram,
+    /// and a 5xx counts toward passive ejection like any failure.
+    pub fn record_answer(&self, b: &Backend, status: u16, latency: std::time::Duration) {
+        b.metrics.latency.observe(latency.as_secs_f64());
+        if status >= 500 {
+            self.record_failure(b, ErrorClass::Status5xx);
+        } else {
+            b.record_success(self.clock.now_ms(), &self.cfg.outlier);
+        }
+    }
+
+    /// An exchange with `b` failed.
+    pub fn record_failure(&self, b: &Backend, class: ErrorClass) {
+        b.record_error(class, self.clock.now_ms(), &self.cfg.outlier, self.name());
+    }
+
     /// Choose a backend, skipping those in `exclude` (already failed for
     /// this request). `None`: nothing eligible and the policy is fail closed.
     pub fn pick(&self, hint: Hint, exclude: &[u64]) -> Option<Lease> {
