@@ -378,3 +378,34 @@ async fn the_admin_endpoint_drains_with_streamed_progress_and_serves_metrics() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn tls_is_terminated_at_l4_too() {
+    let a = Backend::start("a", Duration::ZERO).await;
+    let dir = std::env::temp_dir().join(format!("tandem-lb-tls4-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = write_cert(&dir);
+    let tls = format!(
+        "[listener.tls]\ncert = \"{}\"\nkey = \"{}\"\nhttp2 = false",
+        dir.join("cert.pem").display(),
+        dir.join("key.pem").display()
+    );
+    let (lb, addr) = start(config("tcp", &[&a], "", &tls, "")).await;
+    let mut stream = tls_connect(addr, std::slice::from_ref(&cert)).await;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out))
+        .await
+        .expect("answer in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    assert_eq!(served_by(body), "a", "{text}");
+    // TLS stays on the async pipe: relay threads move bytes between plain sockets.
+    assert_eq!(lb.relayed_connections(), 0);
+    std::fs::remove_dir_all(&dir).ok();
+}

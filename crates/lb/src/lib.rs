@@ -11,7 +11,8 @@
 //!
 //! Request path: `listener` (accept, limit, PROXY, TLS) → `h1` (HTTP/1.x,
 //! framing in `h1codec`) or `h2` (HTTP/2 over hyper, with `upstream`
-//! keep-alive connections) or the L4 pipe in `listener` → `persistence` (hint) → `pool` (eligible backends,
+//! keep-alive connections) or L4 (`relay` threads for plain TCP, the async
+//! pipe in `listener` under TLS) → `persistence` (hint) → `pool` (eligible backends,
 //! all-down policy) → `balance` (the pick) → backend; `health` and `drain`
 //! change what `pool` finds eligible; `metrics` observes all of it.
 
@@ -31,6 +32,7 @@ pub mod metrics;
 pub mod persistence;
 pub mod pool;
 pub mod proxy_protocol;
+pub mod relay;
 pub mod tls;
 pub mod upstream;
 
@@ -119,6 +121,8 @@ pub enum LbError {
     NoPool(String),
     #[error("pool \"{pool}\" has no backend \"{backend}\"")]
     NoBackend { pool: String, backend: String },
+    #[error("cannot start the L4 relay threads: {0}")]
+    Relay(std::io::Error),
 }
 
 /// A point-in-time view for `tandem lb status`.
@@ -284,6 +288,7 @@ pub struct Lb {
     listeners: BTreeMap<String, (SocketAddr, Option<Arc<TlsTerminator>>)>,
     admin: Option<SocketAddr>,
     dns: Option<SocketAddr>,
+    relays: Option<Arc<relay::Relays>>,
 }
 
 impl Lb {
@@ -303,6 +308,20 @@ impl Lb {
             })
             .collect();
         let trusted = TrustedProxies::new(config.trusted_cidrs());
+        // Plain L4 listeners relay bytes on threads of their own, one per
+        // runtime worker.
+        let relays = if config
+            .listeners
+            .iter()
+            .any(|l| l.mode == config::Mode::Tcp && l.tls.is_none())
+        {
+            let workers = tokio::runtime::Handle::current().metrics().num_workers();
+            Some(Arc::new(
+                relay::Relays::start(workers).map_err(LbError::Relay)?,
+            ))
+        } else {
+            None
+        };
         let mut listeners = BTreeMap::new();
         let mut bound = Vec::new();
         for l in &config.listeners {
@@ -336,6 +355,7 @@ impl Lb {
                 metrics: metrics.clone(),
                 clock,
                 limit: Arc::new(Semaphore::new(l.max_connections)),
+                relays: relays.clone(),
             });
             bound.push((socket, ctx));
         }
@@ -407,6 +427,7 @@ impl Lb {
             listeners,
             admin,
             dns,
+            relays,
         })
     }
 
@@ -421,6 +442,11 @@ impl Lb {
     /// Where the DNS responder answers (UDP), when configured.
     pub fn dns_addr(&self) -> Option<SocketAddr> {
         self.dns
+    }
+
+    /// Plain-TCP L4 connections being relayed now.
+    pub fn relayed_connections(&self) -> usize {
+        self.relays.as_ref().map_or(0, |r| r.active())
     }
 
     /// The bounded channel the daemon feeds cluster events into.

@@ -1,15 +1,17 @@
 //! Listeners: the accept loop (connection limit, PROXY header on receive,
 //! TLS handshake, all under the header-read timeout so a slow or garbage
 //! client only ever costs its own connection), then either the L4 byte pipe
-//! (here) or L7: `h1` for HTTP/1.x clients, `h2` for HTTP/2 ones. Main types: [`ListenerCtx`],
+//! (`relay` threads for plain TCP, the async `pipe` here under TLS) or L7:
+//! `h1` for HTTP/1.x clients, `h2` for HTTP/2 ones. Main types: [`ListenerCtx`],
 //! [`serve`].
 
 use crate::config::{ListenerConfig, Mode, PersistenceKind};
 use crate::identity::TrustedProxies;
 use crate::metrics::{ErrorClass, Metrics};
 use crate::persistence;
-use crate::pool::{Hint, Pool};
+use crate::pool::{Hint, Lease, Pool};
 use crate::proxy_protocol;
+use crate::relay::{Pair, Relays};
 use crate::tls::TlsTerminator;
 use crate::{h1, h2};
 use crate::{limits, Clock};
@@ -24,7 +26,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 /// Everything a connection on one listener needs.
 pub struct ListenerCtx {
@@ -36,6 +38,8 @@ pub struct ListenerCtx {
     pub clock: Clock,
     /// Permits = `max_connections`; a connection beyond it is closed at once.
     pub limit: Arc<Semaphore>,
+    /// Relay threads for plain-TCP L4 connections (`None`: no such listener).
+    pub relays: Option<Arc<Relays>>,
 }
 
 /// Accept until shutdown; each connection runs in its own task.
@@ -64,14 +68,18 @@ pub async fn serve(
             continue;
         };
         let ctx = ctx.clone();
-        tokio::spawn(async move {
-            connection(stream, peer, &ctx).await;
-            drop(permit);
-        });
+        tokio::spawn(async move { connection(stream, peer, &ctx, permit).await });
     }
 }
 
-async fn connection(mut stream: TcpStream, peer: SocketAddr, ctx: &ListenerCtx) {
+/// Serve one accepted connection; `permit` (its slot under
+/// `max_connections`) is held until it ends.
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ctx: &ListenerCtx,
+    permit: OwnedSemaphorePermit,
+) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(peer);
     let header_timeout = Duration::from_millis(ctx.cfg.timeouts.header_read_ms);
@@ -91,9 +99,12 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, ctx: &ListenerCtx) 
             }
         }
     }
-    match &ctx.tls {
-        None => dispatch(stream, client, local, false, ctx).await,
-        Some(tls) => {
+    match (&ctx.tls, &ctx.relays) {
+        (None, Some(relays)) if ctx.cfg.mode == Mode::Tcp => {
+            relay_tcp(stream, client, local, ctx, relays, permit).await
+        }
+        (None, _) => dispatch(stream, client, local, false, ctx).await,
+        (Some(tls), _) => {
             let handshake = tls.acceptor().accept(stream);
             match tokio::time::timeout(header_timeout, handshake).await {
                 Ok(Ok(tls_stream)) => {
@@ -124,12 +135,62 @@ where
     }
 }
 
-/// L4: one backend for the whole connection, bytes copied both ways until
-/// either side closes or nothing moves for `idle_ms`.
+/// L4 over TLS: one backend for the whole connection, bytes copied both
+/// ways by this task until either side closes or nothing moves for
+/// `idle_ms`.
 async fn proxy_tcp<IO>(mut downstream: IO, client: SocketAddr, local: SocketAddr, ctx: &ListenerCtx)
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
+    let Some((lease, mut upstream)) = open_backend(client, local, ctx).await else {
+        return;
+    };
+    let started = Instant::now();
+    let idle = Duration::from_millis(ctx.cfg.timeouts.idle_ms);
+    pipe(&mut downstream, &mut upstream, idle, ctx.clock).await;
+    lease
+        .backend
+        .metrics
+        .latency
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// L4 over plain TCP: one backend for the whole connection, the bytes
+/// moved by a relay thread (`relay`), which also holds the connection's
+/// lease and permit until it ends.
+async fn relay_tcp(
+    downstream: TcpStream,
+    client: SocketAddr,
+    local: SocketAddr,
+    ctx: &ListenerCtx,
+    relays: &Relays,
+    permit: OwnedSemaphorePermit,
+) {
+    let Some((lease, upstream)) = open_backend(client, local, ctx).await else {
+        return;
+    };
+    // Off this runtime's reactor, still non-blocking: the relay's own.
+    match (downstream.into_std(), upstream.into_std()) {
+        (Ok(client), Ok(backend)) => relays.submit(Pair {
+            client,
+            backend,
+            idle: Duration::from_millis(ctx.cfg.timeouts.idle_ms),
+            lease,
+            permit: Some(permit),
+        }),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::debug!(listener = ctx.cfg.name, %client, error = %e, "could not hand the connection to a relay; closed");
+        }
+    }
+}
+
+/// L4: pick a backend and connect to it (another one when it refuses), and
+/// send it the PROXY header when the pool asks for one.
+async fn open_backend(
+    client: SocketAddr,
+    local: SocketAddr,
+    ctx: &ListenerCtx,
+) -> Option<(Lease, TcpStream)> {
     let pool = &ctx.pool;
     let hint = if pool.cfg.persistence.kind == PersistenceKind::SourceIp
         || pool.cfg.algorithm == crate::config::Algorithm::ConsistentHash
@@ -143,50 +204,33 @@ where
     let (lease, mut upstream) = loop {
         let Some(lease) = pool.pick(hint, &excluded) else {
             tracing::warn!(listener = ctx.cfg.name, pool = pool.name(), %client, "no backend available; connection closed");
-            return;
+            return None;
         };
         let b = &lease.backend;
         match tokio::time::timeout(connect_timeout, TcpStream::connect(b.addr)).await {
             Ok(Ok(s)) => break (lease, s),
             Ok(Err(_)) | Err(_) => {
-                b.record_error(
-                    ErrorClass::Connect,
-                    ctx.clock.now_ms(),
-                    &pool.cfg.outlier,
-                    pool.name(),
-                );
+                pool.record_failure(b, ErrorClass::Connect);
                 excluded.push(b.id_hash);
                 if excluded.len() >= limits::MAX_CONNECT_ATTEMPTS {
                     tracing::warn!(listener = ctx.cfg.name, %client, "backends refused; connection closed");
-                    return;
+                    return None;
                 }
             }
         }
     };
-    let started = Instant::now();
     let _ = upstream.set_nodelay(true);
     if let Some(v) = pool.cfg.send_proxy {
         let header = proxy_protocol::encode(v, client, local);
         if upstream.write_all(&header).await.is_err() {
-            lease.backend.record_error(
-                ErrorClass::Protocol,
-                ctx.clock.now_ms(),
-                &pool.cfg.outlier,
-                pool.name(),
-            );
-            return;
+            pool.record_failure(&lease.backend, ErrorClass::Protocol);
+            return None;
         }
     }
     lease
         .backend
         .record_success(ctx.clock.now_ms(), &pool.cfg.outlier);
-    let idle = Duration::from_millis(ctx.cfg.timeouts.idle_ms);
-    pipe(&mut downstream, &mut upstream, idle, ctx.clock).await;
-    lease
-        .backend
-        .metrics
-        .latency
-        .observe(started.elapsed().as_secs_f64());
+    Some((lease, upstream))
 }
 
 /// Copy both ways until EOF/error on either side or about `idle` without
