@@ -222,6 +222,27 @@ async fn hostile_clients_get_clean_errors_and_do_not_affect_others() {
     assert_eq!(get(&c, addr, "/", &[]).await.unwrap().0, 200);
 }
 
+/// A fresh directory named after `tag` with a self-signed certificate, the
+/// certificate, and the `[listener.tls]` table that serves it.
+fn tls_listener(
+    tag: &str,
+    http2: bool,
+) -> (
+    std::path::PathBuf,
+    rustls::pki_types::CertificateDer<'static>,
+    String,
+) {
+    let dir = std::env::temp_dir().join(format!("tandem-lb-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = write_cert(&dir);
+    let tls = format!(
+        "[listener.tls]\ncert = \"{}\"\nkey = \"{}\"\nhttp2 = {http2}",
+        dir.join("cert.pem").display(),
+        dir.join("key.pem").display()
+    );
+    (dir, cert, tls)
+}
+
 fn write_cert(dir: &std::path::Path) -> rustls::pki_types::CertificateDer<'static> {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
@@ -264,14 +285,7 @@ async fn tls_connect_alpn(
 #[tokio::test]
 async fn tls_is_terminated_and_a_reload_keeps_existing_connections() {
     let a = Backend::start("a", Duration::ZERO).await;
-    let dir = std::env::temp_dir().join(format!("tandem-lb-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let old = write_cert(&dir);
-    let tls = format!(
-        "[listener.tls]\ncert = \"{}\"\nkey = \"{}\"\nhttp2 = false",
-        dir.join("cert.pem").display(),
-        dir.join("key.pem").display()
-    );
+    let (dir, old, tls) = tls_listener("tls", false);
     let (lb, addr) = start(config("http", &[&a], "", &tls, "")).await;
     let stream = tls_connect(addr, std::slice::from_ref(&old)).await;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -316,14 +330,7 @@ fn write_back(dir: &std::path::Path) -> rustls::pki_types::CertificateDer<'stati
 #[tokio::test]
 async fn http2_clients_are_served_over_tls() {
     let a = Backend::start("a", Duration::ZERO).await;
-    let dir = std::env::temp_dir().join(format!("tandem-lb-h2-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cert = write_cert(&dir);
-    let tls = format!(
-        "[listener.tls]\ncert = \"{}\"\nkey = \"{}\"",
-        dir.join("cert.pem").display(),
-        dir.join("key.pem").display()
-    );
+    let (dir, cert, tls) = tls_listener("h2", true);
     let (_lb, addr) = start(config("http", &[&a], "", &tls, "")).await;
     let stream = tls_connect_alpn(addr, &[cert], vec![b"h2".to_vec()]).await;
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
@@ -382,14 +389,7 @@ async fn the_admin_endpoint_drains_with_streamed_progress_and_serves_metrics() {
 #[tokio::test]
 async fn tls_is_terminated_at_l4_too() {
     let a = Backend::start("a", Duration::ZERO).await;
-    let dir = std::env::temp_dir().join(format!("tandem-lb-tls4-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cert = write_cert(&dir);
-    let tls = format!(
-        "[listener.tls]\ncert = \"{}\"\nkey = \"{}\"\nhttp2 = false",
-        dir.join("cert.pem").display(),
-        dir.join("key.pem").display()
-    );
+    let (dir, cert, tls) = tls_listener("tls4", false);
     let (lb, addr) = start(config("tcp", &[&a], "", &tls, "")).await;
     let mut stream = tls_connect(addr, std::slice::from_ref(&cert)).await;
     stream

@@ -5,32 +5,15 @@
 
 mod lb_common;
 
-use lb_common::start;
-use std::future::Future;
+use lb_common::{scripted, start};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tandem_lb::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-/// A backend that runs `handler` on every connection it accepts.
-async fn scripted<F, Fut>(handler: F) -> SocketAddr
-where
-    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            tokio::spawn(handler(s));
-        }
-    });
-    addr
-}
 
 /// One L7 listener in front of `backend`, health checked by TCP connect
 /// only (the scripts answer just what the tests send).

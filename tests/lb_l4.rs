@@ -6,35 +6,19 @@
 
 mod lb_common;
 
-use lb_common::start;
+use lb_common::{scripted, start};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tandem_lb::config::ProxyVersion;
 use tandem_lb::proxy_protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 fn l4_config(backend: SocketAddr, listener_extra: &str, pool_extra: &str) -> tandem_lb::Config {
     let text = format!(
         "[[listener]]\nname = \"front\"\nbind = \"127.0.0.1:0\"\nmode = \"tcp\"\npool = \"app\"\n{listener_extra}\n[[pool]]\nname = \"app\"\n{pool_extra}\n[pool.health]\nkind = \"none\"\n[[pool.backend]]\nname = \"b\"\naddr = \"{backend}\"\n"
     );
     tandem_lb::Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}\n{text}"))
-}
-
-/// A backend that runs `serve` on each accepted connection.
-async fn backend<F, Fut>(serve: F) -> SocketAddr
-where
-    F: Fn(TcpStream) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(serve(s));
-        }
-    });
-    addr
 }
 
 async fn echo(mut s: TcpStream) {
@@ -127,7 +111,7 @@ async fn round_trip(addr: SocketAddr) -> TcpStream {
 
 #[tokio::test]
 async fn l4_round_trips_bytes_sent_at_connect_in_order() {
-    let b = backend(echo).await;
+    let b = scripted(echo).await;
     let (lb, addr) = start(l4_config(b, "", "")).await;
     let s = round_trip(addr).await;
     assert_eq!(
@@ -144,7 +128,7 @@ async fn l4_moves_megabytes_both_ways_to_slow_readers_intact() {
     const UP: usize = 12 * 1024 * 1024 + 123;
     const DOWN: usize = 9 * 1024 * 1024 + 7;
     let (got_tx, mut got_rx) = tokio::sync::mpsc::channel(1);
-    let b = backend(move |s| {
+    let b = scripted(move |s| {
         let got = got_tx.clone();
         async move {
             let (mut r, mut w) = s.into_split();
@@ -176,7 +160,7 @@ async fn l4_moves_megabytes_both_ways_to_slow_readers_intact() {
 async fn a_stalled_reader_holds_the_sender_back() {
     // The backend reads nothing for 2 s, then everything.
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-    let b = backend(move |mut s| {
+    let b = scripted(move |mut s| {
         let tx = tx.clone();
         async move {
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -227,7 +211,7 @@ async fn a_stalled_reader_holds_the_sender_back() {
 async fn l4_passes_half_close_both_ways() {
     // Client closes first: the backend sees the request then EOF, and the
     // reply still reaches the client, then EOF.
-    let b = backend(|mut s| async move {
+    let b = scripted(|mut s| async move {
         let mut req = Vec::new();
         s.read_to_end(&mut req).await.unwrap();
         s.write_all(format!("got {} bytes", req.len()).as_bytes())
@@ -251,7 +235,7 @@ async fn l4_passes_half_close_both_ways() {
     // Backend closes first (a banner, then FIN): the client sees EOF and
     // can still send; the backend receives it.
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-    let b = backend(move |mut s| {
+    let b = scripted(move |mut s| {
         let tx = tx.clone();
         async move {
             s.write_all(b"banner").await.unwrap();
@@ -280,7 +264,7 @@ async fn l4_passes_half_close_both_ways() {
 
 #[tokio::test]
 async fn l4_closes_when_idle_and_not_while_bytes_move() {
-    let b = backend(echo).await;
+    let b = scripted(echo).await;
     let (lb, addr) = start(l4_config(b, "timeouts = { idle_ms = 400 }", "")).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     // A byte every 100 ms for well over idle_ms: stays open.
@@ -310,7 +294,7 @@ async fn l4_closes_when_idle_and_not_while_bytes_move() {
 #[tokio::test]
 async fn l4_sends_the_proxy_header_before_relayed_bytes() {
     for (send, version) in [("v1", ProxyVersion::V1), ("v2", ProxyVersion::V2)] {
-        let b = backend(move |mut s| async move {
+        let b = scripted(move |mut s| async move {
             let declared = proxy_protocol::read_header(&mut s).await;
             let line = format!("declared={declared:?}\n");
             let _ = s.write_all(line.as_bytes()).await;
@@ -336,7 +320,7 @@ async fn l4_sends_the_proxy_header_before_relayed_bytes() {
 
 #[tokio::test]
 async fn drain_counts_a_relayed_connection_until_it_ends() {
-    let b = backend(echo).await;
+    let b = scripted(echo).await;
     let (lb, addr) = start(l4_config(b, "", "")).await;
     let s = round_trip(addr).await;
     let mut progress = lb.drain("app", "b").unwrap();

@@ -1,6 +1,6 @@
 //! Shared fixtures for the lb integration tests: HTTP backends that answer
-//! with their name and echo identity headers, a keep-alive client, and a
-//! config builder. Everything listens on 127.0.0.1 port 0.
+//! with their name and echo identity headers, scripted raw TCP backends, a
+//! keep-alive client, and a config builder. Everything listens on 127.0.0.1 port 0.
 
 #![allow(dead_code)]
 
@@ -188,3 +188,19 @@ pub async fn start(config: Config) -> (Lb, SocketAddr) {
 
 /// Fast health checks for tests: every 50 ms, out after 2 failures.
 pub const FAST_HEALTH: &str = "[pool.health]\nkind = \"http\"\npath = \"/ready\"\ninterval_ms = 50\nfast_interval_ms = 25\ntimeout_ms = 200\nfall = 2\nrise = 1\n";
+
+/// A raw TCP backend that runs `serve` on every connection it accepts.
+pub async fn scripted<F, Fut>(serve: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(serve(s));
+        }
+    });
+    addr
+}
