@@ -419,3 +419,58 @@ async fn a_client_that_stops_reading_is_cut_after_the_idle_timeout() {
         "the whole body cannot have arrived"
     );
 }
+
+#[tokio::test]
+async fn mutated_requests_get_clean_answers_and_leak_nothing() {
+    let (lb, addr) = lb_with(
+        echo_backend().await,
+        "timeouts = { header_read_ms = 300, idle_ms = 600 }",
+    )
+    .await;
+    let valid = b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut clients = Vec::new();
+    for _ in 0..200 {
+        let mut bytes = valid.to_vec();
+        for _ in 0..1 + next() % 4 {
+            let i = next() as usize % bytes.len();
+            bytes[i] = next() as u8;
+        }
+        bytes.truncate(bytes.len() - next() as usize % 8);
+        clients.push(tokio::spawn(async move {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            let _ = c.write_all(&bytes).await;
+            let mut out = Vec::new();
+            let _ = tokio::time::timeout(WAIT, c.read_to_end(&mut out)).await;
+            (bytes, out)
+        }));
+    }
+    for client in clients {
+        let (sent, got) = client.await.unwrap();
+        assert!(
+            got.is_empty() || got.starts_with(b"HTTP/1.1 "),
+            "sent {:?}\ngot {:?}",
+            String::from_utf8_lossy(&sent),
+            String::from_utf8_lossy(&got)
+        );
+    }
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    assert!(read_head(&mut c, &mut buf)
+        .await
+        .starts_with("HTTP/1.1 200"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while lb.status().pools[0].backends[0].active != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "leases leaked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
