@@ -57,19 +57,27 @@ where
     }
 }
 
-/// A byte buffer read into at its end and consumed from its front.
+/// A byte buffer read into at its end and consumed from its front. It
+/// starts unallocated and grows from [`BUF_MIN`] to its limit only when a
+/// read filled it, so idle keep-alive connections hold a few KiB, not two
+/// full buffers.
 struct Buf {
-    data: Box<[u8]>,
+    data: Vec<u8>,
     start: usize,
     end: usize,
+    max: usize,
 }
 
+/// First allocation of a [`Buf`]: a typical head and a small body.
+const BUF_MIN: usize = 4096;
+
 impl Buf {
-    fn new(capacity: usize) -> Self {
+    fn new(max: usize) -> Self {
         Buf {
-            data: vec![0; capacity].into_boxed_slice(),
+            data: Vec::new(),
             start: 0,
             end: 0,
+            max,
         }
     }
 
@@ -89,9 +97,9 @@ impl Buf {
         }
     }
 
-    /// No room left even after moving the unread bytes to the front.
+    /// Holding its limit of unread bytes.
     fn is_full(&self) -> bool {
-        self.end - self.start == self.data.len()
+        self.end - self.start == self.max
     }
 
     /// One read into the free space; `Ok(0)` at EOF (or when full).
@@ -100,6 +108,10 @@ impl Buf {
             self.data.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
+        }
+        if self.end == self.data.len() && self.data.len() < self.max {
+            let grown = (self.data.len() * 2).clamp(BUF_MIN, self.max);
+            self.data.resize(grown, 0);
         }
         let n = r.read(&mut self.data[self.end..]).await?;
         self.end += n;
