@@ -2,7 +2,7 @@
 //! connected, are handed to a relay thread that moves bytes between the two
 //! sockets from its own edge-triggered epoll loop (mio). No task per
 //! connection, no waker or scheduler per transfer: at L4 the kernel's TCP
-//! work is ~90 % of the cost, and the async runtime's bookkeeping was most
+//! work is ~95 % of the cost, and the async runtime's bookkeeping was most
 //! of the rest (a bare epoll loop needs about a third of its user time).
 //! TLS L4 connections stay on the async pipe in `listener`.
 //!
@@ -10,7 +10,7 @@
 //! empty, write it to the destination until it is empty again; an end of
 //! stream is passed on as a half-close once the buffer is flushed. A pair
 //! ends when both directions ended, on an error, or after `idle` without a
-//! byte read; its backend lease and connection permit are released then.
+//! byte moving; its backend lease and connection permit are released then.
 //! Main types: [`Relays`], [`Pair`].
 
 use crate::limits;
@@ -28,7 +28,7 @@ use tokio::sync::OwnedSemaphorePermit;
 pub struct Pair {
     pub client: std::net::TcpStream,
     pub backend: std::net::TcpStream,
-    /// Close after this long without a byte read from either side.
+    /// Close after this long without a byte moving either way.
     pub idle: Duration,
     /// Held until the pair ends: drain and `active` count it.
     pub lease: Lease,
@@ -136,7 +136,8 @@ struct Relay {
 struct Active {
     sides: [Side; 2],
     idle: Duration,
-    last_read: Instant,
+    /// When bytes last moved either way (a slow reader still counts).
+    last_moved: Instant,
     started: Instant,
     lease: Lease,
     _permit: Option<OwnedSemaphorePermit>,
@@ -183,22 +184,26 @@ impl Side {
 
 /// What moving bytes one way did.
 enum Moved {
-    /// Nothing more can happen until the next event.
-    Waiting { read: bool },
+    /// Nothing more can happen until the next event; `moved`: some bytes
+    /// were read or written (the pair is not idle).
+    Waiting { moved: bool },
     /// A socket failed: the pair ends.
     Failed,
 }
 
 /// Move bytes from `src` to `dst` until a socket would block.
 fn pump(src: &mut Side, dst: &mut Side) -> Moved {
-    let mut read = false;
+    let mut moved = false;
     loop {
         while src.start < src.end {
             if !dst.writable {
-                return Moved::Waiting { read };
+                return Moved::Waiting { moved };
             }
             match dst.stream.write(&src.buf[src.start..src.end]) {
-                Ok(n) => src.start += n,
+                Ok(n) => {
+                    src.start += n;
+                    moved = true;
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => dst.writable = false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return Moved::Failed,
@@ -212,15 +217,15 @@ fn pump(src: &mut Side, dst: &mut Side) -> Moved {
                 // The peer may have gone already; the pair ends soon then.
                 let _ = dst.stream.shutdown(Shutdown::Write);
             }
-            return Moved::Waiting { read };
+            return Moved::Waiting { moved };
         }
         if !src.readable {
-            return Moved::Waiting { read };
+            return Moved::Waiting { moved };
         }
         match src.stream.read(&mut src.buf) {
             Ok(0) => src.eof = true,
             Ok(n) => {
-                read = true;
+                moved = true;
                 src.end = n;
                 // A short read emptied the socket: with edge-triggered
                 // readiness the next byte brings a new event (an end of
@@ -294,7 +299,7 @@ impl Relay {
             let mut active = Active {
                 sides: [Side::new(pair.client), Side::new(pair.backend)],
                 idle: pair.idle,
-                last_read: now,
+                last_moved: now,
                 started: now,
                 lease: pair.lease,
                 _permit: pair.permit,
@@ -319,10 +324,10 @@ impl Relay {
         let [a, b] = &mut active.sides;
         let (up, down) = (pump(a, b), pump(b, a));
         let finished = a.done() && b.done();
-        if matches!(up, Moved::Waiting { read: true })
-            || matches!(down, Moved::Waiting { read: true })
+        if matches!(up, Moved::Waiting { moved: true })
+            || matches!(down, Moved::Waiting { moved: true })
         {
-            active.last_read = now;
+            active.last_moved = now;
         }
         if finished || matches!(up, Moved::Failed) || matches!(down, Moved::Failed) {
             self.end(slot);
@@ -332,7 +337,7 @@ impl Relay {
     fn sweep(&mut self, now: Instant) {
         for slot in 0..self.slots.len() {
             if let Some(active) = &self.slots[slot] {
-                if now.duration_since(active.last_read) >= active.idle {
+                if now.duration_since(active.last_moved) >= active.idle {
                     tracing::debug!(
                         backend = active.lease.backend.name,
                         "L4 connection idle; closed"
