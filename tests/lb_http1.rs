@@ -276,7 +276,11 @@ async fn pipelined_requests_are_answered_in_order_without_hop_by_hop_fields() {
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         let len: usize = head
             .lines()
-            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim())
+            })
             .unwrap()
             .parse()
             .unwrap();
@@ -473,4 +477,115 @@ async fn mutated_requests_get_clean_answers_and_leak_nothing() {
         assert!(tokio::time::Instant::now() < deadline, "leases leaked");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A keep-alive backend that reads each request with its Content-Length
+/// body, reports (head, body), and answers `reply`.
+async fn length_backend(
+    reply: &'static [u8],
+) -> (SocketAddr, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    let backend = scripted(move |mut s| {
+        let seen_tx = seen_tx.clone();
+        async move {
+            let mut buf = Vec::new();
+            loop {
+                let mut probe = [0u8; 1];
+                if buf.is_empty() && s.peek(&mut probe).await.map_or(true, |n| n == 0) {
+                    return;
+                }
+                let head = read_head(&mut s, &mut buf).await;
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (n, v) = l.split_once(':')?;
+                        n.eq_ignore_ascii_case("content-length").then(|| v.trim())
+                    })
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                read_at_least(&mut s, &mut buf, len).await;
+                let body: Vec<u8> = buf.drain(..len).collect();
+                seen_tx.send((head, body)).unwrap();
+                if s.write_all(reply).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    (backend, seen)
+}
+
+#[tokio::test]
+async fn connection_cannot_strip_the_framing_fields() {
+    let (backend, mut seen) = length_backend(
+        b"HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 2\r\n\r\nok",
+    )
+    .await;
+    let (_lb, addr) = lb_for(backend).await;
+    let smuggled = "GET /admin HTTP/1.1\r\nHost: internal\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n";
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: {}\r\n\r\n{smuggled}",
+        smuggled.len()
+    );
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(request.as_bytes()).await.unwrap();
+    let (head, body) = seen.recv().await.unwrap();
+    assert!(
+        has_field(&head, &format!("content-length: {}", smuggled.len())),
+        "{head}"
+    );
+    assert_eq!(body, smuggled.as_bytes(), "the smuggled request stays body");
+    // The answer keeps its length too, and the connection stays usable.
+    let mut buf = Vec::new();
+    let head = read_head(&mut c, &mut buf).await;
+    assert!(has_field(&head, "content-length: 2"), "{head}");
+    read_at_least(&mut c, &mut buf, 2).await;
+    assert_eq!(buf, b"ok");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(seen.try_recv().is_err(), "a second request reached the backend");
+}
+
+#[tokio::test]
+async fn http10_clients_get_no_interim_responses() {
+    let backend = scripted(|mut s| async move {
+        let mut buf = Vec::new();
+        read_head(&mut s, &mut buf).await;
+        s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.unwrap();
+        read_at_least(&mut s, &mut buf, 5).await;
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await
+            .unwrap();
+    })
+    .await;
+    let (_lb, addr) = lb_for(backend).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.write_all(b"hello").await.unwrap();
+    let mut buf = Vec::new();
+    read_to_close(&mut c, &mut buf).await;
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.0 200 OK"), "{text}");
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_gets_a_400() {
+    // Reads the head only (a chunked body has no length): never answers
+    // before the body is judged.
+    let (backend, _seen) = length_backend(b"").await;
+    let (lb, addr) = lb_for(backend).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    c.write_all(b"zz\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    read_to_close(&mut c, &mut buf).await;
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert_eq!(lb.status().pools[0].backends[0].active, 0);
 }

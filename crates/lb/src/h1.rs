@@ -68,6 +68,10 @@ struct Buf {
     max: usize,
 }
 
+/// How long and how much a closing connection reads and discards.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_MAX_BYTES: usize = 256 * 1024;
+
 /// First allocation of a [`Buf`]: a typical head and a small body.
 const BUF_MIN: usize = 4096;
 
@@ -250,7 +254,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
             };
             match self.exchange(&req).await? {
                 Exchange::Done(true) => {}
-                Exchange::Done(false) => return self.close().await,
+                Exchange::Done(false) => return self.close(true).await,
                 Exchange::Answer(code, text, keep) => {
                     // A body we did not read cannot be skipped safely.
                     let keep = keep && req.keep_alive && req.framing == Framing::Empty;
@@ -314,9 +318,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
         let idle = self.idle;
         let mut body = BodyCursor::new(req.framing);
         // The body bytes that came with the head go in the same write.
-        let taken = body
-            .take(self.inb.bytes(), false, &mut self.out)
-            .map_err(|e| Stop::Io(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+        let taken = match body.take(self.inb.bytes(), false, &mut self.out) {
+            Ok(n) => n,
+            Err(e) => return Ok(bad_body(ctx, e)),
+        };
         self.inb.consume(taken);
         let mut excluded = Vec::new();
         loop {
@@ -331,7 +336,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                 };
                 let started = Instant::now();
                 self.ub.consume(usize::MAX);
-                let head = match self.send_request(&mut up, &mut body).await {
+                let head = match self.send_request(&mut up, &mut body, req.http10).await {
                     Ok(()) => {
                         let reply = Reply {
                             body_sent: body.is_done(),
@@ -352,6 +357,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                         return self.relay_response(up, head, lease).await;
                     }
                     Err(Relay::Client(stop)) => return Err(stop),
+                    Err(Relay::BadBody(e)) => return Ok(bad_body(ctx, e)),
                     // A kept-alive connection the backend closed meanwhile
                     // (it may, between requests): no fault of the backend,
                     // the request goes again on a fresh connection.
@@ -417,6 +423,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
         &mut self,
         up: &mut TcpStream,
         body: &mut BodyCursor,
+        http10: bool,
     ) -> Result<(), Relay> {
         send_all(up, &self.out, self.idle)
             .await
@@ -434,7 +441,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                         Ok(_) => {}
                         Err(e) => return Err(Relay::Backend(Stop::Io(e))),
                     }
-                    if !self.relay_interim().await? {
+                    if !self.relay_interim(http10).await? {
                         return Ok(());
                     }
                 }
@@ -443,7 +450,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                     chunk.clear();
                     let n = body
                         .take(self.inb.bytes(), false, &mut chunk)
-                        .map_err(|e| Relay::Client(Stop::Io(io::Error::new(io::ErrorKind::InvalidData, e))))?;
+                        .map_err(Relay::BadBody)?;
                     self.inb.consume(n);
                     send_all(up, &chunk, self.idle).await.map_err(Relay::Backend)?;
                 }
@@ -455,7 +462,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
     /// Relay complete interim (1xx) responses at the front of `ub` to the
     /// client. False once a final response head is there (or only part of
     /// one).
-    async fn relay_interim(&mut self) -> Result<bool, Relay> {
+    async fn relay_interim(&mut self, http10: bool) -> Result<bool, Relay> {
         loop {
             let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let len = match h1codec::parse_response(self.ub.bytes(), &mut storage, false) {
@@ -464,14 +471,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                 Ok(None) => return Ok(!self.ub.is_full()),
                 Err(e) => return Err(Relay::backend(invalid(e))),
             };
-            self.io
-                .write_all(&self.ub.bytes()[..len])
-                .await
-                .map_err(|e| Relay::Client(Stop::Io(e)))?;
-            self.io
-                .flush()
-                .await
-                .map_err(|e| Relay::Client(Stop::Io(e)))?;
+            // HTTP/1.0 clients know no interim responses (RFC 9110 §15.2).
+            if !http10 {
+                send_all(&mut self.io, &self.ub.bytes()[..len], self.idle)
+                    .await
+                    .map_err(Relay::Client)?;
+            }
             self.ub.consume(len);
         }
     }
@@ -608,14 +613,36 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
         );
         self.write_out().await?;
         if !keep {
-            self.close().await?;
+            // A client too slow to send its head gets no more time.
+            self.close(code != 408).await?;
         }
         Ok(())
     }
 
-    async fn close(&mut self) -> Result<(), Stop> {
-        self.io.shutdown().await?;
-        Ok(())
+    /// Close after the last answer: end our side, then (with `linger`) read
+    /// and discard what the client still sends for a moment, so that
+    /// closing with unread bytes (an RST) cannot destroy the answer before
+    /// the client read it (RFC 9112 §9.6). Bounded in time and bytes.
+    async fn close(&mut self, linger: bool) -> Result<(), Stop> {
+        let linger = async {
+            self.io.shutdown().await?;
+            if !linger {
+                return Ok(());
+            }
+            let mut sink = [0u8; 4096];
+            let mut left = LINGER_MAX_BYTES;
+            while left > 0 {
+                match self.io.read(&mut sink).await? {
+                    0 => break,
+                    n => left = left.saturating_sub(n),
+                }
+            }
+            Ok::<(), io::Error>(())
+        };
+        match tokio::time::timeout(LINGER, linger).await {
+            Ok(r) => r.map_err(Stop::Io),
+            Err(_) => Ok(()),
+        }
     }
 }
 
@@ -647,28 +674,30 @@ fn rewrite_request(
     let listed = h1codec::connection_listed(head.headers);
     let mut chains = Chains::default();
     for h in head.headers {
-        let hop = h1codec::hop_by_hop_index(h.name);
-        let relayed_upgrade = head.upgrade && h.name.eq_ignore_ascii_case("upgrade");
-        if (hop.is_some() && !relayed_upgrade)
-            || listed
-                .iter()
-                .any(|l| l.eq_ignore_ascii_case(h.name.as_bytes()))
-            || (head.conflicting_lengths && h.name.eq_ignore_ascii_case("content-length"))
+        if !relayed_field(h.name, &listed, |name| {
+            // Transfer codings pass as sent (the body is relayed as is).
+            (head.upgrade && name.eq_ignore_ascii_case("upgrade"))
+                || (head.framing == Framing::Chunked
+                    && name.eq_ignore_ascii_case("transfer-encoding"))
+        }) || (authority.is_some() && h.name.eq_ignore_ascii_case("host"))
             || !identity.keep(h.name, h.value, &mut chains)
         {
             continue;
         }
         write_field(out, h.name.as_bytes(), h.value);
     }
-    if !head.has_host {
+    if let Some(n) = head.content_length {
+        write_length(out, n);
+    }
+    match authority {
+        // An absolute-form target names the host; a Host field cannot
+        // contradict it (RFC 9112 §3.2.2).
+        Some(a) => write_field(out, b"host", a.as_bytes()),
         // HTTP/1.0 clients may omit it; name what they connected to.
-        let host = authority.map_or_else(|| local.to_string(), str::to_string);
-        write_field(out, b"host", host.as_bytes());
+        None if !head.has_host => write_field(out, b"host", local.to_string().as_bytes()),
+        None => {}
     }
     identity.write_fields(&chains, out);
-    if head.framing == Framing::Chunked {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-    }
     if head.upgrade {
         out.extend_from_slice(b"connection: upgrade\r\n");
     }
@@ -688,10 +717,19 @@ fn rewrite_request(
     }
 }
 
+/// The answer to a request whose body broke its framing.
+fn bad_body(ctx: &ListenerCtx, e: FramingError) -> Exchange {
+    ctx.metrics.bad_requests.inc();
+    tracing::debug!(listener = ctx.cfg.name, error = %e, "bad request body");
+    Exchange::Answer(400, "malformed request body\n", false)
+}
+
 /// Which side of an exchange failed.
 enum Relay {
     Client(Stop),
     Backend(Stop),
+    /// The client's body broke its framing (a 400 for the client).
+    BadBody(FramingError),
 }
 
 impl Relay {
@@ -760,19 +798,17 @@ fn write_response_head(
     out.extend_from_slice(b"\r\n");
     let listed = h1codec::connection_listed(h.headers);
     for f in h.headers {
-        let relayed_upgrade = p.upgraded && f.name.eq_ignore_ascii_case("upgrade");
-        if (h1codec::hop_by_hop_index(f.name).is_some() && !relayed_upgrade)
-            || listed
-                .iter()
-                .any(|l| l.eq_ignore_ascii_case(f.name.as_bytes()))
-            || (h.framing == Framing::Chunked && f.name.eq_ignore_ascii_case("content-length"))
-        {
-            continue;
+        if relayed_field(f.name, &listed, |name| {
+            (p.upgraded && name.eq_ignore_ascii_case("upgrade"))
+                // Codings pass as sent, unless the chunked one is removed
+                // for an HTTP/1.0 client (which knows no codings).
+                || (!http10 && !p.dechunk && name.eq_ignore_ascii_case("transfer-encoding"))
+        }) {
+            write_field(out, f.name.as_bytes(), f.value);
         }
-        write_field(out, f.name.as_bytes(), f.value);
     }
-    if h.framing == Framing::Chunked && !p.dechunk {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    if let Some(n) = h.content_length {
+        write_length(out, n);
     }
     out.extend_from_slice(match (p.upgraded, p.keep_client, http10) {
         (true, _, _) => b"connection: upgrade\r\n".as_slice(),
@@ -790,6 +826,27 @@ fn itoa3(code: u16) -> [u8; 3] {
         b'0' + (c / 10 % 10) as u8,
         b'0' + (c % 10) as u8,
     ]
+}
+
+/// Whether a field of a head passes to the next hop as it is: not when it
+/// describes this hop (hop-by-hop, or listed in Connection) unless `keep`
+/// says the relay passes it on, and never Content-Length, which the relay
+/// writes itself from the one length it judged.
+fn relayed_field(name: &str, listed: &[&[u8]], keep: impl Fn(&str) -> bool) -> bool {
+    if name.eq_ignore_ascii_case("content-length") {
+        return false;
+    }
+    let hop = h1codec::hop_by_hop_index(name).is_some()
+        || listed
+            .iter()
+            .any(|l| l.eq_ignore_ascii_case(name.as_bytes()));
+    !hop || keep(name)
+}
+
+fn write_length(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(b"content-length: ");
+    out.extend_from_slice(n.to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {

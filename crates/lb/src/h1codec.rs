@@ -149,6 +149,9 @@ pub struct RequestHead<'b, 'h> {
     /// Bytes of the head, body excluded.
     pub len: usize,
     pub framing: Framing,
+    /// The one length the Content-Length fields agree on (unless chunked):
+    /// the relay writes it anew instead of passing the fields on.
+    pub content_length: Option<u64>,
     /// The client wants the connection kept after this exchange.
     pub keep_alive: bool,
     /// Both Transfer-Encoding and Content-Length were sent: forwarded as
@@ -184,6 +187,13 @@ pub fn parse_request<'b, 'h>(
         (None, Some(n)) => Framing::Length(n),
     };
     let conflicting_lengths = f.transfer_encoding.is_some() && f.content_length.is_some();
+    // HTTP/1.0 has no transfer codings: after one, the framing cannot be
+    // trusted for a next request (RFC 9112 §6.1).
+    let keep_alive = if minor == 0 {
+        f.keep_alive && f.transfer_encoding.is_none()
+    } else {
+        !f.close
+    };
     Ok(Some(RequestHead {
         method,
         target,
@@ -191,7 +201,8 @@ pub fn parse_request<'b, 'h>(
         headers,
         len,
         framing,
-        keep_alive: if minor == 0 { f.keep_alive } else { !f.close } && !conflicting_lengths,
+        content_length: f.content_length.filter(|_| framing != Framing::Chunked),
+        keep_alive: keep_alive && !conflicting_lengths,
         conflicting_lengths,
         upgrade: f.has_upgrade && f.upgrade_token,
         has_host: f.has_host,
@@ -207,6 +218,12 @@ pub struct ResponseHead<'b, 'h> {
     pub headers: &'h [httparse::Header<'b>],
     pub len: usize,
     pub framing: Framing,
+    /// The one length the Content-Length fields agree on, unless a transfer
+    /// coding overrides it (also for HEAD and 304, where it describes the
+    /// body not sent).
+    pub content_length: Option<u64>,
+    /// Transfer-Encoding fields are present.
+    pub has_transfer_encoding: bool,
     /// The backend keeps the connection after this response.
     pub reusable: bool,
 }
@@ -253,6 +270,8 @@ pub fn parse_response<'b, 'h>(
         minor,
         headers,
         len,
+        content_length: f.content_length.filter(|_| f.transfer_encoding.is_none()),
+        has_transfer_encoding: f.transfer_encoding.is_some(),
         reusable: keeps
             && framing != Framing::UntilClose
             && !(f.transfer_encoding.is_some() && f.content_length.is_some()),
@@ -278,7 +297,8 @@ pub fn hop_by_hop_index(name: &str) -> Option<usize> {
 }
 
 /// Header names a head's Connection fields list (they are hop-by-hop too);
-/// the usual options, which name no header, are left out.
+/// the usual options, which name no header, are left out, and so are the
+/// fields the relay itself frames by.
 pub fn connection_listed<'b>(headers: &[httparse::Header<'b>]) -> Vec<&'b [u8]> {
     let mut listed = Vec::new();
     for h in headers {
