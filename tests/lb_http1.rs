@@ -543,7 +543,10 @@ async fn connection_cannot_strip_the_framing_fields() {
     read_at_least(&mut c, &mut buf, 2).await;
     assert_eq!(buf, b"ok");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(seen.try_recv().is_err(), "a second request reached the backend");
+    assert!(
+        seen.try_recv().is_err(),
+        "a second request reached the backend"
+    );
 }
 
 #[tokio::test]

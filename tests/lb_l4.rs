@@ -342,3 +342,43 @@ async fn drain_counts_a_relayed_connection_until_it_ends() {
     .expect("drain completes once the relayed connection ends");
     assert_eq!(last.remaining, 0);
 }
+
+#[tokio::test]
+async fn urgent_data_does_not_stall_the_bytes_behind_it() {
+    let b = scripted(echo).await;
+    let (_lb, addr) = start(l4_config(b, "", "")).await;
+    let s = TcpStream::connect(addr).await.unwrap().into_std().unwrap();
+    s.set_nonblocking(false).unwrap();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        // Each round: "aaaa" + an urgent byte in one segment, "bbbb" right
+        // behind it. A read stops short at the urgent mark; when "bbbb" is
+        // already queued then, no new event announces it.
+        for round in 0..50u8 {
+            let first = [b'a' + round % 26; 5];
+            // SAFETY: a valid socket fd owned by `s`, and a buffer that
+            // outlives the call.
+            let sent = unsafe {
+                libc::send(
+                    s.as_raw_fd(),
+                    first.as_ptr().cast(),
+                    first.len(),
+                    libc::MSG_OOB,
+                )
+            };
+            assert_eq!(sent, 5, "send MSG_OOB: {}", std::io::Error::last_os_error());
+            let second = [b'A' + round % 26; 4];
+            (&s).write_all(&second).unwrap();
+            // The urgent (last) byte is out of band, not relayed.
+            let mut got = [0u8; 8];
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            (&s).read_exact(&mut got)
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(&got[..4], &first[..4], "round {round}");
+            assert_eq!(&got[4..], &second, "round {round}");
+        }
+    })
+    .await
+    .unwrap();
+}

@@ -47,6 +47,10 @@ pub const FLAP_HOLD_INTERVALS: u32 = 6;
 pub const MAX_EJECT_MULTIPLIER: u32 = 8;
 /// Idle keep-alive connections kept per backend by the L7 client.
 pub const BACKEND_POOL_IDLE_PER_HOST: usize = 256;
+/// A backend connection idle this long is closed instead of reused: below
+/// common server keep-alive timeouts (Apache's 5 s), so a reused
+/// connection is rarely one the backend is closing at that moment.
+pub const BACKEND_CONN_IDLE_MS: u64 = 4_000;
 /// Copy buffer for L4 proxying, per direction.
 pub const L4_BUFFER_BYTES: usize = 16 * 1024;
 /// Largest DNS query we read (classic UDP DNS is 512 bytes; EDNS0 queries

@@ -44,8 +44,12 @@ pub struct Relays {
     active: Arc<AtomicUsize>,
 }
 
+/// Pairs handed to a relay thread and not yet taken; `None` once the thread
+/// ended (its pairs go elsewhere).
+type Queue = Arc<Mutex<Option<Vec<Pair>>>>;
+
 struct Handle {
-    queue: Arc<Mutex<Vec<Pair>>>,
+    queue: Queue,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -64,7 +68,7 @@ impl Relays {
             .map(|i| {
                 let poll = Poll::new()?;
                 let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-                let queue = Arc::new(Mutex::new(Vec::new()));
+                let queue = Arc::new(Mutex::new(Some(Vec::new())));
                 let stop = Arc::new(AtomicBool::new(false));
                 let mut relay = Relay {
                     poll,
@@ -97,16 +101,28 @@ impl Relays {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Relay `pair` until it ends. On failure the pair is dropped (its
-    /// connections close, its lease and permit are released).
+    /// Relay `pair` until it ends, on the next thread still running. When
+    /// none is (each failed its poll), the pair is dropped: its connections
+    /// close and its lease and permit are released.
     pub fn submit(&self, pair: Pair) {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
-        let h = &self.threads[i];
-        self.active.fetch_add(1, Ordering::Relaxed);
-        h.queue.lock().unwrap_or_else(|e| e.into_inner()).push(pair);
-        if let Err(e) = h.waker.wake() {
-            tracing::warn!(error = %e, "could not wake an L4 relay thread");
+        let first = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut pair = Some(pair);
+        for k in 0..self.threads.len() {
+            let h = &self.threads[(first + k) % self.threads.len()];
+            let mut queue = h.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(q) = queue.as_mut() else {
+                continue;
+            };
+            // Counted before the thread can see (and end) it.
+            self.active.fetch_add(1, Ordering::Relaxed);
+            q.extend(pair.take());
+            drop(queue);
+            if let Err(e) = h.waker.wake() {
+                tracing::warn!(error = %e, "could not wake an L4 relay thread");
+            }
+            return;
         }
+        tracing::error!("no L4 relay thread is running; connection closed");
     }
 }
 
@@ -125,7 +141,7 @@ impl Drop for Relays {
 /// One relay thread's state.
 struct Relay {
     poll: Poll,
-    queue: Arc<Mutex<Vec<Pair>>>,
+    queue: Queue,
     stop: Arc<AtomicBool>,
     slots: Vec<Option<Active>>,
     free: Vec<usize>,
@@ -150,9 +166,11 @@ struct Side {
     /// Readiness as the last events said and the last syscalls left it.
     readable: bool,
     writable: bool,
-    /// An event said the peer closed its sending side: read until the end
-    /// of stream, even after a short read (no new event will come).
-    read_closed: bool,
+    /// Read until a read would block, even after a short one: set once the
+    /// peer closed its sending side (no new event will come for the bytes
+    /// before the end) or sent urgent data (a read stops short at the
+    /// urgent mark with more bytes behind it).
+    drain_reads: bool,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
@@ -168,7 +186,7 @@ impl Side {
             stream: TcpStream::from_std(stream),
             readable: true,
             writable: true,
-            read_closed: false,
+            drain_reads: false,
             buf: vec![0; limits::L4_BUFFER_BYTES].into_boxed_slice(),
             start: 0,
             end: 0,
@@ -228,9 +246,9 @@ fn pump(src: &mut Side, dst: &mut Side) -> Moved {
                 moved = true;
                 src.end = n;
                 // A short read emptied the socket: with edge-triggered
-                // readiness the next byte brings a new event (an end of
-                // stream already announced does not).
-                if n < src.buf.len() && !src.read_closed {
+                // readiness the next byte brings a new event (unless
+                // `drain_reads` says otherwise).
+                if n < src.buf.len() && !src.drain_reads {
                     src.readable = false;
                 }
             }
@@ -242,7 +260,19 @@ fn pump(src: &mut Side, dst: &mut Side) -> Moved {
 }
 
 impl Relay {
+    /// Serve until stopped or the poll fails, then end every pair and
+    /// refuse new ones.
     fn run(&mut self) {
+        self.serve();
+        let queued = self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let dropped = queued.map_or(0, |q| q.len());
+        self.active.fetch_sub(dropped, Ordering::Relaxed);
+        for slot in 0..self.slots.len() {
+            self.end(slot);
+        }
+    }
+
+    fn serve(&mut self) {
         let mut events = Events::with_capacity(1024);
         let mut last_sweep = Instant::now();
         loop {
@@ -268,10 +298,10 @@ impl Relay {
                     continue;
                 };
                 let s = &mut active.sides[side];
-                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() || ev.is_priority() {
                     s.readable = true;
                 }
-                s.read_closed |= ev.is_read_closed() || ev.is_error();
+                s.drain_reads |= ev.is_read_closed() || ev.is_error() || ev.is_priority();
                 if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
                     s.writable = true;
                 }
@@ -290,7 +320,13 @@ impl Relay {
     }
 
     fn take_new(&mut self, now: Instant) {
-        let new = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        let new = self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
         for pair in new {
             let slot = self.free.pop().unwrap_or_else(|| {
                 self.slots.push(None);
@@ -366,7 +402,8 @@ impl Relay {
 }
 
 fn register(registry: &Registry, active: &mut Active, slot: usize) -> io::Result<()> {
-    let interest = Interest::READABLE | Interest::WRITABLE;
+    // PRIORITY: urgent data arrived (see `Side::drain_reads`).
+    let interest = Interest::READABLE | Interest::WRITABLE | Interest::PRIORITY;
     for (i, s) in active.sides.iter_mut().enumerate() {
         registry.register(&mut s.stream, Token(slot * 2 + i), interest)?;
     }

@@ -1,9 +1,11 @@
 //! Keep-alive HTTP/1.1 connections to one backend: a small stack of idle
-//! hyper senders per backend, reused newest first, put back only when a
-//! response body was read to its end (so a reused connection is always
-//! between messages). A stale idle connection hands the request back
-//! unsent and the next one is tried. Lighter than a general-purpose client
-//! pool: no host map, no hashing, no connector service.
+//! connections per backend ([`Idle`]: raw streams for `h1`, hyper senders
+//! for `h2`), reused newest first, put back only when a response body was
+//! read to its end (so a reused connection is always between messages),
+//! closed once idle too long. For `h2`, a stale idle sender hands the
+//! request back unsent and the next one is tried ([`send`]). Lighter than a
+//! general-purpose client pool: no host map, no hashing, no connector
+//! service.
 
 use crate::h2::ProxyBody;
 use crate::limits;
@@ -11,33 +13,53 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 pub type Sender = SendRequest<ProxyBody>;
 
 /// Idle connections to one backend, newest on top: HTTP/1 streams (`h1`)
-/// or hyper senders (`h2`).
-pub struct Idle<C>(Mutex<Vec<C>>);
+/// or hyper senders (`h2`). Connections idle longer than
+/// [`limits::BACKEND_CONN_IDLE_MS`] are closed, not reused.
+pub struct Idle<C>(Mutex<VecDeque<(C, Instant)>>);
 
 impl<C> Default for Idle<C> {
     fn default() -> Self {
-        Idle(Mutex::new(Vec::new()))
+        Idle(Mutex::new(VecDeque::new()))
     }
 }
 
+const MAX_IDLE: Duration = Duration::from_millis(limits::BACKEND_CONN_IDLE_MS);
+
 impl<C> Idle<C> {
+    /// The most recently used connection that has not idled too long.
     pub fn pop(&self) -> Option<C> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (c, since) = idle.pop_back()?;
+        if since.elapsed() < MAX_IDLE {
+            return Some(c);
+        }
+        // The newest is too old: so are all the others.
+        idle.clear();
+        None
     }
 
-    /// Return a connection that finished its exchange.
+    /// Return a connection that finished its exchange; the ones idle too
+    /// long are closed on the way.
     pub fn put(&self, c: C) {
+        let now = Instant::now();
         let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        while idle
+            .front()
+            .is_some_and(|(_, since)| now.duration_since(*since) >= MAX_IDLE)
+        {
+            idle.pop_front();
+        }
         if idle.len() < limits::BACKEND_POOL_IDLE_PER_HOST {
-            idle.push(c);
+            idle.push_back((c, now));
         }
     }
 }
