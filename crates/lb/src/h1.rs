@@ -845,7 +845,19 @@ fn relayed_field(name: &str, listed: &[&[u8]], keep: impl Fn(&str) -> bool) -> b
 
 fn write_length(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(b"content-length: ");
-    out.extend_from_slice(n.to_string().as_bytes());
+    // Decimal digits without a String per message.
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut rest = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -872,5 +884,28 @@ fn origin_form(target: &str) -> (&str, Option<&str>) {
         // `http://host?q` has the empty path: "/" with the query.
         Some(i) => (&rest[i..], Some(&rest[..i])),
         None => ("/", Some(rest)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_are_written_in_decimal() {
+        for n in [0, 7, 10, 4096, u64::MAX] {
+            let mut out = Vec::new();
+            write_length(&mut out, n);
+            assert_eq!(out, format!("content-length: {n}\r\n").as_bytes());
+        }
+    }
+
+    #[test]
+    fn targets_become_origin_form() {
+        assert_eq!(origin_form("/a?b"), ("/a?b", None));
+        assert_eq!(origin_form("http://h:8/p?q"), ("/p?q", Some("h:8")));
+        assert_eq!(origin_form("HTTPS://h"), ("/", Some("h")));
+        assert_eq!(origin_form("http://h?q"), ("?q", Some("h")));
+        assert_eq!(origin_form("*"), ("*", None));
     }
 }
