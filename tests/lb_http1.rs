@@ -87,8 +87,9 @@ fn has_name(head: &str, name: &str) -> bool {
     })
 }
 
-/// A backend that sends each request it gets (head, chunked body) to the
-/// returned channel and answers `reply`.
+/// A keep-alive backend that reads each request with its body (by
+/// Content-Length, or a chunked one through its final CRLF), sends (head,
+/// body) to the returned channel, and answers `reply`.
 async fn recording(
     reply: &'static [u8],
 ) -> (SocketAddr, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
@@ -97,13 +98,32 @@ async fn recording(
         let seen_tx = seen_tx.clone();
         async move {
             let mut buf = Vec::new();
-            let head = read_head(&mut s, &mut buf).await;
-            if has_field(&head, "transfer-encoding: chunked") {
-                read_until_suffix(&mut s, &mut buf, b"\r\n\r\n").await;
+            loop {
+                let mut probe = [0u8; 1];
+                if buf.is_empty() && s.peek(&mut probe).await.map_or(true, |n| n == 0) {
+                    return;
+                }
+                let head = read_head(&mut s, &mut buf).await;
+                let body: Vec<u8> = if has_field(&head, "transfer-encoding: chunked") {
+                    read_until_suffix(&mut s, &mut buf, b"\r\n\r\n").await;
+                    std::mem::take(&mut buf)
+                } else {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            let (n, v) = l.split_once(':')?;
+                            n.eq_ignore_ascii_case("content-length").then(|| v.trim())
+                        })
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    read_at_least(&mut s, &mut buf, len).await;
+                    buf.drain(..len).collect()
+                };
+                seen_tx.send((head, body)).unwrap();
+                if s.write_all(reply).await.is_err() {
+                    return;
+                }
             }
-            seen_tx.send((head, buf.clone())).unwrap();
-            s.write_all(reply).await.unwrap();
-            let _ = s.read(&mut [0u8; 1]).await;
         }
     })
     .await;
@@ -479,49 +499,11 @@ async fn mutated_requests_get_clean_answers_and_leak_nothing() {
     }
 }
 
-/// A keep-alive backend that reads each request with its Content-Length
-/// body, reports (head, body), and answers `reply`.
-async fn length_backend(
-    reply: &'static [u8],
-) -> (SocketAddr, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
-    let (seen_tx, seen) = mpsc::unbounded_channel();
-    let backend = scripted(move |mut s| {
-        let seen_tx = seen_tx.clone();
-        async move {
-            let mut buf = Vec::new();
-            loop {
-                let mut probe = [0u8; 1];
-                if buf.is_empty() && s.peek(&mut probe).await.map_or(true, |n| n == 0) {
-                    return;
-                }
-                let head = read_head(&mut s, &mut buf).await;
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        let (n, v) = l.split_once(':')?;
-                        n.eq_ignore_ascii_case("content-length").then(|| v.trim())
-                    })
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                read_at_least(&mut s, &mut buf, len).await;
-                let body: Vec<u8> = buf.drain(..len).collect();
-                seen_tx.send((head, body)).unwrap();
-                if s.write_all(reply).await.is_err() {
-                    return;
-                }
-            }
-        }
-    })
-    .await;
-    (backend, seen)
-}
-
 #[tokio::test]
 async fn connection_cannot_strip_the_framing_fields() {
-    let (backend, mut seen) = length_backend(
-        b"HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 2\r\n\r\nok",
-    )
-    .await;
+    let (backend, mut seen) =
+        recording(b"HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 2\r\n\r\nok")
+            .await;
     let (_lb, addr) = lb_for(backend).await;
     let smuggled = "GET /admin HTTP/1.1\r\nHost: internal\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n";
     let request = format!(
@@ -576,9 +558,13 @@ async fn http10_clients_get_no_interim_responses() {
 
 #[tokio::test]
 async fn a_malformed_chunked_body_gets_a_400() {
-    // Reads the head only (a chunked body has no length): never answers
-    // before the body is judged.
-    let (backend, _seen) = length_backend(b"").await;
+    // Reads the head, then waits: never answers before the body is judged.
+    let backend = scripted(|mut s| async move {
+        let mut buf = Vec::new();
+        read_head(&mut s, &mut buf).await;
+        let _ = s.read_to_end(&mut buf).await;
+    })
+    .await;
     let (lb, addr) = lb_for(backend).await;
     let mut c = TcpStream::connect(addr).await.unwrap();
     c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
