@@ -531,6 +531,17 @@ async fn connection_cannot_strip_the_framing_fields() {
     );
 }
 
+/// Send `first`, then after a pause `second`; everything read until close.
+async fn send_in_two(addr: SocketAddr, first: &[u8], second: &[u8]) -> String {
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.write_all(second).await.unwrap();
+    let mut buf = Vec::new();
+    read_to_close(&mut c, &mut buf).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 #[tokio::test]
 async fn http10_clients_get_no_interim_responses() {
     let backend = scripted(|mut s| async move {
@@ -544,15 +555,12 @@ async fn http10_clients_get_no_interim_responses() {
     })
     .await;
     let (_lb, addr) = lb_for(backend).await;
-    let mut c = TcpStream::connect(addr).await.unwrap();
-    c.write_all(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    c.write_all(b"hello").await.unwrap();
-    let mut buf = Vec::new();
-    read_to_close(&mut c, &mut buf).await;
-    let text = String::from_utf8_lossy(&buf);
+    let text = send_in_two(
+        addr,
+        b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        b"hello",
+    )
+    .await;
     assert!(text.starts_with("HTTP/1.0 200 OK"), "{text}");
 }
 
@@ -566,15 +574,12 @@ async fn a_malformed_chunked_body_gets_a_400() {
     })
     .await;
     let (lb, addr) = lb_for(backend).await;
-    let mut c = TcpStream::connect(addr).await.unwrap();
-    c.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    c.write_all(b"zz\r\n").await.unwrap();
-    let mut buf = Vec::new();
-    read_to_close(&mut c, &mut buf).await;
-    let text = String::from_utf8_lossy(&buf);
+    let text = send_in_two(
+        addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+        b"zz\r\n",
+    )
+    .await;
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
     assert_eq!(lb.status().pools[0].backends[0].active, 0);
 }
