@@ -657,11 +657,8 @@ fn rewrite_request(
     out: &mut Vec<u8>,
 ) -> Request {
     let pool = &ctx.pool;
-    let fields = || head.headers.iter().map(|h| (h.name, h.value));
-    let mut hint = persistence::hint(&pool.cfg.persistence, fields(), client.ip());
-    if hint == Hint::Free && pool.cfg.algorithm == crate::config::Algorithm::ConsistentHash {
-        hint = Hint::Hash(persistence::ip_key(client.ip()));
-    }
+    let fields = head.headers.iter().map(|h| (h.name, h.value));
+    let hint = persistence::placement(&pool.cfg, fields, client.ip());
     let (target, authority) = origin_form(head.target);
     out.clear();
     out.extend_from_slice(head.method.as_bytes());

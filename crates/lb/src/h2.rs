@@ -12,7 +12,7 @@ use crate::limits;
 use crate::listener::ListenerCtx;
 use crate::metrics::ErrorClass;
 use crate::persistence;
-use crate::pool::{Hint, Lease};
+use crate::pool::Lease;
 use crate::upstream::{self, Failure, Sender};
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
@@ -68,14 +68,11 @@ struct Shared {
 impl Shared {
     async fn forward(&self, req: Request<Incoming>) -> Response<ProxyBody> {
         let pool = &self.pool;
-        let mut hint = persistence::hint(
-            &pool.cfg.persistence,
+        let hint = persistence::placement(
+            &pool.cfg,
             persistence::map_fields(req.headers()),
             self.client_addr.ip(),
         );
-        if hint == Hint::Free && pool.cfg.algorithm == crate::config::Algorithm::ConsistentHash {
-            hint = Hint::Hash(persistence::ip_key(self.client_addr.ip()));
-        }
         let (parts, body) = req.into_parts();
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);

@@ -5,11 +5,11 @@
 //! `h1` for HTTP/1.x clients, `h2` for HTTP/2 ones. Main types: [`ListenerCtx`],
 //! [`serve`].
 
-use crate::config::{ListenerConfig, Mode, PersistenceKind};
+use crate::config::{ListenerConfig, Mode};
 use crate::identity::TrustedProxies;
 use crate::metrics::{ErrorClass, Metrics};
 use crate::persistence;
-use crate::pool::{Hint, Lease, Pool};
+use crate::pool::{Lease, Pool};
 use crate::proxy_protocol;
 use crate::relay::{Pair, Relays};
 use crate::tls::TlsTerminator;
@@ -192,13 +192,7 @@ async fn open_backend(
     ctx: &ListenerCtx,
 ) -> Option<(Lease, TcpStream)> {
     let pool = &ctx.pool;
-    let hint = if pool.cfg.persistence.kind == PersistenceKind::SourceIp
-        || pool.cfg.algorithm == crate::config::Algorithm::ConsistentHash
-    {
-        Hint::Hash(persistence::ip_key(client.ip()))
-    } else {
-        Hint::Free
-    };
+    let hint = persistence::placement(&pool.cfg, [], client.ip());
     let connect_timeout = Duration::from_millis(ctx.cfg.timeouts.connect_ms);
     let mut excluded = Vec::new();
     let (lease, mut upstream) = loop {

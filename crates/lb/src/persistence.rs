@@ -7,7 +7,7 @@
 //! backend that leaves.
 
 use crate::balance::stable_hash;
-use crate::config::{PersistenceConfig, PersistenceKind};
+use crate::config::{Algorithm, PersistenceConfig, PersistenceKind, PoolConfig};
 use crate::pool::Hint;
 use hyper::header::{HeaderMap, HeaderValue};
 use std::net::IpAddr;
@@ -38,6 +38,19 @@ where
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| u64::from_str_radix(v, 16).ok())
             .map_or(Hint::Free, Hint::Sticky),
+    }
+}
+
+/// How a request (or, without fields, an L4 connection) from `client` is
+/// placed on `pool`: its persistence hint, else under consistent hashing
+/// the client address.
+pub fn placement<'a, F>(pool: &PoolConfig, fields: F, client: IpAddr) -> Hint
+where
+    F: IntoIterator<Item = (&'a str, &'a [u8])>,
+{
+    match hint(&pool.persistence, fields, client) {
+        Hint::Free if pool.algorithm == Algorithm::ConsistentHash => Hint::Hash(ip_key(client)),
+        h => h,
     }
 }
 
