@@ -24,6 +24,7 @@ use crate::listener::{self, ListenerCtx};
 use crate::metrics::ErrorClass;
 use crate::persistence;
 use crate::pool::{Backend, Hint, Lease};
+use crate::upstream;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -408,12 +409,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
                 _ => continue,
             }
         }
-        let s = tokio::time::timeout(connect, TcpStream::connect(b.addr))
-            .await
-            .ok()?
-            .ok()?;
-        let _ = s.set_nodelay(true);
-        Some((s, false))
+        Some((upstream::dial(b.addr, connect).await?, false))
     }
 
     /// Write the head in `out` and the request body to the backend. While

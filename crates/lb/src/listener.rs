@@ -13,6 +13,7 @@ use crate::pool::{Lease, Pool};
 use crate::proxy_protocol;
 use crate::relay::{Pair, Relays};
 use crate::tls::TlsTerminator;
+use crate::upstream;
 use crate::{h1, h2};
 use crate::{limits, Clock};
 use std::future::Future;
@@ -195,15 +196,15 @@ async fn open_backend(
     let hint = persistence::placement(&pool.cfg, [], client.ip());
     let connect_timeout = Duration::from_millis(ctx.cfg.timeouts.connect_ms);
     let mut excluded = Vec::new();
-    let (lease, mut upstream) = loop {
+    let (lease, mut conn) = loop {
         let Some(lease) = pool.pick(hint, &excluded) else {
             tracing::warn!(listener = ctx.cfg.name, pool = pool.name(), %client, "no backend available; connection closed");
             return None;
         };
         let b = &lease.backend;
-        match tokio::time::timeout(connect_timeout, TcpStream::connect(b.addr)).await {
-            Ok(Ok(s)) => break (lease, s),
-            Ok(Err(_)) | Err(_) => {
+        match upstream::dial(b.addr, connect_timeout).await {
+            Some(s) => break (lease, s),
+            None => {
                 pool.record_failure(b, ErrorClass::Connect);
                 excluded.push(b.id_hash);
                 if excluded.len() >= limits::MAX_CONNECT_ATTEMPTS {
@@ -213,10 +214,9 @@ async fn open_backend(
             }
         }
     };
-    let _ = upstream.set_nodelay(true);
     if let Some(v) = pool.cfg.send_proxy {
         let header = proxy_protocol::encode(v, client, local);
-        if upstream.write_all(&header).await.is_err() {
+        if conn.write_all(&header).await.is_err() {
             pool.record_failure(&lease.backend, ErrorClass::Protocol);
             return None;
         }
@@ -224,7 +224,7 @@ async fn open_backend(
     lease
         .backend
         .record_success(ctx.clock.now_ms(), &pool.cfg.outlier);
-    Some((lease, upstream))
+    Some((lease, conn))
 }
 
 /// Copy both ways until EOF/error on either side or about `idle` without

@@ -104,12 +104,20 @@ pub async fn send(
     }
 }
 
-async fn connect(addr: SocketAddr, timeout: Duration) -> Option<Sender> {
+/// A new connection to a backend within `timeout`, Nagle off (requests and
+/// answers are small and complete: nothing gains from waiting). `None` when
+/// it refused or did not answer in time.
+pub async fn dial(addr: SocketAddr, timeout: Duration) -> Option<TcpStream> {
     let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .ok()?
         .ok()?;
     let _ = stream.set_nodelay(true);
+    Some(stream)
+}
+
+async fn connect(addr: SocketAddr, timeout: Duration) -> Option<Sender> {
+    let stream = dial(addr, timeout).await?;
     let (s, conn) = http1::Builder::new()
         // Small heads and bodies: one flattened write beats writev.
         .writev(false)
