@@ -298,10 +298,9 @@ impl Relay {
                     continue;
                 };
                 let s = &mut active.sides[side];
-                if ev.is_readable() || ev.is_read_closed() || ev.is_error() || ev.is_priority() {
-                    s.readable = true;
-                }
-                s.drain_reads |= ev.is_read_closed() || ev.is_error() || ev.is_priority();
+                let read_to_block = ev.is_read_closed() || ev.is_error() || ev.is_priority();
+                s.readable |= ev.is_readable() || read_to_block;
+                s.drain_reads |= read_to_block;
                 if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
                     s.writable = true;
                 }
