@@ -664,7 +664,7 @@ fn rewrite_request(
     }
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let listed = h1codec::connection_listed(head.headers);
+    let listed = h1codec::connection_listed(head.headers.iter().map(|h| (h.name, h.value)));
     let mut chains = Chains::default();
     for h in head.headers {
         if !relayed_field(h.name, &listed, |name| {
@@ -789,7 +789,7 @@ fn write_response_head(
     out.push(b' ');
     out.extend_from_slice(h.reason.as_bytes());
     out.extend_from_slice(b"\r\n");
-    let listed = h1codec::connection_listed(h.headers);
+    let listed = h1codec::connection_listed(h.headers.iter().map(|f| (f.name, f.value)));
     for f in h.headers {
         if relayed_field(f.name, &listed, |name| {
             (p.upgraded && name.eq_ignore_ascii_case("upgrade"))

@@ -296,19 +296,31 @@ pub fn hop_by_hop_index(name: &str) -> Option<usize> {
     HOP_BY_HOP.iter().position(|h| h.eq_ignore_ascii_case(name))
 }
 
-/// Header names a head's Connection fields list (they are hop-by-hop too);
-/// the usual options, which name no header, are left out, and so are the
-/// fields the relay itself frames by.
-pub fn connection_listed<'b>(headers: &[httparse::Header<'b>]) -> Vec<&'b [u8]> {
+/// Header names a head's Connection fields list (they are hop-by-hop too),
+/// from its (name, value) fields; the usual options, which name no header,
+/// are left out, and so are the fields the relay itself frames by: a peer
+/// that could drop Content-Length, Transfer-Encoding or Host would
+/// desynchronise the next hop.
+pub fn connection_listed<'b>(
+    fields: impl IntoIterator<Item = (&'b str, &'b [u8])>,
+) -> Vec<&'b [u8]> {
+    const NEVER: [&[u8]; 6] = [
+        b"close",
+        b"keep-alive",
+        b"upgrade",
+        b"content-length",
+        b"transfer-encoding",
+        b"host",
+    ];
     let mut listed = Vec::new();
-    for h in headers {
-        if h.name.eq_ignore_ascii_case("connection") {
-            listed.extend(h.value.split(|&b| b == b',').map(trim).filter(|t| {
-                !t.is_empty()
-                    && !t.eq_ignore_ascii_case(b"close")
-                    && !t.eq_ignore_ascii_case(b"keep-alive")
-                    && !t.eq_ignore_ascii_case(b"upgrade")
-            }));
+    for (name, value) in fields {
+        if name.eq_ignore_ascii_case("connection") {
+            listed.extend(
+                value
+                    .split(|&b| b == b',')
+                    .map(trim)
+                    .filter(|t| !t.is_empty() && !NEVER.iter().any(|k| t.eq_ignore_ascii_case(k))),
+            );
         }
     }
     listed

@@ -17,7 +17,7 @@ use crate::upstream::{self, Failure, Sender};
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, SET_COOKIE};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST, SET_COOKIE};
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
@@ -190,15 +190,9 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     if found == 0 {
         return;
     }
-    let listed: Vec<HeaderName> = h
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        // The usual options name no header (or one removed below anyway).
-        .filter(|n| !n.eq_ignore_ascii_case("keep-alive") && !n.eq_ignore_ascii_case("close"))
-        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+    let listed: Vec<HeaderName> = h1codec::connection_listed(persistence::map_fields(h))
+        .into_iter()
+        .filter_map(|n| HeaderName::from_bytes(n).ok())
         .collect();
     for name in listed {
         h.remove(name);
@@ -276,7 +270,10 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_and_connection_listed_ones_are_removed() {
         let mut h = HeaderMap::new();
-        h.insert(CONNECTION, "keep-alive, x-secret".parse().unwrap());
+        h.insert(
+            hyper::header::CONNECTION,
+            "keep-alive, x-secret".parse().unwrap(),
+        );
         h.insert("x-secret", "1".parse().unwrap());
         h.insert("keep-alive", "timeout=5".parse().unwrap());
         h.insert("x-kept", "1".parse().unwrap());
