@@ -154,10 +154,6 @@ pub struct RequestHead<'b, 'h> {
     pub content_length: Option<u64>,
     /// The client wants the connection kept after this exchange.
     pub keep_alive: bool,
-    /// Both Transfer-Encoding and Content-Length were sent: forwarded as
-    /// chunked without the length, and the connection closes afterwards
-    /// (RFC 9112 §6.1).
-    pub conflicting_lengths: bool,
     /// `Upgrade` with `Connection: upgrade` (WebSocket and friends).
     pub upgrade: bool,
     pub has_host: bool,
@@ -186,6 +182,8 @@ pub fn parse_request<'b, 'h>(
         (None, Some(0)) | (None, None) => Framing::Empty,
         (None, Some(n)) => Framing::Length(n),
     };
+    // Both Transfer-Encoding and Content-Length: relayed as chunked without
+    // the length, and the connection closes afterwards (RFC 9112 §6.1).
     let conflicting_lengths = f.transfer_encoding.is_some() && f.content_length.is_some();
     // HTTP/1.0 has no transfer codings: after one, the framing cannot be
     // trusted for a next request (RFC 9112 §6.1).
@@ -203,7 +201,6 @@ pub fn parse_request<'b, 'h>(
         framing,
         content_length: f.content_length.filter(|_| framing != Framing::Chunked),
         keep_alive: keep_alive && !conflicting_lengths,
-        conflicting_lengths,
         upgrade: f.has_upgrade && f.upgrade_token,
         has_host: f.has_host,
         expect_continue: f.expect_continue && minor == 1,
@@ -222,8 +219,6 @@ pub struct ResponseHead<'b, 'h> {
     /// coding overrides it (also for HEAD and 304, where it describes the
     /// body not sent).
     pub content_length: Option<u64>,
-    /// Transfer-Encoding fields are present.
-    pub has_transfer_encoding: bool,
     /// The backend keeps the connection after this response.
     pub reusable: bool,
 }
@@ -271,7 +266,6 @@ pub fn parse_response<'b, 'h>(
         headers,
         len,
         content_length: f.content_length.filter(|_| f.transfer_encoding.is_none()),
-        has_transfer_encoding: f.transfer_encoding.is_some(),
         reusable: keeps
             && framing != Framing::UntilClose
             && !(f.transfer_encoding.is_some() && f.content_length.is_some()),
