@@ -206,6 +206,9 @@ pub struct OpRequest {
     pub timeout_ms: u64,
     /// 0 for one-shot operations and probes.
     pub interval_ms: u64,
+    /// Ends the agent early (a start in flight when the lease is lost).
+    #[serde(skip)]
+    pub cancel: Option<crate::process::Cancel>,
 }
 
 impl OpRequest {
@@ -219,6 +222,7 @@ impl OpRequest {
             meta: BTreeMap::new(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
             interval_ms: 0,
+            cancel: None,
         }
     }
 
@@ -312,6 +316,7 @@ impl ExecConfig {
             timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
             kill_grace: Duration::from_millis(self.kill_grace_ms),
             output_cap: self.output_cap,
+            cancel: None,
         }
     }
 }
@@ -325,12 +330,13 @@ pub(crate) fn run_mapped(
     args: Vec<String>,
     env: Vec<(String, String)>,
     stdin: Option<String>,
-    timeout_ms: u64,
+    (timeout_ms, cancel): (u64, Option<&crate::process::Cancel>),
     map: impl Fn(i32) -> AgentStatus,
 ) -> OpResult {
     let mut spawn = config.spawn(program, args, env);
     spawn.timeout = effective_timeout(timeout_ms);
     spawn.stdin = stdin;
+    spawn.cancel = cancel.cloned();
     match crate::process::run(&spawn, FENCE_STDIN_MAX_BYTES) {
         Ok(finished) => OpResult::from_finished(finished, map),
         Err(e) => OpResult::exec_failed(e.to_string()),

@@ -83,7 +83,7 @@ pub fn fence(config: &ExecConfig, request: &FenceRequest) -> OpResult {
         Vec::new(),
         config.base_env(),
         Some(stdin),
-        request.timeout_ms,
+        (request.timeout_ms, None),
         move |code| match code {
             0 => AgentStatus::Ok,
             2 if is_status => AgentStatus::NotRunning,

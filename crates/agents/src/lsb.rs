@@ -28,7 +28,7 @@ pub fn run(config: &ExecConfig, request: &OpRequest) -> OpResult {
         vec![verb.into()],
         config.base_env(),
         None,
-        request.timeout_ms,
+        (request.timeout_ms, request.cancel.as_ref()),
         map,
     )
 }

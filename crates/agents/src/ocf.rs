@@ -34,7 +34,7 @@ pub fn run(config: &ExecConfig, request: &OpRequest) -> OpResult {
         vec![request.action.as_str().into()],
         env,
         None,
-        request.timeout_ms,
+        (request.timeout_ms, request.cancel.as_ref()),
         AgentStatus::from_ocf_code,
     )
 }

@@ -11,7 +11,35 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Asks a running agent to end now, the way its timeout would (SIGTERM to
+/// its group, SIGKILL after the grace): a start still running when the node
+/// loses its lease must not finish after the DC has recovered the resource
+/// elsewhere. Clones share the flag.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Two handles are equal when they share the flag.
+impl PartialEq for Cancel {
+    fn eq(&self, other: &Cancel) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Cancel {}
 
 /// One process to run.
 #[derive(Clone, Debug)]
@@ -30,6 +58,8 @@ pub struct Spawn {
     pub kill_grace: Duration,
     /// Bytes of stdout and of stderr kept.
     pub output_cap: usize,
+    /// Ends the process early, as its timeout would.
+    pub cancel: Option<Cancel>,
 }
 
 /// How the process ended.
@@ -42,6 +72,8 @@ pub enum Ending {
     /// Reached its timeout; `killed` says whether SIGKILL was needed after
     /// SIGTERM, `reaped` whether the kernel gave the process back at all.
     TimedOut { killed: bool, reaped: bool },
+    /// Ended early through its [`Cancel`]; the fields as for `TimedOut`.
+    Cancelled { killed: bool, reaped: bool },
 }
 
 /// What one run produced.
@@ -125,28 +157,37 @@ pub fn run(spawn: &Spawn, stdin_max: usize) -> Result<Finished, SpawnError> {
 fn supervise(child: &mut Child, capture: &mut Capture, spawn: &Spawn, started: Instant) -> Ending {
     let pgid = child.id() as i32;
     let term_at = started + spawn.timeout;
-    if let Some(status) = wait_until(child, capture, term_at) {
+    let cancel = spawn.cancel.as_ref();
+    if let Some(status) = wait_until(child, capture, term_at, cancel) {
         return ending_of(status);
     }
+    let cancelled = cancel.is_some_and(Cancel::is_cancelled);
+    let ended = |killed, reaped| match cancelled {
+        true => Ending::Cancelled { killed, reaped },
+        false => Ending::TimedOut { killed, reaped },
+    };
     signal_group(pgid, libc::SIGTERM);
-    if wait_until(child, capture, Instant::now() + spawn.kill_grace).is_some() {
-        return Ending::TimedOut {
-            killed: false,
-            reaped: true,
-        };
+    if wait_until(child, capture, Instant::now() + spawn.kill_grace, None).is_some() {
+        return ended(false, true);
     }
     signal_group(pgid, libc::SIGKILL);
     let reap_by = Instant::now() + Duration::from_millis(REAP_WAIT_MS);
-    let reaped = wait_until(child, capture, reap_by).is_some();
-    Ending::TimedOut {
-        killed: true,
-        reaped,
-    }
+    let reaped = wait_until(child, capture, reap_by, None).is_some();
+    ended(true, reaped)
 }
 
-/// Polls until the child exits (then drains briefly) or `deadline` passes.
-fn wait_until(child: &mut Child, capture: &mut Capture, deadline: Instant) -> Option<ExitStatus> {
+/// Polls until the child exits (then drains briefly), `deadline` passes or
+/// `cancel` is set.
+fn wait_until(
+    child: &mut Child,
+    capture: &mut Capture,
+    deadline: Instant,
+    cancel: Option<&Cancel>,
+) -> Option<ExitStatus> {
     loop {
+        if cancel.is_some_and(Cancel::is_cancelled) {
+            return None;
+        }
         if let Ok(Some(status)) = child.try_wait() {
             let drain_by = Instant::now() + Duration::from_millis(DRAIN_AFTER_EXIT_MS);
             while capture.open() && Instant::now() < drain_by {
@@ -315,8 +356,8 @@ fn set_nonblocking(fd: i32) {
 mod tests {
     use super::*;
 
-    fn sh(script: &str, timeout_ms: u64) -> Finished {
-        let spawn = Spawn {
+    fn sh_spawn(script: &str, timeout_ms: u64) -> Spawn {
+        Spawn {
             program: "/bin/sh".into(),
             args: vec!["-c".into(), script.into()],
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
@@ -324,8 +365,52 @@ mod tests {
             timeout: Duration::from_millis(timeout_ms),
             kill_grace: Duration::from_millis(300),
             output_cap: 1024,
-        };
-        run(&spawn, 1024).unwrap()
+            cancel: None,
+        }
+    }
+
+    fn sh(script: &str, timeout_ms: u64) -> Finished {
+        run(&sh_spawn(script, timeout_ms), 1024).unwrap()
+    }
+
+    #[test]
+    fn a_cancelled_process_group_is_killed_before_its_timeout() {
+        let dir = std::env::temp_dir().join(format!("tandem-cancel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let marker = dir.join("child.pid");
+        // A child in the agent's group that would outlive a plain kill of
+        // the agent: the whole group must go.
+        let script = format!("sleep 30 & echo $! > {}; wait", marker.display());
+        let mut spawn = sh_spawn(&script, 30_000);
+        let cancel = Cancel::default();
+        spawn.cancel = Some(cancel.clone());
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            cancel.cancel();
+        });
+        let f = run(&spawn, 1024).unwrap();
+        canceller.join().unwrap();
+        assert_eq!(
+            f.ending,
+            Ending::Cancelled {
+                killed: false,
+                reaped: true
+            }
+        );
+        assert!(f.elapsed < Duration::from_secs(5), "{:?}", f.elapsed);
+        let child: i32 = std::fs::read_to_string(&marker)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        // Gone, or a zombie waiting for its new parent to reap it.
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        let alive = stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(!alive, "the agent's child {child} survived the cancel");
     }
 
     #[test]
@@ -384,6 +469,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             kill_grace: Duration::from_secs(1),
             output_cap: 10,
+            cancel: None,
         };
         let e = run(&spawn, 10).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/agent"), "{e}");

@@ -190,10 +190,14 @@ impl OpResult {
                 AgentStatus::KilledBySignal(sig),
                 Some(format!("agent was killed by signal {sig}")),
             ),
-            Ending::TimedOut { killed, reaped } => (
+            Ending::TimedOut { killed, reaped } | Ending::Cancelled { killed, reaped } => (
                 AgentStatus::TimedOut,
                 Some(format!(
-                    "timed out after {timeout_ms} ms; {}{}",
+                    "{} after {timeout_ms} ms; {}{}",
+                    match finished.ending {
+                        Ending::Cancelled { .. } => "cancelled (the node lost its lease)",
+                        _ => "timed out",
+                    },
                     if killed {
                         "ignored SIGTERM, SIGKILLed"
                     } else {

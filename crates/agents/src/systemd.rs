@@ -31,7 +31,7 @@ pub fn run(config: &ExecConfig, request: &OpRequest) -> OpResult {
                 vec!["is-active".into(), unit],
                 config.base_env(),
                 None,
-                request.timeout_ms,
+                (request.timeout_ms, request.cancel.as_ref()),
                 |_| AgentStatus::Ok,
             );
             if r.status == AgentStatus::Ok {
@@ -47,7 +47,7 @@ pub fn run(config: &ExecConfig, request: &OpRequest) -> OpResult {
         vec![verb.into(), unit],
         config.base_env(),
         None,
-        request.timeout_ms,
+        (request.timeout_ms, request.cancel.as_ref()),
         |code| match code {
             0 => AgentStatus::Ok,
             5 => AgentStatus::NotInstalled, // systemctl: unit not found

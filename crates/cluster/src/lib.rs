@@ -14,6 +14,7 @@
 //! Must not know resource semantics: the configuration is an opaque,
 //! versioned document here. The only crate that sees openraft and redb.
 
+mod lease;
 mod members;
 mod net;
 mod node;
@@ -25,12 +26,14 @@ mod tls;
 mod types;
 mod watch;
 
+pub use lease::{drift_margin, MAX_CLOCK_RATE_ERROR_PPM};
 pub use members::{
     MemberAnswer, MemberChange, MemberError, CATCH_UP_LAG, MAX_VOTERS, MIN_VOTERS_UNFORCED,
 };
 pub use net::{BoxFuture, Endpoint, Link, Transport, MAX_FRAME_BYTES};
 pub use node::{
-    AppliedState, ClusterError, ClusterNode, MembershipView, NodeSettings, PeerView, Seams, Timing,
+    AppliedState, ChangeWatch, ClusterError, ClusterNode, MembershipView, NodeSettings, PeerView,
+    Seams, Timing,
 };
 pub use pki::{Authority, Issued, PkiError, SERVER_NAME};
 pub use runtime::seed_thread_rng;

@@ -17,6 +17,7 @@ use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
+use openraft::Instant as _;
 use openraft::{OptionalSend, Raft};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,7 +50,8 @@ pub(crate) enum Request {
         meta: SnapshotMetaOf<TypeConfig>,
         data: Vec<u8>,
     },
-    /// Liveness probe; every node pings every peer each heartbeat.
+    /// Liveness probe and lease request; every node pings every peer each
+    /// heartbeat, and the DC answers with a grant (see [`crate::lease`]).
     Ping,
     /// A client write forwarded to the leader.
     Write(Command),
@@ -64,7 +66,12 @@ pub(crate) enum Reply {
     Append(AppendEntriesResponse<TypeConfig>),
     Vote(VoteResponse<TypeConfig>),
     Snapshot(SnapshotResponse<TypeConfig>),
-    Pong,
+    /// The answer to a ping: a lease of `grant_ms` milliseconds, counted
+    /// by the asker from when it sent the ping, when the answerer is a DC
+    /// that may grant one.
+    Pong {
+        grant_ms: Option<u64>,
+    },
     Written(CommandResult),
     /// The leader's answer to [`Request::Members`]: done, or refused.
     Members(Result<MemberAnswer, MemberError>),
@@ -359,6 +366,8 @@ pub struct Endpoint {
     pub(crate) me: NodeId,
     pub(crate) clock: PeerClock,
     pub(crate) lease_ms: u64,
+    /// The leases this node granted as DC.
+    pub(crate) grants: Arc<crate::lease::GrantBook>,
 }
 
 impl Endpoint {
@@ -400,7 +409,9 @@ impl Endpoint {
             Request::Ping if !self.knows(from) => {
                 Reply::Error(format!("node {from} is not a member of this cluster"))
             }
-            Request::Ping => Reply::Pong,
+            Request::Ping => Reply::Pong {
+                grant_ms: self.grant(from),
+            },
             Request::Members(change) => {
                 let hears = (&self.clock, self.me, self.lease_ms);
                 match crate::node::execute_change(&self.raft, hears, &change).await {
@@ -418,6 +429,26 @@ impl Endpoint {
 }
 
 impl Endpoint {
+    /// Grants `to` a lease when this node leads and a quorum acknowledged
+    /// it recently enough, and records it: for what is left of that
+    /// acknowledgement, in whole milliseconds (rounded down, so the asker's
+    /// lease ends no later than the one recorded here).
+    fn grant(&self, to: NodeId) -> Option<u64> {
+        let metrics = self.raft.metrics();
+        let since_ack = {
+            let m = metrics.borrow_watched();
+            let leading =
+                m.state == openraft::ServerState::Leader && m.current_leader == Some(self.me);
+            if !leading {
+                return None;
+            }
+            m.last_quorum_acked.map(|t| t.elapsed())
+        };
+        let valid = crate::lease::grant_validity(Duration::from_millis(self.lease_ms), since_ack)?;
+        self.grants.record(to, Instant::now() + valid);
+        Some(valid.as_millis() as u64)
+    }
+
     /// Whether `id` is in this node's membership. A node that knows no
     /// membership yet (joining, not reached by the DC) answers everyone.
     /// Pings from anyone else go unanswered, so a removed node that did

@@ -5,6 +5,7 @@
 //! and the one way to change replicated state ([`ClusterNode::propose`],
 //! forwarded to the DC).
 
+use crate::lease::{GrantBook, NodeLease};
 use crate::members::{self, MemberAnswer, MemberChange, MemberError, MemberPlan, Roster};
 use crate::net::{
     self, Endpoint, Network, Peer, PeerClock, Reply, Request, TlsTransport, Transport,
@@ -50,10 +51,11 @@ impl Default for Timing {
             heartbeat_ms: 100,
             election_min_ms: 300,
             election_max_ms: 500,
-            // Measured in the shared namespace harness: with a 250 ms
-            // margin, node loss → service elsewhere p99 1.49 s, and the
-            // cut node let go of its VIP ≥ 0.44 s before a survivor took it.
-            lease_ms: 800,
+            // Longer than an election (300-500 ms) plus the nodes' stop
+            // margin, so a DC's loss does not make the other nodes stop
+            // their resources while a successor is elected (their last
+            // grants outlast the election).
+            lease_ms: 1000,
         }
     }
 }
@@ -120,6 +122,11 @@ pub struct PeerView {
     pub last_heard_ms: Option<u64>,
     /// Heard from within the lease.
     pub alive: bool,
+    /// On the DC holding its DC lease: how long ago, by this node's clock,
+    /// every lease this DC or a predecessor could have granted the peer
+    /// expired, clock drift included (see [`crate::lease`]). `None` while
+    /// it may still hold one, or on any other node.
+    pub lease_expired_ms: Option<u64>,
 }
 
 /// The membership view every node can read.
@@ -149,6 +156,11 @@ pub struct MembershipView {
     /// led for at least `lease_ms`, so any previous DC's lease has run out
     /// (see [`dc_lease`]). Only one node in the cluster holds it at a time.
     pub dc_lease: bool,
+    /// How long this node's own lease still runs, in milliseconds (0: it
+    /// holds none). A node runs resources only while it holds one: granted
+    /// by the DC, counted from when this node sent the request; the DC's
+    /// own is its quorum acknowledgement (see [`crate::lease`]).
+    pub lease_left_ms: u64,
 }
 
 /// The nondeterministic edges of a node that the simulation replaces:
@@ -182,6 +194,10 @@ pub struct ClusterNode {
     local_addr: SocketAddr,
     transport: Arc<dyn Transport>,
     leader_since: LeaderSince,
+    /// The lease this node holds, from the DC's grants.
+    lease: Arc<NodeLease>,
+    /// The leases this node granted while DC.
+    grants: Arc<GrantBook>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -259,6 +275,8 @@ impl ClusterNode {
             settings,
             transport,
             leader_since: LeaderSince::default(),
+            lease: Arc::default(),
+            grants: Arc::default(),
             stop,
             tasks: Vec::new(),
         };
@@ -275,6 +293,7 @@ impl ClusterNode {
             me: self.settings.id,
             clock: self.clock.clone(),
             lease_ms: self.settings.timing.lease_ms,
+            grants: self.grants.clone(),
         }
     }
 
@@ -363,14 +382,16 @@ impl ClusterNode {
 
     /// Pings every other member (voters and learners, as the replicated
     /// membership says now) each heartbeat so every node, not only the DC,
-    /// knows whom it hears (the lease rule needs it on every node).
+    /// knows whom it hears; the DC answers with a lease grant, counted
+    /// from the ping's send (see [`crate::lease`]).
     fn pinger(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let me = self.settings.id;
         let period = Duration::from_millis(self.settings.timing.heartbeat_ms);
-        let (raft, transport, clock) = (
+        let (raft, transport, clock, lease) = (
             self.raft.clone(),
             self.transport.clone(),
             self.clock.clone(),
+            self.lease.clone(),
         );
         let stopped = self.stopped();
         async move {
@@ -390,10 +411,15 @@ impl ClusterNode {
                             (m.addr.clone(), peer)
                         });
                     }
-                    let calls = peers
-                        .values_mut()
-                        .map(|(_, p)| p.call(Request::Ping, period * 3));
-                    futures_util::future::join_all(calls).await;
+                    let calls = peers.values_mut().map(|(_, p)| async {
+                        let sent = Instant::now();
+                        (sent, p.call(Request::Ping, period * 3).await)
+                    });
+                    for (sent, reply) in futures_util::future::join_all(calls).await {
+                        if let Ok(Reply::Pong { grant_ms: Some(ms) }) = reply {
+                            lease.granted(sent, Duration::from_millis(ms));
+                        }
+                    }
                 }
             };
             // biased: a fixed poll order keeps simulated runs replayable.
@@ -524,10 +550,11 @@ impl ClusterNode {
                 witness: member.witness,
                 last_heard_ms: last,
                 alive: last.is_some_and(|ms| ms <= lease),
+                lease_expired_ms: None,
             }
         };
-        let voters: Vec<PeerView> = membership.voter_ids().map(peer_view).collect();
-        let learners: Vec<PeerView> = membership.learner_ids().map(peer_view).collect();
+        let mut voters: Vec<PeerView> = membership.voter_ids().map(peer_view).collect();
+        let mut learners: Vec<PeerView> = membership.learner_ids().map(peer_view).collect();
         // A node that is not (or no longer) a member has no quorum, however
         // many voters answer it: a removed node stops acting.
         let member = membership.get_node(&self.settings.id).is_some();
@@ -537,14 +564,31 @@ impl ClusterNode {
         let leading = metrics.state == openraft::ServerState::Leader
             && metrics.current_leader == Some(self.settings.id);
         let since = *self.leader_since.lock().unwrap_or_else(|p| p.into_inner());
-        let dc_lease = leading
-            && dc_lease(
-                Duration::from_millis(lease),
-                since
-                    .filter(|(term, _)| *term == metrics.current_term)
-                    .map(|(_, t)| t.elapsed()),
-                metrics.last_quorum_acked.map(|t| t.elapsed()),
-            );
+        let took_office = since
+            .filter(|(term, _)| *term == metrics.current_term)
+            .map(|(_, t)| t);
+        let lease_d = Duration::from_millis(lease);
+        let since_ack = metrics.last_quorum_acked.map(|t| t.elapsed());
+        let dc_lease = leading && dc_lease(lease_d, took_office.map(|t| t.elapsed()), since_ack);
+        let now = Instant::now();
+        if let (true, Some(office)) = (dc_lease, took_office) {
+            let drift = crate::lease::drift_margin(lease_d);
+            for peer in voters.iter_mut().chain(learners.iter_mut()) {
+                let free =
+                    crate::lease::free_since(self.grants.expiry(peer.id), office + lease_d, drift);
+                peer.lease_expired_ms = (peer.id != self.settings.id && now >= free)
+                    .then(|| (now - free).as_millis() as u64);
+            }
+        }
+        // The DC's own lease is its quorum acknowledgement; any other
+        // node's, the DC's grants.
+        let own_grant = leading
+            .then(|| crate::lease::grant_validity(lease_d, since_ack))
+            .flatten()
+            .map(|left| now + left);
+        let lease_until = self.lease.until().max(own_grant);
+        let lease_left_ms =
+            lease_until.map_or(0, |u| u.saturating_duration_since(now).as_millis() as u64);
         MembershipView {
             node_id: self.settings.id,
             node_name: name_of(self.settings.id).unwrap_or_default(),
@@ -560,6 +604,7 @@ impl ClusterNode {
             committed_index: metrics.local_committed.map(|c| c.index()),
             lease_ms: lease,
             dc_lease,
+            lease_left_ms,
         }
     }
 
@@ -571,6 +616,14 @@ impl ClusterNode {
             last_applied: last.map(|l| (l.leader_id.term, l.index)),
             state,
         }
+    }
+
+    /// `(term, index)` of the last log entry applied here: changes with
+    /// every change of the replicated state, and is cheap to read.
+    pub fn applied_position(&self) -> Option<(u64, u64)> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        m.last_applied.map(|l| (l.leader_id.term, l.index))
     }
 
     /// Commits `command` through the log, on the DC (forwarded if needed).
@@ -657,11 +710,21 @@ impl ClusterNode {
         term >= self.raft.metrics().borrow_watched().current_term
     }
 
-    /// Resolves when the applied state, the leader or the term changes, or
-    /// after `timeout`, whichever comes first.
+    /// Resolves at the next change of the applied state, the leader, the
+    /// term or the replication progress, or after `timeout`, whichever
+    /// comes first. (A fresh receiver is marked seen first: a clone of
+    /// openraft's counts every change since the node started as unseen, and
+    /// would never wait.)
     pub async fn changed(&self, timeout: Duration) {
+        self.watch_changes().changed(timeout).await;
+    }
+
+    /// A receiver of the same changes as [`ClusterNode::changed`], kept by
+    /// a loop so that no change between two waits is missed.
+    pub fn watch_changes(&self) -> ChangeWatch {
         let mut metrics = self.raft.metrics();
-        let _ = tokio::time::timeout(timeout, metrics.changed()).await;
+        drop(metrics.borrow_and_update());
+        ChangeWatch { metrics }
     }
 
     /// Stops Raft, the listener and the pinger. Takes `&self` so a node
@@ -672,6 +735,19 @@ impl ClusterNode {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+/// Wakes a loop when the node's Raft metrics change (see
+/// [`ClusterNode::watch_changes`]).
+pub struct ChangeWatch {
+    metrics: openraft::alias::WatchReceiverOf<TypeConfig, openraft::RaftMetrics<TypeConfig>>,
+}
+
+impl ChangeWatch {
+    /// Resolves at the next change not yet seen, or after `timeout`.
+    pub async fn changed(&mut self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.metrics.changed()).await;
     }
 }
 

@@ -265,7 +265,7 @@ pub struct FenceNode {
 async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply {
     let needed = match (req.method(), req.uri().path()) {
         (&Method::GET, _) => Role::ReadOnly,
-        (_, "/config" | "/node/add" | "/node/remove") => Role::Admin,
+        (_, "/config" | "/node/add" | "/node/remove" | "/node/confirm-down") => Role::Admin,
         _ => Role::Operator,
     };
     if role < needed {
@@ -304,6 +304,16 @@ async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply
         }
         (Method::PUT, "/config") => match serde_json::from_slice::<PutConfig>(&body) {
             Ok(put) => put_config(node, put).await,
+            Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        },
+        (Method::POST, "/node/confirm-down") => match serde_json::from_slice::<FenceNode>(&body) {
+            Ok(confirm) => match crate::fencing::confirm_down(node, &confirm.node).await {
+                Ok(message) => json(StatusCode::OK, &serde_json::json!({ "message": message })),
+                Err(e @ crate::fencing::ConfirmError::Unknown(_)) => {
+                    error(StatusCode::NOT_FOUND, e.to_string())
+                }
+                Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+            },
             Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
         },
         (Method::POST, "/node/attribute") => match serde_json::from_slice::<SetAttribute>(&body) {

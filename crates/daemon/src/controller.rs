@@ -1,22 +1,27 @@
-//! The controller: runs on the DC only. On every change (configuration,
-//! membership, a recorded result, an attribute) and at least once a
-//! second (timers such as failure-timeout), it
+//! The controller: runs on the DC only, and acts only while this node holds
+//! the DC lease (a predecessor's has run out). On every change
+//! (configuration, membership, a recorded result, an attribute) and at
+//! least once a second (timers such as failure-timeout), it
 //!
-//! 1. settles lost nodes: fences them when a device can, otherwise waits
-//!    out the lease rule (`lease_ms + margin_ms` unheard: the node has
-//!    stopped everything itself), then records the node down. Nothing
-//!    else is scheduled while a node is in that window;
-//! 2. probes: every online node runs a one-shot monitor of every resource
+//! 1. settles lost nodes ([`crate::settle`]): fences them when a device
+//!    can, otherwise waits for an operator's `tandem node confirm-down`
+//!    and the node's leases to expire, then records the node down.
+//!    Nothing else is scheduled while a node is unsettled;
+//! 2. resolves operations recorded as pending (dispatched by a DC that is
+//!    gone, result never recorded): their resource is probed again;
+//! 3. probes: every online node runs a one-shot monitor of every resource
 //!    it has no history for, so running services are discovered;
-//! 3. schedules and executes the transition: actions go to each node's
+//! 4. schedules and executes the transition: actions go to each node's
 //!    executor (`POST /execute`) stamped with the term confirmed by a
 //!    quorum, in dependency order and in parallel where the graph allows;
-//!    every result is recorded through the log. A failed action or a
+//!    an operation that can make a resource active is recorded as pending
+//!    before it is sent; every result is recorded through the log. A failed action or a
 //!    change in the world stops dispatching; what is in flight finishes,
 //!    then the loop plans again.
 
 use crate::executor::{ExecRequest, LocalExecutor};
 use crate::oprecord::{self, Outcome};
+use crate::settle::{self, Decision, LostNode, SettledBy};
 use crate::{fencing, live, opspec};
 use hyper::Method;
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,8 +49,6 @@ pub struct Controller {
     pub node: Arc<ClusterNode>,
     pub executor: Arc<LocalExecutor>,
     pub client: Arc<crate::ApiClient>,
-    /// Extra time past the lease before a silent node counts as down.
-    pub margin_ms: u64,
     /// When each lost node was last fenced (or tried).
     pub fence_tried: std::sync::Mutex<BTreeMap<String, Instant>>,
 }
@@ -61,6 +64,75 @@ struct Unreached {
     node: String,
     resource: String,
     why: String,
+}
+
+impl Unreached {
+    /// An operation never sent (nothing to forget on the node).
+    fn before_sending(why: String) -> Unreached {
+        Unreached {
+            node: String::new(),
+            resource: String::new(),
+            why,
+        }
+    }
+}
+
+/// What a plan depends on that changes without a log entry: checked on
+/// every wake so the controller steps only when it changed (or on the
+/// timer). The applied log position covers the replicated state.
+#[derive(PartialEq)]
+struct Trigger {
+    applied: Option<(u64, u64)>,
+    term: u64,
+    alive: Vec<String>,
+    expired: Vec<String>,
+}
+
+impl Trigger {
+    fn of(view: &MembershipView, node: &ClusterNode) -> Trigger {
+        let peers = || view.voters.iter().chain(&view.learners);
+        Trigger {
+            applied: node.applied_position(),
+            term: view.term,
+            alive: peers()
+                .filter(|v| v.alive)
+                .map(|v| v.name.clone())
+                .collect(),
+            expired: peers()
+                .filter(|v| v.lease_expired_ms.is_some())
+                .map(|v| v.name.clone())
+                .collect(),
+        }
+    }
+}
+
+/// The node attribute a node sets when it stops cleanly (Pacemaker's): the
+/// scheduler moves its resources away.
+pub const SHUTDOWN: &str = "shutdown";
+
+/// Whether a node's recorded history shows nothing active or pending: the
+/// latest one-shot operation of every resource is a successful stop or a
+/// probe that found it not running. Conservative: anything else (a start,
+/// a failed stop, a monitor that found it running) counts as active.
+fn runs_nothing(status: &tandem_cluster::NodeStatus) -> bool {
+    status.resources.iter().all(|(rsc, r)| {
+        let Some(last) = r.ops.get(&format!("{rsc}_last_0")) else {
+            return r.ops.is_empty();
+        };
+        let stopped = last.operation == "stop" && last.rc_code == 0 && last.op_status == 0;
+        let not_running = last.operation == "monitor" && last.rc_code == 7 && last.op_status == 0;
+        stopped || not_running
+    })
+}
+
+/// What settles a lost node in `cluster`: fencing when a device is
+/// configured, otherwise an operator.
+pub fn settled_by(cluster: &Cluster) -> SettledBy {
+    if fencing::configured(cluster) {
+        SettledBy::Fencing
+    } else {
+        SettledBy::Operator
+    }
 }
 
 /// What settling lost nodes did.
@@ -82,39 +154,53 @@ struct Repeat {
 }
 
 impl Controller {
-    /// Runs until `shutdown` resolves.
+    /// Runs until `shutdown` resolves. Wakes on every Raft change (on the
+    /// DC that is every heartbeat), but steps only when something the plan
+    /// depends on changed, or [`REPLAN_EVERY`] passed: an idle DC idles.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let started = Instant::now();
         let mut repeat = Repeat::default();
+        let mut changes = self.node.watch_changes();
+        let mut last: Option<(Trigger, Instant)> = None;
         loop {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => return,
-                _ = self.node.changed(REPLAN_EVERY) => {}
+                _ = changes.changed(REPLAN_EVERY) => {}
             }
-            if self.node.view().dc_id != Some(self.node.id()) {
+            let view = self.node.view();
+            if !view.dc_lease {
+                // Not DC, or a DC whose predecessor's lease may not have
+                // run out, or one a quorum no longer acknowledges (a DC
+                // cut off from the majority still believes it leads,
+                // openraft issue 1898): it must not act, above all not
+                // fence the majority it cannot hear.
+                last = None;
                 continue;
             }
-            if let Err(e) = self.step(started, &mut repeat).await {
+            let trigger = Trigger::of(&view, &self.node);
+            if last
+                .as_ref()
+                .is_some_and(|(t, at)| *t == trigger && at.elapsed() < REPLAN_EVERY)
+            {
+                continue;
+            }
+            last = Some((trigger, Instant::now()));
+            if let Err(e) = self.step(&mut repeat).await {
                 tracing::warn!("controller: {e}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     }
 
-    async fn step(&self, started: Instant, repeat: &mut Repeat) -> Result<(), String> {
+    async fn step(&self, repeat: &mut Repeat) -> Result<(), String> {
         // Two rounds: after recording a node down, plan from the state that
         // says so, not from the snapshot taken before (it would still show
         // the node unclean, and the first result would abort the
         // transition as stale).
         for _ in 0..2 {
             let view = self.node.view();
-            if !view.quorum {
-                // A DC cut off from the majority still believes it leads
-                // (openraft issue 1898). It must not act: above all not
-                // fence the majority it cannot hear; its lease rule stops
-                // its own resources, and the majority elects another DC.
+            if !view.dc_lease {
                 return Ok(());
             }
             let state = self.node.replicated();
@@ -124,12 +210,10 @@ impl Controller {
                     c.map_err(|e| format!("the replicated configuration is invalid: {e}"))?
                 }
             };
-            match self
-                .settle_lost_nodes(&view, &state, &cluster, started)
-                .await?
-            {
+            match self.settle_lost_nodes(&view, &state, &cluster).await? {
                 Settle::Waiting => return Ok(()),
                 Settle::RecordedDown => continue,
+                Settle::Nothing if self.resolve_pending(&view, &state).await? => continue,
                 Settle::Nothing => return self.plan(&view, &state, &cluster, repeat).await,
             }
         }
@@ -213,72 +297,74 @@ impl Controller {
             .ok_or_else(|| "no longer DC (leadership not confirmed by a quorum)".to_string())
     }
 
-    /// Settles every lost node; [`Settle::Waiting`] while one is still
-    /// inside its lease window (nothing may be scheduled then).
+    /// Settles every lost node ([`crate::settle`]); [`Settle::Waiting`]
+    /// while one is not settled yet (nothing may be scheduled then).
     async fn settle_lost_nodes(
         &self,
         view: &MembershipView,
         state: &Replicated,
         cluster: &Cluster,
-        started: Instant,
     ) -> Result<Settle, String> {
         let mut waiting = false;
         let mut recorded = false;
-        let window = view.lease_ms + self.margin_ms;
-        for peer in view.voters.iter().filter(|v| !v.witness && !v.alive) {
-            if !state.status.contains_key(&peer.name) {
+        let by = settled_by(cluster);
+        let lost = view
+            .voters
+            .iter()
+            .chain(&view.learners)
+            .filter(|v| !v.witness && !v.alive);
+        for peer in lost {
+            let Some(status) = state.status.get(&peer.name) else {
                 continue; // already recorded down, or never reported
-            }
-            let silent_ms = peer
-                .last_heard_ms
-                .unwrap_or(started.elapsed().as_millis() as u64);
-            if fencing::configured(cluster) && self.may_try_fencing(&peer.name) {
-                // Only a DC a quorum still follows may shoot a node.
-                self.term().await?;
-                match self.fence_job(cluster, &peer.name).await {
-                    Ok(()) => {
-                        tracing::warn!(node = %peer.name, "fenced; recovering its resources");
-                        recorded = true;
-                        continue;
+            };
+            let node = LostNode {
+                name: peer.name.clone(),
+                lease_expired_ms: peer.lease_expired_ms,
+                confirmed_down: status.transient.contains_key(crate::lease::CONFIRMED_DOWN),
+                fence_due: by == SettledBy::Fencing && self.may_try_fencing(&peer.name),
+                shutting_down: status.transient.contains_key(SHUTDOWN),
+                runs_nothing: runs_nothing(status),
+            };
+            match settle::decide(&node, &by) {
+                Decision::Fence => {
+                    // Only a DC a quorum still follows may shoot a node.
+                    self.term().await?;
+                    match self.fence_job(cluster, &peer.name).await {
+                        Ok(()) => {
+                            tracing::warn!(node = %peer.name, "fenced; recovering its resources");
+                            recorded = true;
+                        }
+                        Err(e) => {
+                            tracing::error!(node = %peer.name, "lost and fencing failed: {e}");
+                            waiting = true;
+                        }
                     }
-                    // The lease rule below still applies: the node has
-                    // stopped its resources once the lease is over.
-                    Err(e) => tracing::error!(node = %peer.name, "lost and fencing failed: {e}"),
+                }
+                Decision::Wait { why } => {
+                    tracing::warn!(node = %peer.name, "{why}");
+                    waiting = true;
+                }
+                Decision::RecordDown { how, detail } => {
+                    tracing::warn!(node = %peer.name, "{detail}; recovering its resources");
+                    let record = tandem_cluster::FenceRecord {
+                        target: peer.name.clone(),
+                        action: how.into(),
+                        device: String::new(),
+                        executor: view.node_name.clone(),
+                        ok: true,
+                        at_ms: fencing::now_ms(),
+                        detail,
+                    };
+                    self.propose(Command::Batch(vec![
+                        Command::RecordFence(record),
+                        Command::NodeDown {
+                            node: peer.name.clone(),
+                        },
+                    ]))
+                    .await?;
+                    recorded = true;
                 }
             }
-            let policy = cluster.config.option("no-quorum-policy").unwrap_or("stop");
-            if matches!(policy, "freeze" | "ignore") {
-                // The lost node keeps its resources under these policies:
-                // only a fence makes recovery safe.
-                tracing::error!(node = %peer.name, "lost, no-quorum-policy={policy} and no fencing: its resources stay blocked until it returns or is fenced");
-                waiting = true;
-                continue;
-            }
-            if silent_ms < window {
-                waiting = true;
-                continue;
-            }
-            tracing::warn!(node = %peer.name, silent_ms, "lost for longer than the lease ({window} ms): it stopped its resources; recovering them");
-            let record = tandem_cluster::FenceRecord {
-                target: peer.name.clone(),
-                action: "lease-expired".into(),
-                device: String::new(),
-                executor: view.node_name.clone(),
-                ok: true,
-                at_ms: fencing::now_ms(),
-                detail: format!(
-                    "unheard for {silent_ms} ms (lease {} ms + margin {} ms)",
-                    view.lease_ms, self.margin_ms
-                ),
-            };
-            self.propose(Command::Batch(vec![
-                Command::RecordFence(record),
-                Command::NodeDown {
-                    node: peer.name.clone(),
-                },
-            ]))
-            .await?;
-            recorded = true;
         }
         Ok(if waiting {
             Settle::Waiting
@@ -287,6 +373,39 @@ impl Controller {
         } else {
             Settle::Nothing
         })
+    }
+
+    /// Operations recorded as pending on a node that is heard: dispatched
+    /// by a DC that is gone (this one awaits every call it makes before it
+    /// plans again), their result never recorded. Whether they ran is
+    /// unknown, so the resource's history there is forgotten and it is
+    /// probed (the probe queues behind anything still running there).
+    /// Returns whether anything was forgotten.
+    async fn resolve_pending(
+        &self,
+        view: &MembershipView,
+        state: &Replicated,
+    ) -> Result<bool, String> {
+        let mut forget = Vec::new();
+        for peer in view.voters.iter().chain(&view.learners).filter(|v| v.alive) {
+            let Some(status) = state.status.get(&peer.name) else {
+                continue;
+            };
+            for (rsc, ops) in &status.resources {
+                if ops.ops.values().any(|o| o.op_status == oprecord::PENDING) {
+                    tracing::warn!(node = %peer.name, resource = %rsc, "an operation recorded as pending never reported back (its DC is gone): probing the resource again");
+                    forget.push(Command::ForgetHistory {
+                        node: Some(peer.name.clone()),
+                        resource: Some(rsc.clone()),
+                    });
+                }
+            }
+        }
+        if forget.is_empty() {
+            return Ok(false);
+        }
+        self.propose(Command::Batch(forget)).await?;
+        Ok(true)
     }
 
     /// Whether fencing `node` may be tried now: at most once per
@@ -403,10 +522,25 @@ impl Controller {
                         }
                         match self.request_for(cluster, actions, i, term) {
                             Some((node, request)) => {
+                                let pending = request
+                                    .needs_lease()
+                                    .then(|| oprecord::pending(&request, &node, chrono_now()));
+                                let recorder = self.node.clone();
                                 let dispatch = self.dispatch(node, request);
-                                calls.spawn(
-                                    async move { (i, Done::Op(dispatch.await.map(Box::new))) },
-                                );
+                                calls.spawn(async move {
+                                    // Recorded before it is sent: a successor
+                                    // DC then knows it may be active there.
+                                    if let Some(pending) = pending {
+                                        if let Err(e) = recorder.propose(pending).await {
+                                            let why = format!("cannot record it as pending: {e}");
+                                            return (
+                                                i,
+                                                Done::Op(Err(Unreached::before_sending(why))),
+                                            );
+                                        }
+                                    }
+                                    (i, Done::Op(dispatch.await.map(Box::new)))
+                                });
                             }
                             None => {
                                 done[i] = true;
@@ -435,7 +569,11 @@ impl Controller {
                 Done::Op(Err(u)) => {
                     stop_reason
                         .get_or_insert_with(|| format!("{} of {}: no result", a.task, a.target));
-                    self.forget_unreached(&u).await;
+                    if u.node.is_empty() {
+                        tracing::warn!(resource = %a.target, "{} not sent: {}", a.task, u.why);
+                    } else {
+                        self.forget_unreached(&u).await;
+                    }
                     continue;
                 }
             };

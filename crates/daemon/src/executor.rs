@@ -2,7 +2,13 @@
 //! (`POST /execute`, each stamped with the DC's term and refused when the
 //! term is stale), keeps the recurring monitors and reports their changes
 //! to the replicated status, and stops everything here when the node
-//! loses quorum (the lease rule; see [`crate::lease`]).
+//! loses its lease (see [`crate::lease`]).
+//!
+//! The lease gate: an operation that can make a resource active (start,
+//! promote, migrate, reload, notify) runs only while the node holds its
+//! lease; once the lease loop closes the gate, every such operation still
+//! running is cancelled (its process group killed) and followed by a stop,
+//! and new ones are refused. Stops, demotes and monitors always run.
 //!
 //! One operation at a time per resource; different resources run in
 //! parallel. Agents run on blocking threads (`tandem-agents` is
@@ -12,9 +18,10 @@ use crate::oprecord::{self, Outcome};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tandem_agents::monitor::{MonitorEvent, MonitorKey, MonitorScheduler, MonitorSpec};
+use tandem_agents::process::Cancel;
 use tandem_agents::{
     builtin, shim, Action, AgentRef, ExecConfig, Executor, Expected, OpRequest, OpResult, Runner,
 };
@@ -42,6 +49,25 @@ impl ExecRequest {
     fn is_probe(&self) -> bool {
         self.action == "monitor" && self.interval_ms == 0
     }
+
+    /// Whether this operation can make a resource active somewhere, and so
+    /// may run only under a lease. Stops, demotes and monitors only ever
+    /// take away or look.
+    pub fn needs_lease(&self) -> bool {
+        !matches!(
+            self.action.as_str(),
+            "stop" | "demote" | "monitor" | "meta-data" | "validate-all"
+        )
+    }
+}
+
+/// The lease gate: whether operations that need a lease may run, and the
+/// ones running now (cancelled when it closes).
+#[derive(Default)]
+struct Gate {
+    closed: bool,
+    /// instance → the operation in flight and its cancel handle.
+    in_flight: BTreeMap<String, (ExecRequest, Cancel)>,
 }
 
 /// Where agents live and what they get, from the node's settings.
@@ -64,10 +90,15 @@ pub struct LocalExecutor {
     runner: Arc<Dispatch>,
     monitors: MonitorScheduler,
     next_call_id: AtomicI64,
+    /// The newest term an operation here was stamped with.
+    highest_term: AtomicU64,
     /// Per-resource locks: one operation at a time per resource.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// What was started here and how to stop it, for the lease rule.
     active: Mutex<BTreeMap<String, ExecRequest>>,
+    /// Starts closed: nothing needing a lease runs before the lease loop
+    /// has seen one.
+    gate: Mutex<Gate>,
     /// Last code each recurring monitor reported, so only changes are
     /// recorded.
     last_monitor: Mutex<HashMap<MonitorKey, Option<i32>>>,
@@ -132,8 +163,13 @@ impl LocalExecutor {
             runner,
             monitors,
             next_call_id: AtomicI64::new(first_call_id),
+            highest_term: AtomicU64::new(0),
             locks: Mutex::new(HashMap::new()),
             active: Mutex::new(BTreeMap::new()),
+            gate: Mutex::new(Gate {
+                closed: true,
+                ..Gate::default()
+            }),
             last_monitor: Mutex::new(HashMap::new()),
             attr_store,
         };
@@ -155,14 +191,30 @@ impl LocalExecutor {
     }
 
     /// Performs one operation and returns its outcome (not yet recorded).
-    /// A recurring monitor runs once now and then keeps running.
+    /// A recurring monitor runs once now and then keeps running. An
+    /// operation that needs the lease fails at once while the gate is
+    /// closed.
     pub async fn execute(self: &Arc<Self>, request: ExecRequest) -> Outcome {
         let lock = self.lock_of(&request.instance);
         let _guard = lock.lock().await;
-        let op = match op_request(&request) {
+        let mut op = match op_request(&request) {
             Ok(op) => op,
             Err(reason) => return self.outcome(&request, OpResult::exec_failed(reason)),
         };
+        if request.needs_lease() {
+            let cancel = Cancel::default();
+            let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+            if gate.closed {
+                let refused = format!(
+                    "refused {} of {}: this node holds no lease",
+                    request.action, request.instance
+                );
+                return self.outcome(&request, OpResult::exec_failed(refused));
+            }
+            gate.in_flight
+                .insert(request.instance.clone(), (request.clone(), cancel.clone()));
+            op.cancel = Some(cancel);
+        }
         if op.action == Action::Stop || op.action == Action::Demote {
             let _ = self.monitors.cancel_resource(&request.instance);
         }
@@ -172,8 +224,40 @@ impl LocalExecutor {
             .await
             .unwrap_or_else(|e| OpResult::exec_failed(format!("agent thread failed: {e}")));
         let outcome = self.outcome(&request, result);
+        // Tracked before it leaves the gate, so a resource is always in one
+        // of the two while it may be active.
         self.track(&request, &op, &outcome);
+        if request.needs_lease() {
+            let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+            gate.in_flight.remove(&request.instance);
+        }
         outcome
+    }
+
+    /// Whether an operation stamped `term` may run: not older than any
+    /// term an operation here was stamped with (the node's Raft term may
+    /// lag behind a new DC's first request).
+    pub fn accepts_term(&self, term: u64) -> bool {
+        self.highest_term.fetch_max(term, Ordering::SeqCst) <= term
+    }
+
+    /// Opens the lease gate: the node holds its lease.
+    pub fn open_gate(&self) {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner()).closed = false;
+    }
+
+    /// Closes the lease gate and cancels every operation that needs the
+    /// lease and is still running; returns them, so they are stopped too.
+    pub fn close_gate(&self) -> Vec<ExecRequest> {
+        let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        gate.closed = true;
+        gate.in_flight
+            .values()
+            .map(|(request, cancel)| {
+                cancel.cancel();
+                request.clone()
+            })
+            .collect()
     }
 
     /// Remembers what runs here and keeps recurring monitors going.
@@ -266,18 +350,21 @@ impl LocalExecutor {
         Some(self.outcome(&request, event.result.clone()))
     }
 
-    /// Stops every resource this node runs, all at once (the lease rule:
-    /// a node without quorum must hold nothing by the time the others
-    /// take over). Returns how many stops failed.
-    pub async fn stop_everything(self: &Arc<Self>, term: u64) -> usize {
-        let active: Vec<ExecRequest> = self
+    /// Closes the gate, cancels what is in flight and stops every resource
+    /// this node runs or was starting, all at once (the lease rule: a node
+    /// without a lease must hold nothing by the time its lease ends).
+    /// Returns the stops' outcomes.
+    pub async fn stop_everything(self: &Arc<Self>, term: u64) -> Vec<Outcome> {
+        let cancelled = self.close_gate();
+        let mut targets: BTreeMap<String, ExecRequest> = self
             .active
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        let stops = active.into_iter().map(|mut r| {
+            .clone();
+        for request in cancelled {
+            targets.entry(request.instance.clone()).or_insert(request);
+        }
+        let stops = targets.into_values().map(|mut r| {
             r.term = term;
             r.action = "stop".into();
             r.interval_ms = 0;
@@ -287,18 +374,25 @@ impl LocalExecutor {
         });
         let results = futures_util::future::join_all(stops).await;
         for o in &results {
-            tracing::warn!(resource = %o.resource.id, ok = o.ok, "lease lost: stopped {}", o.resource.id);
+            tracing::warn!(resource = %o.resource.id, ok = o.ok, "stopped {} here", o.resource.id);
         }
-        results.iter().filter(|o| !o.ok).count()
+        results
     }
 
-    /// Whether anything is running here.
+    /// Whether anything is running here or being started.
     pub fn holds_resources(&self) -> bool {
-        !self
+        let active = !self
             .active
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
+            .is_empty();
+        active
+            || !self
+                .gate
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .in_flight
+                .is_empty()
     }
 
     /// Stops monitor workers (resources keep running, as when the daemon
@@ -350,6 +444,7 @@ fn op_request(request: &ExecRequest) -> Result<OpRequest, String> {
         meta: request.meta.clone(),
         timeout_ms: request.timeout_ms,
         interval_ms: request.interval_ms,
+        cancel: None,
     })
 }
 
@@ -359,7 +454,13 @@ pub async fn serve_request(
     executor: &Arc<LocalExecutor>,
     request: ExecRequest,
 ) -> Result<Outcome, String> {
-    if !node.accepts_token(request.term) {
+    if request.needs_lease() && node.view().lease_left_ms == 0 {
+        return Err(format!(
+            "refused {} of {}: this node holds no lease",
+            request.action, request.instance
+        ));
+    }
+    if !node.accepts_token(request.term) || !executor.accepts_term(request.term) {
         return Err(format!(
             "refused {} of {}: term {} is older than this node's ({}); the sender is no longer DC",
             request.action,

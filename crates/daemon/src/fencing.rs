@@ -121,6 +121,14 @@ fn devices(cluster: &Cluster) -> Vec<Device<'_>> {
         .collect()
 }
 
+/// The ids of the configured fence devices.
+pub fn device_ids(cluster: &Cluster) -> Vec<String> {
+    devices(cluster)
+        .iter()
+        .map(|d| d.primitive.id.clone())
+        .collect()
+}
+
 /// Whether fencing is enabled and any fence device is configured.
 pub fn configured(cluster: &Cluster) -> bool {
     fencing_enabled(cluster) && !devices(cluster).is_empty()
@@ -308,4 +316,63 @@ mod tests {
         assert!(pattern_matches("^node1$", "node1"));
         assert!(!pattern_matches("node1", "node10"));
     }
+}
+
+/// `tandem node confirm-down NODE` (the analogue of `stonith_admin
+/// --confirm`): an operator states that a lost node is powered off, or
+/// otherwise runs nothing. Recorded in the fencing history and as a
+/// transient attribute of the node that the DC settles it by (once every
+/// lease the node could hold has expired) and that the node withdraws
+/// when it holds a lease again. Refused for a node this node still hears.
+pub async fn confirm_down(
+    node: &tandem_cluster::ClusterNode,
+    target: &str,
+) -> Result<String, ConfirmError> {
+    let view = node.view();
+    let peer = view
+        .voters
+        .iter()
+        .chain(&view.learners)
+        .find(|p| p.name == target && !p.witness)
+        .ok_or_else(|| ConfirmError::Unknown(target.to_string()))?;
+    if peer.id == view.node_id || peer.alive {
+        return Err(ConfirmError::Alive(target.to_string()));
+    }
+    if !node.replicated().status.contains_key(target) {
+        return Ok(format!("{target} is already recorded down"));
+    }
+    let record = FenceRecord {
+        target: target.to_string(),
+        action: "confirm-down".into(),
+        device: "operator".into(),
+        executor: view.node_name.clone(),
+        ok: true,
+        at_ms: now_ms(),
+        detail: "an operator confirmed the node down".into(),
+    };
+    let confirm = tandem_cluster::Command::Batch(vec![
+        tandem_cluster::Command::RecordFence(record),
+        tandem_cluster::Command::SetTransient {
+            node: target.to_string(),
+            name: crate::lease::CONFIRMED_DOWN.to_string(),
+            value: Some(now_ms().to_string()),
+        },
+    ]);
+    node.propose(confirm)
+        .await
+        .map_err(|e| ConfirmError::NotCommitted(e.to_string()))?;
+    Ok(format!(
+        "{target} confirmed down; the DC recovers its resources once its lease has expired"
+    ))
+}
+
+/// Why `confirm-down` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    #[error("no data node named {0:?}")]
+    Unknown(String),
+    #[error("{0} is heard from (or is this node): it is not down")]
+    Alive(String),
+    #[error("the confirmation was not committed: {0}")]
+    NotCommitted(String),
 }

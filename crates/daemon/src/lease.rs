@@ -1,16 +1,26 @@
-//! The lease rule on every data node: a node that cannot hear a quorum,
-//! or the DC, for `lease_ms - margin` (round trips it started; see
-//! [`holds_lease`]) stops every resource it runs, all at once, unless
-//! `no-quorum-policy` is `freeze` or `ignore`. The DC recovers those
-//! resources only after the node has been silent for `lease_ms + margin`,
-//! so the node has twice the margin to finish its stops before anything
-//! starts elsewhere (measured in namespaces under load: an IPaddr2 stop
-//! took up to 0.65 s). When the node hears a quorum again (or first starts), it
-//! forgets its recorded history so the DC probes what really runs.
+//! The lease rule on every data node (`docs/safety.md`): a node runs
+//! resources only while it holds a lease the DC granted
+//! ([`tandem_cluster::MembershipView::lease_left_ms`], counted from when
+//! this node sent the request the grant answered). When less than
+//! `margin_ms` of it is left, the node closes its executor's lease gate
+//! (nothing that could make a resource active runs any more, and what is in
+//! flight is cancelled) and stops every resource it runs, all at once,
+//! unless `no-quorum-policy` is `freeze` or `ignore`. The margin is the time
+//! the stops have to finish before the lease ends.
+//!
+//! The DC never recovers a lost node's resources on the strength of the
+//! lease alone: a crashed or paused daemon stops nothing. It recovers them
+//! after a fence, after the node's watchdog has had time to reset it, or
+//! after an operator confirmed the node down (`crate::controller`).
+//!
+//! When the node holds a lease again (or first starts), it forgets its
+//! recorded history so the DC probes what really runs, and withdraws any
+//! operator confirmation that it was down.
 //!
 //! With `watchdog` set, the node keeps a Linux watchdog device (softdog or
-//! hardware) fed while it has quorum or holds nothing; a node that lost
-//! quorum and could not stop its resources stops feeding it and is reset.
+//! hardware) fed while it holds its lease or holds nothing; a node that
+//! lost its lease and could not stop its resources, or whose daemon is
+//! paused or dead, stops feeding it and is reset.
 
 use crate::executor::LocalExecutor;
 use std::io::Write;
@@ -19,8 +29,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use tandem_cluster::{ClusterNode, Command};
 
-/// How often the node checks its quorum.
+/// How often the node checks its lease.
 const CHECK_EVERY: Duration = Duration::from_millis(25);
+
+/// The transient attribute an operator's `tandem node confirm-down` sets on
+/// a lost node; the node withdraws it when it holds a lease again.
+pub const CONFIRMED_DOWN: &str = "#confirmed-down";
+
+/// Whether `no-quorum-policy` lets a node keep its resources without a
+/// lease (`freeze`, `ignore`). Then only a fence or an operator settles its
+/// loss. The one rule the lease loop and the controller share.
+pub fn keeps_resources_without_lease(config: &tandem_model::Configuration) -> bool {
+    matches!(config.option("no-quorum-policy"), Some("freeze" | "ignore"))
+}
 
 /// Runs until `shutdown` resolves.
 pub async fn watch(
@@ -41,7 +62,7 @@ pub async fn watch(
             None
         }
     });
-    let mut forget_history = true;
+    let mut rejoined = false;
     let mut stuck = false;
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -52,66 +73,97 @@ pub async fn watch(
             _ = tick.tick() => {}
         }
         let view = node.view();
-        if holds_lease(&view, view.lease_ms.saturating_sub(margin_ms)) {
+        let holds = view.lease_left_ms > margin_ms;
+        if holds {
+            executor.open_gate();
             stuck = false;
-            if forget_history && view.dc_id.is_some() {
-                let me = executor.node_name().to_string();
-                let forget = Command::ForgetHistory {
-                    node: Some(me),
-                    resource: None,
-                };
-                forget_history = node.propose(forget).await.is_err();
+            if !rejoined && view.dc_id.is_some() {
+                rejoined = announce_rejoin(&node, executor.node_name()).await;
             }
-        } else if executor.holds_resources() && keeps_nothing_without_quorum(&node) {
-            tracing::warn!(
-                votes = view.votes_alive,
-                needed = view.votes_needed,
-                dc = ?view.dc,
-                "lease lost (a quorum or the DC not heard within {} ms): stopping every resource here",
-                view.lease_ms.saturating_sub(margin_ms)
-            );
-            let failed = executor.stop_everything(view.term).await;
-            forget_history = true;
-            if failed > 0 {
-                tracing::error!("{failed} resources did not stop after losing quorum");
-                stuck = true;
+        } else {
+            executor.close_gate();
+            if executor.holds_resources() && !keeps_without_lease(&node) {
+                tracing::warn!(
+                    lease_left_ms = view.lease_left_ms,
+                    dc = ?view.dc,
+                    "lease ending (no grant from a DC within the lease): stopping every resource here"
+                );
+                let failed = stop_and_record(&node, &executor).await;
+                rejoined = false;
+                if failed > 0 {
+                    tracing::error!("{failed} resources did not stop after losing the lease");
+                    stuck = true;
+                }
             }
         }
         if let Some(f) = dog.as_mut() {
-            if !stuck {
+            // Fed only while safe: the lease is held, or nothing is.
+            let safe = holds || !executor.holds_resources() || keeps_without_lease(&node);
+            if safe && !stuck {
                 let _ = f.write_all(b"\0").and_then(|_| f.flush());
             }
         }
     }
     if let Some(mut f) = dog {
-        // The magic close: a clean shutdown disarms the watchdog.
-        let _ = f.write_all(b"V");
+        // The magic close: a clean shutdown (resources stopped or moved
+        // first, see `crate::serve`) disarms the watchdog.
+        if !executor.holds_resources() {
+            let _ = f.write_all(b"V");
+        }
     }
 }
 
-/// A node keeps its resources while it hears a quorum and the DC, by
-/// round trips started within `within_ms`: the DC recovers the resources
-/// of a node it has not heard for the lease plus a margin, so a node cut
-/// off from the DC alone must let go too, even if it still hears other
-/// nodes. With no DC known (an election) nobody can recover them, so they
-/// stay.
-fn holds_lease(view: &tandem_cluster::MembershipView, within_ms: u64) -> bool {
-    let heard = |v: &tandem_cluster::PeerView| {
-        v.id == view.node_id || v.last_heard_ms.is_some_and(|ms| ms <= within_ms)
-    };
-    let votes = view.voters.iter().filter(|v| heard(v)).count();
-    let dc_heard = match view.dc_id {
-        None => true,
-        Some(dc) => view.voters.iter().any(|v| v.id == dc && heard(v)),
-    };
-    votes >= view.votes_needed && dc_heard
+/// Holding a lease again: forget this node's history (the DC probes what
+/// really runs), withdraw any operator confirmation that it was down and
+/// any shutdown a previous run of this daemon announced.
+/// Returns whether it was committed.
+async fn announce_rejoin(node: &ClusterNode, me: &str) -> bool {
+    let rejoin = Command::Batch(vec![
+        Command::ForgetHistory {
+            node: Some(me.to_string()),
+            resource: None,
+        },
+        Command::SetTransient {
+            node: me.to_string(),
+            name: CONFIRMED_DOWN.to_string(),
+            value: None,
+        },
+        // A shutdown this daemon announced and never finished.
+        Command::SetTransient {
+            node: me.to_string(),
+            name: crate::controller::SHUTDOWN.to_string(),
+            value: None,
+        },
+    ]);
+    node.propose(rejoin).await.is_ok()
 }
 
-/// Whether `no-quorum-policy` asks for resources to go when quorum does.
-fn keeps_nothing_without_quorum(node: &ClusterNode) -> bool {
+/// Stops everything this node runs or starts ([`LocalExecutor::stop_everything`])
+/// and records the results when the log can be reached (so the DC knows
+/// the node runs nothing). Returns how many stops failed.
+/// The recording runs on its own, so the caller (the lease loop, which
+/// feeds the watchdog) never waits for an unreachable DC.
+pub async fn stop_and_record(node: &Arc<ClusterNode>, executor: &Arc<LocalExecutor>) -> usize {
+    let outcomes = executor.stop_everything(node.view().term).await;
+    let failed = outcomes.iter().filter(|o| !o.ok).count();
     let state = node.replicated();
-    let policy = tandem_model::native::parse_toml(&state.config_text)
-        .ok()
-        .and_then(|c| c.config.option("no-quorum-policy").map(str::to_string));
-    !matches!(policy.as_deref(), Some("freeze" | "ignore"))
+    let commands: Vec<Command> = outcomes
+        .iter()
+        .map(|o| crate::oprecord::record(o, &state, crate::executor::now_s(), true))
+        .collect();
+    if !commands.is_empty() {
+        let node = node.clone();
+        tokio::spawn(async move {
+            if let Err(e) = node.propose(Command::Batch(commands)).await {
+                tracing::warn!("the stops here could not be recorded: {e}");
+            }
+        });
+    }
+    failed
+}
+
+fn keeps_without_lease(node: &ClusterNode) -> bool {
+    let state = node.replicated();
+    tandem_model::native::parse_toml(&state.config_text)
+        .is_ok_and(|c| keeps_resources_without_lease(&c.config))
 }

@@ -24,6 +24,7 @@ pub mod oprecord;
 mod opspec;
 pub mod preview;
 pub mod settings;
+mod settle;
 pub mod traffic;
 mod view;
 
@@ -112,7 +113,19 @@ pub async fn serve(
         .join
         .clone()
         .map(|files| tokio::spawn(join::serve(files, config.tls.clone())));
-    api::run(listener, tls, services, shutdown).await;
+    // The API keeps serving while the node leaves: the DC stops or moves
+    // its resources through it.
+    let leave = {
+        let (node, executor) = (node.clone(), executor.clone());
+        let timeout = std::time::Duration::from_millis(config.shutdown_timeout_ms);
+        async move {
+            shutdown.await;
+            if let Some(executor) = executor {
+                leave_cleanly(&node, &executor, timeout).await;
+            }
+        }
+    };
+    api::run(listener, tls, services, leave).await;
     if let Some(joins) = joins {
         joins.abort();
     }
@@ -187,11 +200,62 @@ where
         node: node.clone(),
         executor: executor.clone(),
         client: Arc::new(client),
-        margin_ms: config.lease_margin_ms,
         fence_tried: Default::default(),
     };
     tokio::spawn(controller.run(stopped()));
     Ok(executor)
+}
+
+/// A clean stop, like `pcs cluster stop`: announce the shutdown so the DC
+/// moves or stops this node's resources, wait for that (at most
+/// `timeout`, with progress in the log), stop what is left here, and
+/// leave holding nothing, so the DC records the node down without fencing
+/// it. A node that cannot stop everything leaves it to fencing or an
+/// operator (`tandem node confirm-down`).
+async fn leave_cleanly(
+    node: &Arc<ClusterNode>,
+    executor: &Arc<executor::LocalExecutor>,
+    timeout: std::time::Duration,
+) {
+    let me = executor.node_name().to_string();
+    let announce = tandem_cluster::Command::SetTransient {
+        node: me.clone(),
+        name: controller::SHUTDOWN.to_string(),
+        value: Some(executor::now_s().to_string()),
+    };
+    let started = tokio::time::Instant::now();
+    if executor.holds_resources() {
+        match node.propose(announce).await {
+            Ok(_) => tracing::info!(
+                "stopping: the DC moves or stops this node's resources (at most {timeout:?})"
+            ),
+            Err(e) => tracing::warn!(
+                "stopping: cannot announce the shutdown ({e}); stopping resources here"
+            ),
+        }
+    }
+    let mut said = started;
+    while executor.holds_resources() && started.elapsed() < timeout {
+        if said.elapsed() >= std::time::Duration::from_secs(1) {
+            tracing::info!(
+                "stopping: waiting for resources to move or stop ({:?} so far)",
+                started.elapsed()
+            );
+            said = tokio::time::Instant::now();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let failed = lease::stop_and_record(node, executor).await;
+    // Give the records a moment to reach the log before the member goes.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    if failed > 0 {
+        tracing::error!("stopping: {failed} resources did not stop; this node's loss must be settled by fencing or `tandem node confirm-down {me}`");
+    } else {
+        tracing::info!(
+            "stopping: this node runs nothing; leaving after {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 /// Records the changes recurring monitors report (a thread: the monitor

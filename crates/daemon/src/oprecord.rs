@@ -152,6 +152,39 @@ pub fn record(outcome: &Outcome, state: &Replicated, now_s: i64, start_is_fatal:
     Command::Batch(commands)
 }
 
+/// Records that `request` is about to be sent to `node` (Pacemaker's
+/// `record-pending`): the operation as pending (op-status -1), replaced by
+/// its result once that comes back. A DC that took over from one that
+/// dispatched it and never recorded the result sees it as possibly active
+/// there and probes, instead of starting the resource a second time.
+pub fn pending(request: &crate::executor::ExecRequest, node: &str, now_s: i64) -> Command {
+    let mut op = history_op(
+        &request.resource.id,
+        &request.action,
+        request.interval_ms,
+        request.expected,
+        &OpResult::exec_failed(String::new()),
+        -1,
+        now_s,
+    );
+    op.op_status = PENDING;
+    op.rc_code = PENDING_RC;
+    op.exec_time_ms = None;
+    op.exit_reason = None;
+    op.on_node = Some(node.to_string());
+    Command::RecordOp {
+        node: node.to_string(),
+        resource: request.resource.clone(),
+        op: Box::new(op),
+        forget: Vec::new(),
+    }
+}
+
+/// The op-status of an operation in flight.
+pub const PENDING: i32 = -1;
+/// The rc-code Pacemaker records for an operation in flight.
+const PENDING_RC: i32 = 193;
+
 /// Pacemaker's INFINITY, the ceiling of every score and fail count.
 const INFINITY: i64 = 1_000_000;
 

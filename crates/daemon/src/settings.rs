@@ -30,11 +30,15 @@ pub struct DaemonConfig {
     pub tls: TlsFiles,
     #[serde(default)]
     pub timing: Timing,
-    /// How long past the lease a silent node must stay silent before its
-    /// resources are recovered elsewhere (covers detection granularity
-    /// and the node's own stops).
+    /// How long before its lease ends a node that was not granted a new
+    /// one starts stopping its resources: the time its stops have to
+    /// finish (see `lease.rs`).
     #[serde(default = "default_lease_margin_ms")]
     pub lease_margin_ms: u64,
+    /// How long a clean stop (`SIGTERM`, `tandem cluster stop`) waits for
+    /// this node's resources to move or stop before it stops them here.
+    #[serde(default = "default_shutdown_timeout_ms")]
+    pub shutdown_timeout_ms: u64,
     /// A watchdog device (`/dev/watchdog`) to feed; resets this machine
     /// when it loses quorum and cannot stop its resources. Off by default.
     #[serde(default)]
@@ -61,7 +65,15 @@ pub struct DaemonConfig {
 }
 
 fn default_lease_margin_ms() -> u64 {
-    250
+    // A DC crash leaves nodes on their last grant (at most `lease_ms`)
+    // while the others elect a successor (300-500 ms) that grants again
+    // at once: 150 ms of stop time keeps them clear of that gap.
+    150
+}
+
+fn default_shutdown_timeout_ms() -> u64 {
+    // systemd gives a unit 90 s to stop by default.
+    60_000
 }
 
 /// One voter as written in the settings file.
@@ -117,6 +129,7 @@ impl DaemonConfig {
             tls,
             timing: Timing::default(),
             lease_margin_ms: default_lease_margin_ms(),
+            shutdown_timeout_ms: default_shutdown_timeout_ms(),
             watchdog: None,
             agents: Default::default(),
             traffic: Default::default(),

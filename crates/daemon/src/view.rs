@@ -28,6 +28,10 @@ pub struct StatusDoc {
     /// promotion scores).
     pub transient: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
     pub fence_history: Vec<tandem_cluster::FenceRecord>,
+    /// Per data node: how its loss would be settled (a fence device, or an
+    /// operator's `confirm-down`) and, when it is lost, what the DC waits
+    /// for before recovering its resources.
+    pub node_loss: Vec<serde_json::Value>,
 }
 
 /// Builds the status document; `now` is the epoch the scheduler runs at.
@@ -50,8 +54,50 @@ pub fn status(view: MembershipView, state: &Replicated, now: i64) -> StatusDoc {
             .map(|(n, s)| (n.clone(), s.transient.clone()))
             .collect(),
         fence_history: state.fence_history.clone(),
+        node_loss: node_loss(&view, state),
         cluster: view,
     }
+}
+
+/// How each data node's loss is settled (see [`crate::settle`]).
+fn node_loss(view: &MembershipView, state: &Replicated) -> Vec<serde_json::Value> {
+    let Some(Ok(cluster)) = crate::live::cluster_of(view, state) else {
+        return Vec::new();
+    };
+    let by = crate::controller::settled_by(&cluster);
+    let devices = crate::fencing::device_ids(&cluster);
+    view.voters
+        .iter()
+        .chain(&view.learners)
+        .filter(|v| !v.witness)
+        .map(|v| {
+            let status = state.status.get(&v.name);
+            let confirmed =
+                status.is_some_and(|s| s.transient.contains_key(crate::lease::CONFIRMED_DOWN));
+            let state = match (v.alive, status.is_some()) {
+                (true, _) => "online".to_string(),
+                (false, false) => "down (settled)".to_string(),
+                (false, true) if by == crate::settle::SettledBy::Fencing => {
+                    "lost: being fenced".to_string()
+                }
+                (false, true) if confirmed => {
+                    "lost: confirmed down, waiting for its lease to expire".to_string()
+                }
+                (false, true) => format!(
+                    "lost: its resources are blocked until it returns or `tandem node confirm-down {}`",
+                    v.name
+                ),
+            };
+            serde_json::json!({
+                "node": v.name,
+                "settled_by": match by {
+                    crate::settle::SettledBy::Fencing => format!("fencing ({})", devices.join(", ")),
+                    crate::settle::SettledBy::Operator => "an operator (tandem node confirm-down)".to_string(),
+                },
+                "state": state,
+            })
+        })
+        .collect()
 }
 
 fn plan(

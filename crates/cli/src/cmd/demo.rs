@@ -98,7 +98,8 @@ pub fn run(args: Args) -> Result<()> {
     })?;
     let text = DEMO_CONFIG
         .replace("@WEB_PORT@", &demo.ports.web.to_string())
-        .replace("@SITE_PORT@", &demo.ports.site.to_string());
+        .replace("@SITE_PORT@", &demo.ports.site.to_string())
+        .replace("@STATE_DIR@", &demo.dir.display().to_string());
     let put = json!({ "expected_version": doc["config_version"], "text": text });
     call(&demo.conn, Method::PUT, "/config", Some(put))?;
     if args.check {
@@ -148,8 +149,12 @@ fn start() -> Result<Demo> {
         children: Vec::new(),
         ports,
     };
+    let fence_dir = install_fence_agent(&demo.dir)?;
     for (i, file) in files.iter().enumerate() {
         add_load_balancer(file, i as u8 + 1, &ports)?;
+        let mut config = DaemonConfig::load(file)?;
+        config.agents.fence_dir = Some(fence_dir.clone());
+        std::fs::write(file, config.to_toml())?;
     }
     for file in files {
         let name = file
@@ -157,10 +162,54 @@ fn start() -> Result<Demo> {
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        demo.children.push((name, spawn_daemon(&file)?));
+        let child = spawn_daemon(&file)?;
+        std::fs::write(demo.dir.join(format!("{name}.pid")), child.id().to_string())?;
+        demo.children.push((name, child));
     }
     Ok(demo)
 }
+
+/// The demo's fence device: the demo nodes share this machine, so
+/// "powering off" one is killing its daemon (pid in `DIR/NODE.pid`) and
+/// what its agents started (pid files in its agent temp dir), as the
+/// `--check` power loss does. Without it a lost node's service would wait
+/// for `tandem node confirm-down`.
+fn install_fence_agent(dir: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let fence_dir = dir.join("fence");
+    std::fs::create_dir_all(&fence_dir)?;
+    let agent = fence_dir.join("fence_tandem_demo");
+    std::fs::write(&agent, DEMO_FENCE_AGENT)?;
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755))?;
+    Ok(fence_dir)
+}
+
+const DEMO_FENCE_AGENT: &str = r#"#!/bin/sh
+action=; plug=; state_dir=
+while IFS='=' read -r k v; do
+    case "$k" in
+        action) action=$v ;;
+        plug|port) plug=$v ;;
+        nodename) [ -n "$plug" ] || plug=$v ;;
+        state_dir) state_dir=$v ;;
+    esac
+done
+case "$action" in
+    metadata) echo '<?xml version="1.0"?><resource-agent name="fence_tandem_demo"><parameters><parameter name="state_dir"/></parameters><actions><action name="reboot"/><action name="off"/><action name="monitor"/><action name="list"/><action name="metadata"/></actions></resource-agent>' ;;
+    monitor|status|on|validate-all) ;;
+    list) printf 'node1
+node2
+node3
+' ;;
+    reboot|off)
+        [ -f "$state_dir/$plug.pid" ] && kill -9 "$(cat "$state_dir/$plug.pid")" 2>/dev/null
+        for f in "$state_dir/$plug-data/rsctmp/"*; do
+            [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+        done
+        exit 0 ;;
+    *) exit 1 ;;
+esac
+"#;
 
 fn free_port_base() -> Result<u16> {
     let seed = std::process::id() as u16;

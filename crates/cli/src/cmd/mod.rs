@@ -118,6 +118,15 @@ pub enum NodeCommand {
         #[command(flatten)]
         conn: status::Conn,
     },
+    /// State that a lost node is powered off (like `stonith_admin
+    /// --confirm`): without a fence device, the DC recovers a lost node's
+    /// resources only after this, once the node's lease has expired. Wrong
+    /// use runs a resource twice: check the node is really off.
+    ConfirmDown {
+        node: String,
+        #[command(flatten)]
+        conn: status::Conn,
+    },
     /// Fence a node now with the configured fence devices (reboot, or
     /// power off with --off); its resources then start elsewhere.
     Fence {
@@ -200,6 +209,9 @@ pub fn run(command: Command) -> Result<()> {
         }) => drain::drain(&conn, &node, timeout),
         Command::Node(NodeCommand::Undrain { node, conn }) => drain::undrain(&conn, &node),
         Command::Node(NodeCommand::Fence { node, off, conn }) => status::fence(&conn, &node, off),
+        Command::Node(NodeCommand::ConfirmDown { node, conn }) => {
+            status::confirm_down(&conn, &node)
+        }
         Command::Property(PropertyCommand::Set { pair, conn }) => {
             status::property_set(&conn, &pair)
         }

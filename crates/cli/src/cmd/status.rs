@@ -53,6 +53,40 @@ pub fn status(conn: &Conn) -> Result<()> {
     print_fail_counts(&doc["transient"]);
     print_failures(&doc["failures"]);
     print_fencing(&doc["fence_history"]);
+    print_node_loss(&doc["node_loss"]);
+    Ok(())
+}
+
+/// How each node's loss is settled, and what a lost node waits for.
+fn print_node_loss(loss: &Value) {
+    let nodes = loss.as_array().into_iter().flatten();
+    let lines: Vec<String> = nodes
+        .map(|n| {
+            format!(
+                "  {:<12} {}: {}",
+                n["node"].as_str().unwrap_or("?"),
+                n["settled_by"].as_str().unwrap_or("?"),
+                n["state"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    if !lines.is_empty() {
+        println!("\nNode loss settled by:\n{}", lines.join("\n"));
+    }
+}
+
+pub fn confirm_down(conn: &Conn, node: &str) -> Result<()> {
+    let answer = call(
+        conn,
+        Method::POST,
+        "/node/confirm-down",
+        Some(json!({ "node": node })),
+    )?;
+    if conn.json {
+        println!("{answer}");
+    } else {
+        println!("{}", answer["message"].as_str().unwrap_or("confirmed"));
+    }
     Ok(())
 }
 

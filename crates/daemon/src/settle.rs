@@ -1,0 +1,174 @@
+//! How the DC settles a lost node, decided without I/O: a node that the DC
+//! no longer hears may be cut off (its lease rule stops its resources), or
+//! its daemon may be dead or paused (nothing stops them). The DC cannot
+//! tell which, so it recovers the node's resources only after something
+//! that does not depend on the node's daemon: a fence, or an operator's
+//! `tandem node confirm-down` (the analogue of `stonith_admin --confirm`),
+//! and in the second case only once every lease the node could hold has
+//! expired by the DC's clock (`docs/safety.md`). A node that left cleanly
+//! (it announced its shutdown, its resources were moved or stopped and
+//! recorded so, and its lease has expired) needs neither.
+
+/// What the DC knows of one lost node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostNode {
+    pub name: String,
+    /// How long ago every lease it could hold expired (`None`: it may
+    /// still hold one).
+    pub lease_expired_ms: Option<u64>,
+    /// An operator confirmed it down (and it has not held a lease since).
+    pub confirmed_down: bool,
+    /// A fence may be tried now (none is running and the last attempt is
+    /// long enough ago).
+    pub fence_due: bool,
+    /// It announced a clean shutdown (the `shutdown` node attribute).
+    pub shutting_down: bool,
+    /// Its recorded history shows nothing active or pending there.
+    pub runs_nothing: bool,
+}
+
+/// What settles a lost node in this configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettledBy {
+    /// A fence device can power it off.
+    Fencing,
+    /// Only an operator can say it is down.
+    Operator,
+}
+
+/// What to do about one lost node now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Run the fence devices against it.
+    Fence,
+    /// Record it down (its resources are recovered): `how` goes into the
+    /// fencing history.
+    RecordDown { how: &'static str, detail: String },
+    /// Nothing may be scheduled until it is settled.
+    Wait { why: String },
+}
+
+/// Decides for one lost node.
+pub fn decide(node: &LostNode, by: &SettledBy) -> Decision {
+    if let (true, true, Some(ms)) = (node.shutting_down, node.runs_nothing, node.lease_expired_ms) {
+        // Nothing can start there without a pending record first, and it
+        // no longer holds a lease: there is nothing to recover.
+        return Decision::RecordDown {
+            how: "clean-shutdown",
+            detail: format!("it left cleanly, running nothing; its lease expired {ms} ms ago"),
+        };
+    }
+    if *by == SettledBy::Fencing {
+        return if node.fence_due {
+            Decision::Fence
+        } else {
+            Decision::Wait {
+                why: format!("{} is being fenced (or fencing is retried soon)", node.name),
+            }
+        };
+    }
+    match (node.confirmed_down, node.lease_expired_ms) {
+        (true, Some(ms)) => Decision::RecordDown {
+            how: "confirmed-down",
+            detail: format!("an operator confirmed it down; its lease expired {ms} ms ago"),
+        },
+        (true, None) => Decision::Wait {
+            why: format!(
+                "{} is confirmed down; waiting for every lease it could hold to expire",
+                node.name
+            ),
+        },
+        (false, _) => Decision::Wait {
+            why: format!(
+                "{} is lost and no fence device can power it off: its resources stay blocked until it returns or an operator runs `tandem node confirm-down {}`",
+                node.name, node.name
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lost(lease_expired_ms: Option<u64>, confirmed_down: bool, fence_due: bool) -> LostNode {
+        LostNode {
+            name: "n2".into(),
+            lease_expired_ms,
+            confirmed_down,
+            fence_due,
+            shutting_down: false,
+            runs_nothing: false,
+        }
+    }
+
+    #[test]
+    fn a_node_that_left_cleanly_is_neither_fenced_nor_waited_for() {
+        let left = LostNode {
+            shutting_down: true,
+            runs_nothing: true,
+            ..lost(Some(7), false, true)
+        };
+        for by in [SettledBy::Fencing, SettledBy::Operator] {
+            assert_eq!(
+                decide(&left, &by),
+                Decision::RecordDown {
+                    how: "clean-shutdown",
+                    detail: "it left cleanly, running nothing; its lease expired 7 ms ago".into()
+                }
+            );
+        }
+        // Still holding something, or its lease not yet expired: no.
+        let busy = LostNode {
+            runs_nothing: false,
+            ..left.clone()
+        };
+        assert_eq!(decide(&busy, &SettledBy::Fencing), Decision::Fence);
+        let early = LostNode {
+            lease_expired_ms: None,
+            ..left
+        };
+        assert!(matches!(
+            decide(&early, &SettledBy::Operator),
+            Decision::Wait { .. }
+        ));
+    }
+
+    #[test]
+    fn with_fencing_a_lost_node_is_fenced_at_once_lease_or_not() {
+        assert_eq!(
+            decide(&lost(None, false, true), &SettledBy::Fencing),
+            Decision::Fence
+        );
+        assert!(matches!(
+            decide(&lost(Some(5), true, false), &SettledBy::Fencing),
+            Decision::Wait { .. }
+        ));
+    }
+
+    #[test]
+    fn without_fencing_an_expired_lease_alone_settles_nothing() {
+        // A dead or paused daemon stops nothing: the lease expiring is
+        // not evidence that the resources stopped.
+        let d = decide(&lost(Some(60_000), false, true), &SettledBy::Operator);
+        let Decision::Wait { why } = d else {
+            panic!("{d:?}")
+        };
+        assert!(why.contains("tandem node confirm-down n2"), "{why}");
+    }
+
+    #[test]
+    fn an_operator_confirmation_settles_once_the_lease_has_expired() {
+        assert!(matches!(
+            decide(&lost(None, true, true), &SettledBy::Operator),
+            Decision::Wait { .. }
+        ));
+        assert_eq!(
+            decide(&lost(Some(40), true, true), &SettledBy::Operator),
+            Decision::RecordDown {
+                how: "confirmed-down",
+                detail: "an operator confirmed it down; its lease expired 40 ms ago".into()
+            }
+        );
+    }
+}
