@@ -6,7 +6,7 @@
 //!
 //! * `TANDEM_SIM_SEED=N` runs that one seed (the replay command a failure
 //!   prints);
-//! * `TANDEM_SIM_SEEDS=N` runs N seeds (default 200), from
+//! * `TANDEM_SIM_SEEDS=N` runs N seeds (default 500), from
 //!   `TANDEM_SIM_FIRST_SEED` (default 0). `bench/sim` runs thousands;
 //! * `TANDEM_SIM_VERBOSE=1` prints each fault, `TANDEM_SIM_DUMP=1` every
 //!   delivered message.
@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 use world::{Outcome, Params};
 
-const DEFAULT_SEEDS: u64 = 200;
+const DEFAULT_SEEDS: u64 = 500;
 
 const PARAMS: Params = Params {
     fault_ms: 5_000,

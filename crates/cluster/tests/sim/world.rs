@@ -6,7 +6,7 @@
 //! converge. Every invariant is checked after every step.
 
 use crate::invariants::leader_per_term::LeaderPerTerm;
-use crate::invariants::{committed_history::CommittedHistory, convergence, dc_lease};
+use crate::invariants::{committed_history::CommittedHistory, convergence, dc_lease, node_lease};
 use crate::net::{SimNet, CALM_DELAY_US};
 use crate::rng::SimRng;
 use crate::trace::Trace;
@@ -217,6 +217,7 @@ impl World {
         }
         drop(net);
         dc_lease::check(&views)?;
+        node_lease::check(&views)?;
         Ok((views, applied))
     }
 

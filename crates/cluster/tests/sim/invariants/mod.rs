@@ -6,3 +6,4 @@ pub mod committed_history;
 pub mod convergence;
 pub mod dc_lease;
 pub mod leader_per_term;
+pub mod node_lease;

@@ -1,0 +1,41 @@
+//! A DC counts a node free of every lease only when the node itself holds
+//! none: DESIGN.md's lease rule ("both sides judge from the same
+//! evidence"), as production code reads it: the DC's
+//! `PeerView::lease_expired_ms` (what `daemon::settle` recovers by) against
+//! the node's own `MembershipView::lease_left_ms` (what `daemon::lease`
+//! runs resources by). All simulated nodes share one clock, so the drift
+//! margin is slack here, never needed.
+//!
+//! A DC that a newer leader superseded is left out: a majority voted in the
+//! newer term, so nothing it decides from now on can be committed (the
+//! daemon recovers a node only through a committed `NodeDown`), while the
+//! newer leader rightly grants leases before its own DC lease starts (so
+//! that nodes keep theirs through an election).
+
+use tandem_cluster::{MembershipView, NodeId};
+
+pub fn check(views: &[(NodeId, MembershipView)]) -> Result<(), String> {
+    let newest_leader = views
+        .iter()
+        .filter(|(_, v)| v.state == "Leader")
+        .map(|(_, v)| v.term)
+        .max()
+        .unwrap_or(0);
+    for (dc, view) in views.iter().filter(|(_, v)| v.term >= newest_leader) {
+        let freed = view.voters.iter().chain(&view.learners);
+        for peer in freed.filter(|p| p.lease_expired_ms.is_some()) {
+            let Some((_, own)) = views.iter().find(|(id, _)| *id == peer.id) else {
+                continue; // crashed: holds nothing
+            };
+            if own.lease_left_ms > 0 {
+                return Err(format!(
+                    "DC {dc} counts node {} free of leases ({} ms ago) while it still holds one for {} ms",
+                    peer.id,
+                    peer.lease_expired_ms.unwrap_or(0),
+                    own.lease_left_ms
+                ));
+            }
+        }
+    }
+    Ok(())
+}
