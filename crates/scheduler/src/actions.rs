@@ -144,7 +144,9 @@ impl Sched<'_> {
         runnable: &mut [bool],
         promote_blocked: &mut Vec<RscIdx>,
     ) {
-        loop {
+        // Each pass may settle only one more link of a chain.
+        let pass_cost = (self.orders.len() + self.colocations.len()) as u64 + 1;
+        while self.charge(pass_cost) {
             let mut changed = false;
             for o in &self.orders {
                 let blocking = matches!(o.first_action.as_str(), "start" | "promote")
@@ -367,7 +369,7 @@ impl Sched<'_> {
     /// A required start or stop of an order's first resource forces a
     /// running, staying "then" resource to restart.
     fn propagate_restarts(&self, plan: &mut Plan) {
-        loop {
+        while self.charge(self.orders.len() as u64 + 1) {
             let mut changed = false;
             for o in &self.orders {
                 // A clone's instances coming and going elsewhere does not
@@ -424,7 +426,7 @@ impl Sched<'_> {
     /// With a symmetrical mandatory order "A then B", A stops only after B
     /// stops: if B is active and cannot stop, A cannot stop either.
     fn propagate_blocked_stops(&self, plan: &mut Plan) {
-        loop {
+        while self.charge(self.orders.len() as u64 + 1) {
             let mut changed = false;
             for o in self.orders.iter().filter(|o| o.mandatory && o.symmetrical) {
                 let thens: Vec<RscIdx> =

@@ -65,47 +65,119 @@ impl Sched<'_> {
     }
 
     /// Assigns `r` (and whatever it depends on) if not done yet.
-    pub(crate) fn assign(&mut self, r: RscIdx) -> Option<NodeIdx> {
-        if let Some(parent) = self.rscs[r].parent {
-            if !self.rscs[parent].assigning && !self.rscs[parent].assigned_done {
-                self.assign(parent);
+    ///
+    /// Depth first, as Pacemaker does it: a resource's parent and its
+    /// colocation primaries are assigned before it, a group's members and a
+    /// clone's instances within it. The walk keeps its own stack of
+    /// [`Task`]s instead of recursing, because its depth is the length of
+    /// a colocation chain in the input, which a thread's stack cannot
+    /// bound (an 8,000-link chain overflowed 2 MiB).
+    pub(crate) fn assign(&mut self, root: RscIdx) {
+        let mut stack = vec![Task::new(root)];
+        while let Some(mut task) = stack.pop() {
+            if !self.charge(1) {
+                return;
+            }
+            if let Some(first) = self.advance(&mut task) {
+                stack.push(task);
+                stack.push(Task::new(first));
             }
         }
-        if self.rscs[r].assigned_done {
-            return self.rscs[r].assigned;
-        }
-        if self.rscs[r].assigning {
-            return None;
-        }
-        self.rscs[r].assigning = true;
-        let result = match self.rscs[r].variant {
-            Variant::Primitive => self.assign_primitive(r),
-            Variant::Group => self.assign_group(r),
-            Variant::Clone => self.assign_clone(r),
-        };
-        self.rscs[r].assigning = false;
-        self.rscs[r].assigned_done = true;
-        result
     }
 
-    fn assign_primitive(&mut self, r: RscIdx) -> Option<NodeIdx> {
-        let this_with = self.effective_this_with(r);
-        let with_this = self.effective_with_this(r);
-        for pass_mandatory in [true, false] {
-            for &ci in &this_with {
-                if self.colocations[ci].mandatory() != pass_mandatory {
-                    continue;
+    /// Runs `task` until it needs another resource assigned first (that
+    /// resource is returned; the task resumes where it stopped once it is
+    /// done) or until it is finished (`None`).
+    fn advance(&mut self, task: &mut Task) -> Option<RscIdx> {
+        let r = task.r;
+        loop {
+            match &mut task.stage {
+                Stage::Parent => {
+                    task.stage = Stage::Own;
+                    if let Some(parent) = self.rscs[r].parent {
+                        if !self.rscs[parent].assigning && !self.rscs[parent].assigned_done {
+                            return Some(parent);
+                        }
+                    }
                 }
-                let primary = self.colocations[ci].primary;
-                self.assign(primary);
-                self.apply_colocation_to_dependent(r, ci);
+                Stage::Own => {
+                    if self.rscs[r].assigned_done || self.rscs[r].assigning {
+                        return None;
+                    }
+                    self.rscs[r].assigning = true;
+                    task.stage = match self.rscs[r].variant {
+                        Variant::Primitive => Stage::Primitive(PrimitiveWork {
+                            this_with: self.effective_this_with(r),
+                            with_this: self.effective_with_this(r),
+                            mandatory_pass: true,
+                            next: 0,
+                            waiting: None,
+                        }),
+                        Variant::Group => Stage::Group { next: 0 },
+                        Variant::Clone => {
+                            Stage::Clone(Box::new(CloneWork::new(self.this_with[r].clone())))
+                        }
+                    };
+                }
+                Stage::Primitive(work) => {
+                    let first = self.advance_primitive(r, work);
+                    return first.or_else(|| self.finish(r));
+                }
+                Stage::Group { next } => {
+                    if let Some(&m) = self.rscs[r].children.get(*next) {
+                        *next += 1;
+                        return Some(m);
+                    }
+                    self.settle_group(r);
+                    return self.finish(r);
+                }
+                Stage::Clone(work) => {
+                    let first = self.advance_clone(r, work);
+                    return first.or_else(|| self.finish(r));
+                }
             }
-            for &ci in &with_this {
-                if self.colocations[ci].mandatory() == pass_mandatory {
+        }
+    }
+
+    /// Marks `r` assigned; a finished task asks for nothing more.
+    fn finish(&mut self, r: RscIdx) -> Option<RscIdx> {
+        self.rscs[r].assigning = false;
+        self.rscs[r].assigned_done = true;
+        None
+    }
+
+    /// A primitive: mandatory colocations first, then optional ones; for
+    /// each, its primaries are placed (returned, one at a time) and shape
+    /// this table, and its dependents' preferences are merged in. Then
+    /// the node is chosen.
+    fn advance_primitive(&mut self, r: RscIdx, work: &mut PrimitiveWork) -> Option<RscIdx> {
+        if let Some(ci) = work.waiting.take() {
+            self.apply_colocation_to_dependent(r, ci);
+        }
+        loop {
+            while let Some(&ci) = work.this_with.get(work.next) {
+                work.next += 1;
+                if self.colocations[ci].mandatory() == work.mandatory_pass {
+                    work.waiting = Some(ci);
+                    return Some(self.colocations[ci].primary);
+                }
+            }
+            for &ci in &work.with_this {
+                if self.colocations[ci].mandatory() == work.mandatory_pass {
                     self.add_dependent_scores(r, ci);
                 }
             }
+            if !work.mandatory_pass {
+                break;
+            }
+            work.mandatory_pass = false;
+            work.next = 0;
         }
+        self.choose_primitive_node(r);
+        None
+    }
+
+    fn choose_primitive_node(&mut self, r: RscIdx) {
         self.limit_role_before_choice(r);
         let chosen = if !self.rscs[r].managed {
             self.rscs[r].next_role = Some(self.rscs[r].role);
@@ -117,7 +189,6 @@ impl Sched<'_> {
             self.best_node(r, prefer)
         };
         self.commit_assignment(r, chosen);
-        self.rscs[r].assigned
     }
 
     fn limit_role_before_choice(&mut self, r: RscIdx) {
@@ -246,26 +317,19 @@ impl Sched<'_> {
             })
     }
 
-    fn assign_group(&mut self, g: RscIdx) -> Option<NodeIdx> {
-        let members = self.rscs[g].children.clone();
-        let mut first = None;
-        for m in members.iter().copied() {
-            let node = self.assign(m);
-            if first.is_none() {
-                first = node;
-            }
-        }
-        self.rscs[g].assigned = members.first().and_then(|&m| self.rscs[m].assigned);
-        self.rscs[g].next_role = members.first().and_then(|&m| self.rscs[m].next_role);
-        first
+    /// A group takes the placement and role of its first member.
+    fn settle_group(&mut self, g: RscIdx) {
+        let first = self.rscs[g].children.first().copied();
+        self.rscs[g].assigned = first.and_then(|m| self.rscs[m].assigned);
+        self.rscs[g].next_role = first.and_then(|m| self.rscs[m].next_role);
     }
 
     /// Clone assignment: instances keep their current nodes where they can,
-    /// the rest spread by the usual node comparison.
-    fn assign_clone(&mut self, c: RscIdx) -> Option<NodeIdx> {
-        for ci in self.this_with[c].clone() {
-            let p = self.colocations[ci].primary;
-            self.assign(p);
+    /// the rest spread by the usual node comparison. The clone's
+    /// colocation primaries are placed first (returned one at a time), as
+    /// are instances that are groups.
+    fn advance_clone(&mut self, c: RscIdx, work: &mut CloneWork) -> Option<RscIdx> {
+        if let Some(ci) = work.waiting_primary.take() {
             // A role colocation of a promotable clone affects promotion only.
             let role_only =
                 self.rscs[c].promotable && self.colocations[ci].dependent_role.is_some();
@@ -273,57 +337,55 @@ impl Sched<'_> {
                 self.apply_colocation_to_dependent(c, ci);
             }
         }
-        let instances = self.rscs[c].children.clone();
-        let max = self.rscs[c].clone_max;
-        let per_node = self.rscs[c].clone_node_max;
-        let mut counts = vec![0usize; self.nodes.len()];
-        let mut assigned = 0usize;
-        // Active instances keep their node only up to an even share.
-        let usable = (0..self.nodes.len())
-            .filter(|&n| {
-                self.nodes[n].available() && self.rscs[c].allowed[n].is_some_and(|s| s.value() >= 0)
-            })
-            .count();
-        let optimal = (max / usable.max(1)).max(1);
-        // Pass 1: active instances stay where they are if still allowed.
-        let mut order = instances.clone();
-        order.sort_by_key(|&i| self.instance_current(i).is_none());
-        let mut done = vec![false; self.rscs.len()];
-        for &i in &order {
-            let Some(cur) = self.instance_current(i) else {
-                continue;
-            };
-            if assigned >= max || counts[cur] >= per_node.min(optimal) || self.instance_failed(i) {
-                continue;
-            }
-            self.restrict_instance(i, c, &counts);
-            let prims = self.primitives_of(i);
-            let ok = prims.iter().all(|&p| {
-                self.rscs[p].allowed[cur].is_some_and(|s| s.value() >= 0)
-                    && self.nodes[cur].available()
-            });
-            if !ok {
-                continue;
-            }
-            done[i] = true;
-            if let Some(n) = self.assign_instance(i, Some(cur)) {
-                counts[n] += 1;
-                assigned += 1;
-            }
+        if let Some(&ci) = work.colocations.get(work.next_colocation) {
+            work.next_colocation += 1;
+            work.waiting_primary = Some(ci);
+            return Some(self.colocations[ci].primary);
         }
-        for &i in &order {
-            if done[i] {
-                continue;
+        let spread = match work.spread.as_mut() {
+            Some(spread) => spread,
+            None => work.spread.insert(self.start_spread(c)),
+        };
+        if let Some(i) = spread.waiting_instance.take() {
+            let node = self.instance_node(i);
+            spread.count(node);
+        }
+        loop {
+            while let Some(&i) = spread.order.get(spread.next) {
+                let position = spread.next;
+                spread.next += 1;
+                let prefer = if spread.keeping {
+                    let Some(cur) = self.may_keep(c, i, spread) else {
+                        continue;
+                    };
+                    spread.done[position] = true;
+                    Some(cur)
+                } else {
+                    if spread.done[position] {
+                        continue;
+                    }
+                    if spread.assigned >= spread.max {
+                        self.stop_instance(i);
+                        continue;
+                    }
+                    self.restrict_instance(i, c, &spread.counts);
+                    None
+                };
+                if self.rscs[i].variant != Variant::Primitive {
+                    // A group instance: its members are assigned by tasks
+                    // of their own.
+                    spread.waiting_instance = Some(i);
+                    return Some(i);
+                }
+                let node = self.assign_primitive_instance(i, prefer);
+                spread.count(node);
             }
-            if assigned >= max {
-                self.stop_instance(i);
-                continue;
+            if !spread.keeping {
+                break;
             }
-            self.restrict_instance(i, c, &counts);
-            if let Some(n) = self.assign_instance(i, None) {
-                counts[n] += 1;
-                assigned += 1;
-            }
+            // Pass 1 is over: pass 2 places the rest.
+            spread.keeping = false;
+            spread.next = 0;
         }
         if self.rscs[c].promotable {
             self.choose_promoted(c);
@@ -334,6 +396,48 @@ impl Sched<'_> {
         self.rscs[c].assigned = None;
         self.rscs[c].next_role = Some(Role::Started);
         None
+    }
+
+    /// The state of spreading clone `c`'s instances, before pass 1.
+    fn start_spread(&self, c: RscIdx) -> Spread {
+        let max = self.rscs[c].clone_max;
+        // Active instances keep their node only up to an even share.
+        let usable = (0..self.nodes.len())
+            .filter(|&n| {
+                self.nodes[n].available() && self.rscs[c].allowed[n].is_some_and(|s| s.value() >= 0)
+            })
+            .count();
+        let mut order = self.rscs[c].children.clone();
+        order.sort_by_key(|&i| self.instance_current(i).is_none());
+        Spread {
+            done: vec![false; order.len()],
+            order,
+            next: 0,
+            keeping: true,
+            counts: vec![0; self.nodes.len()],
+            assigned: 0,
+            max,
+            optimal: (max / usable.max(1)).max(1),
+            waiting_instance: None,
+        }
+    }
+
+    /// Pass 1: the node active instance `i` of clone `c` stays on, if it
+    /// still may.
+    fn may_keep(&mut self, c: RscIdx, i: RscIdx, spread: &Spread) -> Option<NodeIdx> {
+        let cur = self.instance_current(i)?;
+        let per_node = self.rscs[c].clone_node_max;
+        if spread.assigned >= spread.max
+            || spread.counts[cur] >= per_node.min(spread.optimal)
+            || self.instance_failed(i)
+        {
+            return None;
+        }
+        self.restrict_instance(i, c, &spread.counts);
+        let ok = self.primitives_of(i).iter().all(|&p| {
+            self.rscs[p].allowed[cur].is_some_and(|s| s.value() >= 0) && self.nodes[cur].available()
+        });
+        ok.then_some(cur)
     }
 
     fn instance_current(&self, i: RscIdx) -> Option<NodeIdx> {
@@ -365,24 +469,22 @@ impl Sched<'_> {
         }
     }
 
-    fn assign_instance(&mut self, i: RscIdx, prefer: Option<NodeIdx>) -> Option<NodeIdx> {
-        if self.rscs[i].variant == Variant::Primitive {
-            self.rscs[i].assigning = true;
-            let capacity_prefer = self.ban_insufficient_capacity(i);
-            let chosen = self.best_node(i, prefer.or(capacity_prefer));
-            self.limit_role_before_choice(i);
-            let chosen = if self.rscs[i].managed {
-                chosen
-            } else {
-                self.rscs[i].current_node()
-            };
-            self.commit_assignment(i, chosen);
-            self.rscs[i].assigning = false;
-            self.rscs[i].assigned_done = true;
-            return self.rscs[i].assigned;
-        }
-        self.assign(i);
-        self.instance_node(i)
+    /// A primitive instance is placed at once (its parent, the clone, is
+    /// being assigned and its table is already restricted).
+    fn assign_primitive_instance(&mut self, i: RscIdx, prefer: Option<NodeIdx>) -> Option<NodeIdx> {
+        self.rscs[i].assigning = true;
+        let capacity_prefer = self.ban_insufficient_capacity(i);
+        let chosen = self.best_node(i, prefer.or(capacity_prefer));
+        self.limit_role_before_choice(i);
+        let chosen = if self.rscs[i].managed {
+            chosen
+        } else {
+            self.rscs[i].current_node()
+        };
+        self.commit_assignment(i, chosen);
+        self.rscs[i].assigning = false;
+        self.rscs[i].assigned_done = true;
+        self.rscs[i].assigned
     }
 
     fn stop_instance(&mut self, i: RscIdx) {
@@ -408,6 +510,99 @@ impl Sched<'_> {
             NoQuorumPolicy::Demote if promotable => false,
             NoQuorumPolicy::Freeze => self.rscs[r].running_on.is_empty(),
             _ => true,
+        }
+    }
+}
+
+/// One resource's assignment in progress, kept on [`Sched::assign`]'s
+/// stack while what it depends on is assigned.
+struct Task {
+    r: RscIdx,
+    stage: Stage,
+}
+
+impl Task {
+    fn new(r: RscIdx) -> Task {
+        Task {
+            r,
+            stage: Stage::Parent,
+        }
+    }
+}
+
+/// Where a [`Task`] resumes.
+enum Stage {
+    /// Not started: the parent (a group or clone) is assigned first.
+    Parent,
+    /// The parent is settled: the resource's own work begins, unless it is
+    /// done or already under way (a colocation loop).
+    Own,
+    Primitive(PrimitiveWork),
+    /// A group's members in order; `next` is the next to assign.
+    Group {
+        next: usize,
+    },
+    Clone(Box<CloneWork>),
+}
+
+/// A primitive's colocations, walked in two passes (mandatory, then
+/// optional).
+struct PrimitiveWork {
+    this_with: Vec<usize>,
+    with_this: Vec<usize>,
+    mandatory_pass: bool,
+    /// Next position in `this_with`.
+    next: usize,
+    /// The colocation whose primary is being assigned; applied on resume.
+    waiting: Option<usize>,
+}
+
+/// A clone's colocations, then its instances.
+struct CloneWork {
+    colocations: Vec<usize>,
+    next_colocation: usize,
+    /// The colocation whose primary is being assigned; applied on resume.
+    waiting_primary: Option<usize>,
+    /// Created once every primary is placed (the clone's table is final).
+    spread: Option<Spread>,
+}
+
+impl CloneWork {
+    fn new(colocations: Vec<usize>) -> CloneWork {
+        CloneWork {
+            colocations,
+            next_colocation: 0,
+            waiting_primary: None,
+            spread: None,
+        }
+    }
+}
+
+/// Placing a clone's instances: pass 1 (`keeping`) leaves active instances
+/// where they are, pass 2 places the others.
+struct Spread {
+    /// Instances, the active ones first.
+    order: Vec<RscIdx>,
+    /// Next position in `order`.
+    next: usize,
+    keeping: bool,
+    /// Per position in `order`: placed by pass 1.
+    done: Vec<bool>,
+    /// Instances placed per node.
+    counts: Vec<usize>,
+    assigned: usize,
+    max: usize,
+    /// An even share per usable node.
+    optimal: usize,
+    /// The group instance being assigned; counted on resume.
+    waiting_instance: Option<RscIdx>,
+}
+
+impl Spread {
+    fn count(&mut self, node: Option<NodeIdx>) {
+        if let Some(n) = node {
+            self.counts[n] += 1;
+            self.assigned += 1;
         }
     }
 }

@@ -235,16 +235,23 @@ impl Sched<'_> {
     /// Colocations where `r` is the primary, including those it inherits:
     /// a group's last member carries the group's dependents.
     pub(crate) fn effective_with_this(&self, r: RscIdx) -> Vec<usize> {
-        let mut out = self.with_this[r].clone();
+        let mut out = Vec::new();
+        self.extend_effective_with_this(r, &mut out);
+        out
+    }
+
+    /// [`Self::effective_with_this`] into `out`. Recurses at most once: a
+    /// group is never inside a group.
+    fn extend_effective_with_this(&self, r: RscIdx, out: &mut Vec<usize>) {
+        out.extend_from_slice(&self.with_this[r]);
         if let Some(g) = self.rscs[r]
             .parent
             .filter(|&g| self.rscs[g].variant == Variant::Group)
         {
             if self.rscs[g].children.last() == Some(&r) {
-                out.extend(self.effective_with_this(g));
+                self.extend_effective_with_this(g, out);
             }
         }
-        out
     }
 
     /// Which nodes share a value of each colocation node attribute: per
@@ -394,14 +401,14 @@ impl Sched<'_> {
     /// Primary side (§5.3): merges the preferences of `primary`'s
     /// dependents into its own table before it is assigned.
     pub(crate) fn add_dependent_scores(&mut self, primary: RscIdx, ci: usize) {
-        let c = self.colocations[ci].clone();
-        if !self.has_influence(&c) {
+        let c = &self.colocations[ci];
+        if !self.has_influence(c) {
             return;
         }
-        let factor = c.score.value() as f32 / INFINITY as f32;
+        let (dependent, factor) = (c.dependent, c.score.value() as f32 / INFINITY as f32);
         let nonneg = self.rscs[primary].variant == Variant::Clone;
         let mut table = self.rscs[primary].allowed.clone();
-        if self.merge_colocated_scores(c.dependent, &mut table, &c, factor, nonneg) {
+        if self.merge_colocated_scores(dependent, &mut table, ci, factor, nonneg) {
             self.rscs[primary].allowed = table;
         }
     }
@@ -417,37 +424,129 @@ impl Sched<'_> {
     }
 
     /// Adds `source`'s best matching scores (× factor) to `table`, then
-    /// recurses into `source`'s own dependents. Returns false when the
-    /// result leaves no node available (the caller then keeps its table).
+    /// those of `source`'s own dependents, and theirs, each scaled by the
+    /// product of the scores on the way. Returns false when `source`'s
+    /// scores leave no node available (the caller then keeps its table);
+    /// a dependent whose scores would do so is skipped the same way. A
+    /// resource already on the current path is skipped (a loop).
+    ///
+    /// Depth first over an explicit stack of [`Merge`]s: the depth is the
+    /// length of a colocation chain in the input, which a thread's stack
+    /// cannot bound.
     fn merge_colocated_scores(
         &mut self,
         source: RscIdx,
         table: &mut Vec<Option<Score>>,
-        c: &Coloc,
+        ci: usize,
         factor: f32,
         nonneg: bool,
     ) -> bool {
-        let source = self.score_source(source);
-        if self.rscs[source].updating_scores {
-            return true;
-        }
-        self.rscs[source].updating_scores = true;
-        let mut work = table.clone();
-        self.add_matching_scores(&mut work, source, c, factor, nonneg);
-        let ok = self.any_available(&work);
-        if ok {
-            for ci in self.effective_with_this(source) {
-                let next = self.colocations[ci].clone();
-                if !self.has_influence(&next) {
+        // Tables and lists of finished merges are reused: a long chain
+        // enters a merge per link for every resource it places.
+        let mut spare = std::mem::take(&mut self.merge_spare);
+        let merged = match self.enter_merge(source, table, ci, factor, nonneg, &mut spare) {
+            Entered::Skipped => true,
+            Entered::Unavailable => false,
+            Entered::Merging(root) => {
+                self.merge_dependents(root, table, nonneg, &mut spare);
+                true
+            }
+        };
+        self.merge_spare = spare;
+        merged
+    }
+
+    /// Walks the dependents below `root`, depth first; `table` ends as
+    /// `root`'s merged table.
+    fn merge_dependents(
+        &mut self,
+        root: Merge,
+        table: &mut Vec<Option<Score>>,
+        nonneg: bool,
+        spare: &mut Spare,
+    ) {
+        let mut stack = vec![root];
+        while let Some(top) = stack.last_mut() {
+            let next = self.next_influencing(top);
+            if let Some(ci) = next.filter(|_| !self.out_of_work()) {
+                let next = &self.colocations[ci];
+                let f = top.factor * (next.score.value() as f32 / INFINITY as f32);
+                // With a factor of zero (a long chain of weak scores
+                // underflows) the scores added round to nothing, here and
+                // below: the walk would change nothing.
+                if f == 0.0 {
                     continue;
                 }
-                let f = factor * (next.score.value() as f32 / INFINITY as f32);
-                self.merge_colocated_scores(next.dependent, &mut work, &next, f, nonneg);
+                let dependent = next.dependent;
+                let entered = self.enter_merge(dependent, &top.work, ci, f, nonneg, spare);
+                if let Entered::Merging(m) = entered {
+                    stack.push(m);
+                }
+                continue;
             }
-            *table = work;
+            let Some(done) = stack.pop() else { break };
+            self.rscs[done.source].updating_scores = false;
+            spare.lists.push(done.dependents);
+            // A finished dependent's table becomes its parent's.
+            match stack.last_mut() {
+                Some(parent) => {
+                    let old = std::mem::replace(&mut parent.work, done.work);
+                    spare.tables.push(old);
+                }
+                None => {
+                    let old = std::mem::replace(table, done.work);
+                    spare.tables.push(old);
+                }
+            }
         }
-        self.rscs[source].updating_scores = false;
-        ok
+    }
+
+    /// Starts merging `source`'s scores into a copy of `table`.
+    fn enter_merge(
+        &mut self,
+        source: RscIdx,
+        table: &[Option<Score>],
+        ci: usize,
+        factor: f32,
+        nonneg: bool,
+        spare: &mut Spare,
+    ) -> Entered {
+        let source = self.score_source(source);
+        if self.rscs[source].updating_scores {
+            return Entered::Skipped;
+        }
+        self.charge(table.len() as u64 + 1);
+        let mut work = spare.tables.pop().unwrap_or_default();
+        work.clear();
+        work.extend_from_slice(table);
+        let c = &self.colocations[ci];
+        self.add_matching_scores(&mut work, source, c, factor, nonneg, &mut spare.best);
+        if !self.any_available(&work) {
+            spare.tables.push(work);
+            return Entered::Unavailable;
+        }
+        self.rscs[source].updating_scores = true;
+        let mut dependents = spare.lists.pop().unwrap_or_default();
+        dependents.clear();
+        self.extend_effective_with_this(source, &mut dependents);
+        Entered::Merging(Merge {
+            source,
+            work,
+            factor,
+            dependents,
+            next: 0,
+        })
+    }
+
+    /// The next of `m`'s dependents' colocations that has influence.
+    fn next_influencing(&self, m: &mut Merge) -> Option<usize> {
+        while let Some(&ci) = m.dependents.get(m.next) {
+            m.next += 1;
+            if self.has_influence(&self.colocations[ci]) {
+                return Some(ci);
+            }
+        }
+        None
     }
 
     /// The resource whose table stands for `r` when merging: a group's
@@ -466,6 +565,7 @@ impl Sched<'_> {
         c: &Coloc,
         factor: f32,
         nonneg: bool,
+        best_by_class: &mut Vec<Score>,
     ) {
         let allowed_on_one = std::cell::OnceCell::new();
         let no_classes = Vec::new();
@@ -473,10 +573,10 @@ impl Sched<'_> {
             .attr_classes
             .get(&c.node_attribute)
             .unwrap_or(&no_classes);
+        self.best_by_class(source, classes, best_by_class);
         for n in 0..work.len() {
             let Some(current) = work[n] else { continue };
-            let value = classes.get(n).copied().flatten();
-            let best = self.best_matching_score(source, classes, value);
+            let best = best_by_class[class_slot(classes, n)];
             if factor < 0.0 && best.value() < 0 {
                 let stickiness = self.rscs[c.primary].stickiness.value();
                 let on_one =
@@ -511,20 +611,19 @@ impl Sched<'_> {
         }
     }
 
-    fn best_matching_score(
-        &self,
-        source: RscIdx,
-        classes: &[Option<u32>],
-        value: Option<u32>,
-    ) -> Score {
-        let mut best = Score::NEG_INFINITY;
+    /// `source`'s best score on an available node, per class of the
+    /// colocation's node attribute (see [`class_slot`]): what a node of
+    /// that class is offered.
+    fn best_by_class(&self, source: RscIdx, classes: &[Option<u32>], best: &mut Vec<Score>) {
+        best.clear();
+        best.resize(self.nodes.len() + 1, Score::NEG_INFINITY);
         for (n, s) in self.rscs[source].allowed.iter().enumerate() {
             let Some(s) = *s else { continue };
-            if s > best && classes.get(n).copied().flatten() == value && self.nodes[n].available() {
-                best = s;
+            let slot = &mut best[class_slot(classes, n)];
+            if s > *slot && self.nodes[n].available() {
+                *slot = s;
             }
         }
-        best
     }
 
     fn allowed_node_count(&self, r: RscIdx) -> usize {
@@ -536,4 +635,46 @@ impl Sched<'_> {
             .filter(|(n, s)| s.is_some_and(|s| s.value() >= 0) && self.nodes[*n].available())
             .count()
     }
+}
+
+/// Where `node`'s class of a node attribute is kept in a per-class table
+/// of `node count + 1` entries: class ids count nodes, so they are below
+/// the node count; the last entry is for nodes without the attribute.
+fn class_slot(classes: &[Option<u32>], node: NodeIdx) -> usize {
+    match classes.get(node).copied().flatten() {
+        Some(class) => (class as usize).min(classes.len()),
+        None => classes.len(),
+    }
+}
+
+/// One resource whose scores are being merged, on
+/// `merge_colocated_scores`' stack.
+struct Merge {
+    /// The resource whose table is read (a group's first member).
+    source: RscIdx,
+    /// The table with its scores and those of the dependents done so far.
+    work: Vec<Option<Score>>,
+    /// The product of the colocation scores from the primary to here.
+    factor: f32,
+    /// Colocations with `source` as the primary.
+    dependents: Vec<usize>,
+    /// Next position in `dependents`.
+    next: usize,
+}
+
+/// Buffers of finished merges, for the next ones.
+#[derive(Default)]
+pub(crate) struct Spare {
+    tables: Vec<Vec<Option<Score>>>,
+    lists: Vec<Vec<usize>>,
+    best: Vec<Score>,
+}
+
+/// What starting a merge found.
+enum Entered {
+    /// On the current path already (a colocation loop): nothing changes.
+    Skipped,
+    /// Its scores would leave no node available: nothing changes.
+    Unavailable,
+    Merging(Merge),
 }

@@ -17,6 +17,9 @@ type TaskIndex = BTreeMap<(RscIdx, &'static str), Vec<usize>>;
 
 impl Sched<'_> {
     pub(crate) fn build_actions(&mut self, plan: &mut Plan) {
+        if self.out_of_work() {
+            return;
+        }
         let fences = std::mem::take(&mut plan.actions);
         let mut actions = fences.clone();
         let mut by_task: TaskIndex = BTreeMap::new();
@@ -286,6 +289,10 @@ impl Sched<'_> {
                 .flat_map(|&f| self.primitives_of(f))
                 .collect();
             let thens: Vec<RscIdx> = o.then.iter().flat_map(|&t| self.primitives_of(t)).collect();
+            // Sets of unordered members pair every first with every then.
+            if !self.charge((firsts.len() * thens.len()) as u64) {
+                return;
+            }
             for &f in &firsts {
                 for &t in &thens {
                     for a in lookup(f, &o.first_action) {

@@ -46,9 +46,46 @@ use tandem_model::{Cluster, Location, Score};
 use working::{Node, NodeIdx, Rsc, RscIdx, Variant};
 
 /// Computes the transition for `cluster` at `now` (epoch seconds).
+///
+/// Its work is not bounded: some inputs (many paths through the
+/// colocation graph, long chains against document order) take time that
+/// grows faster than their size. Code serving untrusted input calls
+/// [`schedule_with_limit`].
 pub fn schedule(cluster: &Cluster, now: i64) -> Transition {
     let mut s = Sched::new(cluster, now, None);
     s.run()
+}
+
+/// [`schedule`], giving up with [`ScheduleError::TooMuchWork`] once the run
+/// has done `work_limit` units of work. A unit is one step of a walk whose
+/// length the input decides: a resource assignment step, a node score
+/// merged from a colocated resource, a constraint checked again while
+/// runnability propagates, an ordering edge. The count is deterministic,
+/// so every node that schedules the same input agrees on whether it fits,
+/// and a run that gives up ends by itself (a thread cannot be stopped from
+/// outside).
+pub fn schedule_with_limit(
+    cluster: &Cluster,
+    now: i64,
+    work_limit: u64,
+) -> Result<Transition, ScheduleError> {
+    let mut s = Sched::new(cluster, now, None);
+    s.work_limit = work_limit;
+    let transition = s.run();
+    if s.out_of_work() {
+        return Err(ScheduleError::TooMuchWork { limit: work_limit });
+    }
+    Ok(transition)
+}
+
+/// Why [`schedule_with_limit`] produced no transition.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(
+        "scheduling this configuration needs more than {limit} units of work \
+         (long colocation or order chains, or many paths through the colocation graph)"
+    )]
+    TooMuchWork { limit: u64 },
 }
 
 /// The working state of one scheduler run.
@@ -88,6 +125,13 @@ pub(crate) struct Sched<'a> {
     anonymous_instances: BTreeMap<String, Vec<RscIdx>>,
     /// Promotion score of each placed promotable instance, for `explain`.
     promotion_scores: Vec<(RscIdx, NodeIdx, Score)>,
+    /// Buffers the colocation merge reuses between runs of it.
+    merge_spare: colocation::Spare,
+    /// Units of work done so far (see [`schedule_with_limit`]); a cell so
+    /// that walks which only read the working state can count too.
+    work_done: std::cell::Cell<u64>,
+    /// Past this, every walk stops early and the result is discarded.
+    work_limit: u64,
 }
 
 impl<'a> Sched<'a> {
@@ -124,7 +168,22 @@ impl<'a> Sched<'a> {
             fail_counts: BTreeMap::new(),
             anonymous_instances: BTreeMap::new(),
             promotion_scores: Vec::new(),
+            merge_spare: colocation::Spare::default(),
+            work_done: std::cell::Cell::new(0),
+            work_limit: u64::MAX,
         }
+    }
+
+    /// Counts `units` of work; false once the limit is passed, when the
+    /// caller stops its walk (the run's result will be discarded).
+    fn charge(&self, units: u64) -> bool {
+        let done = self.work_done.get().saturating_add(units);
+        self.work_done.set(done);
+        done <= self.work_limit
+    }
+
+    fn out_of_work(&self) -> bool {
+        self.work_done.get() > self.work_limit
     }
 
     fn run(&mut self) -> Transition {
@@ -134,6 +193,11 @@ impl<'a> Sched<'a> {
         self.unpack_colocations();
         self.unpack_orders();
         self.assign_all();
+        if self.out_of_work() {
+            // Placement was cut short: planning from it would only waste
+            // more time on a result that is discarded.
+            return Transition::default();
+        }
         let plan = self.plan();
         let revised = self.view(Some(&plan));
         Transition {

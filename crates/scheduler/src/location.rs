@@ -4,6 +4,7 @@
 use crate::rules::{rule_matches, RuleContext};
 use crate::working::{NodeIdx, RscIdx, Variant};
 use crate::Sched;
+use std::collections::BTreeSet;
 use tandem_model::{Constraint, Location, LocationTarget, ResourceSet, Role, Score};
 
 impl Sched<'_> {
@@ -200,30 +201,36 @@ impl Sched<'_> {
     }
 
     /// A resource id, tag id or template id → the resources it names.
+    ///
+    /// A tag may name other tags; they are expanded in place, in document
+    /// order, each tag at most once per reference. The configuration
+    /// formats allow a tag to name itself or an enclosing tag, and that
+    /// loop must end (it recursed until the stack overflowed); expanding
+    /// each tag once also keeps a lattice of tags from multiplying.
     pub(crate) fn expand_reference(&self, id: &str) -> Vec<RscIdx> {
-        if let Some(&r) = self.by_id.get(id) {
-            return vec![r];
-        }
         let config = &self.cluster.config;
-        if let Some(tag) = config.tags.iter().find(|t| t.id == id) {
-            return tag
-                .refs
-                .iter()
-                .flat_map(|x| self.expand_reference(x))
-                .collect();
-        }
-        if config.templates.iter().any(|t| t == id) {
-            let mut out = Vec::new();
-            for top in &config.resources {
-                for p in top.primitives() {
-                    if p.template.as_deref() == Some(id) {
-                        out.extend(self.by_id.get(&p.id).copied());
+        let mut out = Vec::new();
+        let mut expanded: BTreeSet<&str> = BTreeSet::new();
+        // Ids still to expand, the next one last.
+        let mut pending: Vec<&str> = vec![id];
+        while let Some(id) = pending.pop() {
+            if let Some(&r) = self.by_id.get(id) {
+                out.push(r);
+            } else if let Some(tag) = config.tags.iter().find(|t| t.id == id) {
+                if expanded.insert(tag.id.as_str()) {
+                    pending.extend(tag.refs.iter().rev().map(String::as_str));
+                }
+            } else if config.templates.iter().any(|t| t == id) {
+                for top in &config.resources {
+                    for p in top.primitives() {
+                        if p.template.as_deref() == Some(id) {
+                            out.extend(self.by_id.get(&p.id).copied());
+                        }
                     }
                 }
             }
-            return out;
         }
-        Vec::new()
+        out
     }
 
     /// Applies a location score to a resource the way its variant wants:
