@@ -224,7 +224,8 @@ async fn leave_cleanly(
         value: Some(executor::now_s().to_string()),
     };
     let started = tokio::time::Instant::now();
-    if executor.holds_resources() {
+    // Without quorum nothing can be announced or moved: stop here at once.
+    if executor.holds_resources() && node.view().quorum {
         match node.propose(announce).await {
             Ok(_) => tracing::info!(
                 "stopping: the DC moves or stops this node's resources (at most {timeout:?})"

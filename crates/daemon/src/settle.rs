@@ -50,12 +50,17 @@ pub enum Decision {
 
 /// Decides for one lost node.
 pub fn decide(node: &LostNode, by: &SettledBy) -> Decision {
-    if let (true, true, Some(ms)) = (node.shutting_down, node.runs_nothing, node.lease_expired_ms) {
-        // Nothing can start there without a pending record first, and it
-        // no longer holds a lease: there is nothing to recover.
-        return Decision::RecordDown {
-            how: "clean-shutdown",
-            detail: format!("it left cleanly, running nothing; its lease expired {ms} ms ago"),
+    if node.shutting_down && node.runs_nothing {
+        // Nothing can start there without a pending record first: once it
+        // holds no lease there is nothing to recover, and nothing to fence.
+        return match node.lease_expired_ms {
+            Some(ms) => Decision::RecordDown {
+                how: "clean-shutdown",
+                detail: format!("it left cleanly, running nothing; its lease expired {ms} ms ago"),
+            },
+            None => Decision::Wait {
+                why: format!("{} left cleanly; waiting for its lease to expire", node.name),
+            },
         };
     }
     if *by == SettledBy::Fencing {
@@ -124,14 +129,19 @@ mod tests {
             ..left.clone()
         };
         assert_eq!(decide(&busy, &SettledBy::Fencing), Decision::Fence);
+        // Before its lease expired: waited for, and not fenced.
         let early = LostNode {
             lease_expired_ms: None,
             ..left
         };
-        assert!(matches!(
-            decide(&early, &SettledBy::Operator),
-            Decision::Wait { .. }
-        ));
+        for by in [SettledBy::Fencing, SettledBy::Operator] {
+            assert_eq!(
+                decide(&early, &by),
+                Decision::Wait {
+                    why: "n2 left cleanly; waiting for its lease to expire".into()
+                }
+            );
+        }
     }
 
     #[test]
