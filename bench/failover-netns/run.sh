@@ -77,6 +77,7 @@ teardown() {
     local n
     [ -d "$STATE" ] || return 0
     log "teardown"
+    rmdir "$STATE/power" 2>/dev/null || rm -rf "$STATE/power"
     for n in 1 2 3; do [ -d "$STATE/n$n" ] && node_stop_hard "$n"; done
     wait 2>/dev/null || true
     for n in 1 2 3; do ip netns del "$(node_ns "$n")" 2>/dev/null || true; done
@@ -104,6 +105,16 @@ cluster_files() {
     local n args=()
     for n in $(seq 1 "$NODES"); do args+=("pcmk-n$n=$NET.$n:7000"); done
     "$BIN" cluster setup --name netns-bench --api-port-offset "$API_OFFSET" --dir "$STATE/cluster" "${args[@]}" >/dev/null
+    install_power_switch
+    for n in $(seq 1 "$NODES"); do
+        "$PY" - "$STATE/cluster/pcmk-n$n.toml" "$STATE/fence" <<'PYEOF'
+import sys
+path, fence_dir = sys.argv[1:]
+text = open(path).read()
+text = text.replace("[agents]\n", f'[agents]\nfence_dir = "{fence_dir}"\n', 1)
+open(path, "w").write(text)
+PYEOF
+    done
     if [ -n "${LEASE_MS:-}${MARGIN_MS:-}" ]; then
         for n in $(seq 1 "$NODES"); do
             "$PY" - "$STATE/cluster/pcmk-n$n.toml" "${LEASE_MS:-}" "${MARGIN_MS:-}" <<'PYEOF'
@@ -122,8 +133,15 @@ PYEOF
 # the shared harness's CIB, in tandem's format
 [cluster]
 name = "netns-bench"
-options = { fencing-enabled = false, no-quorum-policy = "stop" }
+options = { fencing-enabled = true, no-quorum-policy = "stop" }
 resource-defaults = { resource-stickiness = 100 }
+
+# tandem recovers a lost node's resources only after a fence: the power
+# switch of this bench (see install_power_switch)
+[[resource]]
+id = "power"
+agent = "stonith:fence_benchpower"
+params = { pcmk_host_list = "$(seq -s ' ' -f 'pcmk-n%g' 1 "$NODES")", state_dir = "$STATE" }
 
 [[resource]]
 id = "vip"
@@ -163,6 +181,57 @@ node_start() {  # start node N's init in its namespaces
 }
 
 td() { sw "$BIN" "$@" --admin "$STATE/cluster/admin.toml"; }
+
+# An out-of-band power switch, as IPMI would be: the fence agent, run by a
+# node's daemon inside that node's namespaces (it cannot see another node's
+# PID namespace), drops a request in $STATE/power; power_switch, on the
+# host, powers the target off (SIGKILL to its namespace's init, which takes
+# every process of the node with it; its VIP off its interface) and answers.
+install_power_switch() {
+    mkdir -p "$STATE/fence" "$STATE/power"
+    cat >"$STATE/fence/fence_benchpower" <<'AGENT'
+#!/bin/sh
+action=; plug=; state_dir=
+while IFS='=' read -r k v; do
+    case "$k" in
+        action) action=$v ;;
+        plug|port) plug=$v ;;
+        nodename) [ -n "$plug" ] || plug=$v ;;
+        state_dir) state_dir=$v ;;
+    esac
+done
+case "$action" in
+    metadata) echo '<?xml version="1.0"?><resource-agent name="fence_benchpower"><parameters><parameter name="state_dir"/></parameters><actions><action name="reboot"/><action name="off"/><action name="monitor"/><action name="list"/><action name="metadata"/></actions></resource-agent>' ;;
+    monitor|status|on|validate-all) ;;
+    list) ls "$state_dir" | sed -n 's/^n\([0-9]*\)$/pcmk-n\1/p' ;;
+    reboot|off)
+        req="$state_dir/power/$$"
+        echo "$plug" >"$req.tmp" && mv "$req.tmp" "$req.req"
+        for _ in $(seq 1 200); do
+            [ -e "$req.done" ] && { rm -f "$req.done"; exit 0; }
+            sleep 0.02
+        done
+        exit 1 ;;
+    *) exit 1 ;;
+esac
+AGENT
+    chmod 755 "$STATE/fence/fence_benchpower"
+}
+
+power_switch() {  # runs on the host until $STATE/power goes
+    local req node k
+    while [ -d "$STATE/power" ]; do
+        for req in "$STATE"/power/*.req; do
+            [ -e "$req" ] || continue
+            node=$(cat "$req"); k=${node#pcmk-n}
+            log "power switch: $node off"
+            node_stop_hard "$k"
+            ip -n "$(node_ns "$k")" addr del "$VIP/24" dev eth0 2>/dev/null || true
+            mv "$req" "${req%.req}.done"
+        done
+        sleep 0.02
+    done
+}
 
 cstate() {  # the harness's facts, from `tandem status --json`
     td status --json 2>/dev/null | "$PY" -c '
@@ -214,6 +283,7 @@ setup() {
     net_setup
     cluster_files
     for n in $(seq 1 "$NODES"); do node_start "$n"; done
+    power_switch &
     wait_online 120
     td config apply "$STATE/cluster.toml" >/dev/null
     settle 120 >/dev/null
@@ -228,6 +298,8 @@ restore_node() {  # undo the cut of node K
         node_start "$k"
     else
         sw ip link set "n${k}sw" up
+        # Powered off by the fence: power it on again.
+        [ -e "$STATE/n$k/init.pid" ] || node_start "$k"
     fi
 }
 
