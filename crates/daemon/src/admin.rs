@@ -11,6 +11,8 @@
 
 use crate::api::{error, json, now, Reply, Role};
 use crate::edit::{self, Edit};
+use crate::limits;
+use crate::schedule_guard::{schedule_for, Purpose};
 use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -90,17 +92,15 @@ pub async fn handle(
         },
         (&Method::POST, "/plan") => match serde_json::from_slice::<PlanRequest>(body) {
             Ok(req) => {
-                match crate::preview::plan(&node.view(), &node.replicated(), &req.text, now()) {
+                let (view, state) = (node.view(), node.replicated());
+                match crate::preview::plan(&view, &state, &req.text, now()).await {
                     Ok(plan) => json(StatusCode::OK, &plan),
-                    Err(e) => error(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        format!("configuration rejected: {e}"),
-                    ),
+                    Err(e) => preview_refused("configuration rejected", &e),
                 }
             }
             Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
         },
-        (&Method::GET, "/resources") => resources(node),
+        (&Method::GET, "/resources") => resources(node).await,
         (&Method::POST, "/cleanup") => match serde_json::from_slice::<CleanupRequest>(body) {
             Ok(req) => cleanup(node, req).await,
             Err(e) => error(StatusCode::BAD_REQUEST, format!("body: {e}")),
@@ -127,9 +127,9 @@ async fn edit(node: &ClusterNode, role: Role, req: EditRequest) -> Reply {
                 )
             }
         };
-        let plan = match crate::preview::plan(&node.view(), &state, &text, now()) {
+        let plan = match crate::preview::plan(&node.view(), &state, &text, now()).await {
             Ok(plan) => plan,
-            Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("rejected: {e}")),
+            Err(e) => return preview_refused("rejected, nothing changed", &e),
         };
         if req.dry_run {
             let answer = serde_json::json!({ "message": message, "config_version": state.config_version, "plan": plan });
@@ -158,6 +158,17 @@ async fn edit(node: &ClusterNode, role: Role, req: EditRequest) -> Reply {
         }
     }
     error(StatusCode::CONFLICT, "configuration changed concurrently")
+}
+
+/// The answer to a document without a preview: 422 when the document is
+/// at fault, 503 when the node could not judge it now (busy scheduler).
+pub(crate) fn preview_refused(what: &str, e: &crate::preview::PreviewError) -> Reply {
+    let status = if e.is_refusal() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    error(status, format!("{what}: {e}"))
 }
 
 /// Waits (at most a second) until this node applied config version `version`.
@@ -198,7 +209,7 @@ fn base(node: &ClusterNode, state: &Replicated) -> Result<Cluster, String> {
     Ok(cluster)
 }
 
-fn resources(node: &ClusterNode) -> Reply {
+async fn resources(node: &ClusterNode) -> Reply {
     let (view, state) = (node.view(), node.replicated());
     let cluster = match crate::live::cluster_of(&view, &state) {
         None => return json(StatusCode::OK, &Vec::<ResourceInfo>::new()),
@@ -210,7 +221,16 @@ fn resources(node: &ClusterNode) -> Reply {
         }
         Some(Ok(c)) => c,
     };
-    let t = tandem_scheduler::schedule(&cluster, now());
+    let run = schedule_for(
+        Purpose::Status,
+        cluster.clone(),
+        now(),
+        limits::STATUS_BUDGET,
+    );
+    let t = match run.await {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
     let (current, planned) = (t.current.placement_json(), t.revised.placement_json());
     let mut out = Vec::new();
     for r in &cluster.config.resources {

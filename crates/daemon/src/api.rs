@@ -1,12 +1,15 @@
 //! The HTTPS admin API: hyper 1 over tokio-rustls, every client presents a
 //! certificate from the cluster CA and its OU is its role (`read-only`,
-//! `operator`, `admin`; `node` reads). JSON in, JSON out; bodies are
-//! bounded by [`MAX_BODY_BYTES`]. Changes are validated before they are
-//! proposed, so a bad one changes nothing.
+//! `operator`, `admin`; `node` reads). JSON in, JSON out; each endpoint
+//! bounds its request body ([`body_limit`], the sizes in
+//! [`crate::limits`]) and refuses a larger one with 413 as soon as it is
+//! declared or arrives. Changes are validated, and a new configuration is
+//! scheduled in preview, before they are proposed, so a bad one changes
+//! nothing.
 
 use crate::executor::{ExecRequest, LocalExecutor};
 use crate::view;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -17,8 +20,9 @@ use tandem_cluster::{ClusterNode, Command, CommandResult};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-/// Largest request body accepted (a configuration document fits easily).
-pub const MAX_BODY_BYTES: usize = 4 << 20;
+/// Largest request body any endpoint accepts (a configuration document;
+/// most endpoints accept far less, see [`body_limit`]).
+pub const MAX_BODY_BYTES: usize = crate::limits::MAX_DOCUMENT_BODY_BYTES;
 
 /// What a caller may do, from its certificate's OU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -147,12 +151,78 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Reply {
 
 /// Reads a bounded JSON body; the error is the reply to send.
 async fn json_body<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, Reply> {
-    let body = Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map_err(|e| error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}")))?
-        .to_bytes();
+    let body = read_body(req).await?;
     serde_json::from_slice(&body).map_err(|e| error(StatusCode::BAD_REQUEST, format!("body: {e}")))
+}
+
+/// The largest request body `path` accepts: a whole configuration
+/// document for the endpoints that carry one, a few names and values for
+/// the rest.
+pub fn body_limit(path: &str) -> usize {
+    match path {
+        "/config" | "/plan" | "/edit" => crate::limits::MAX_DOCUMENT_BODY_BYTES,
+        "/execute" => crate::limits::MAX_EXECUTE_BODY_BYTES,
+        _ => crate::limits::MAX_SMALL_BODY_BYTES,
+    }
+}
+
+/// Reads the request body, at most [`body_limit`] bytes of it, as it
+/// arrives: a declared length over the limit is refused before a byte is
+/// kept, and an undeclared (chunked) one as soon as it passes the limit,
+/// so an oversized body is never held in memory. The error is the reply.
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Reply> {
+    let path = req.uri().path().to_string();
+    let limit = body_limit(&path);
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut body = req.into_body();
+    if declared.is_some_and(|n| n > limit as u64) {
+        discard_rest(body);
+        return Err(too_large(&path, limit));
+    }
+    let mut kept: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| error(StatusCode::BAD_REQUEST, format!("request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if kept.len() + data.len() > limit {
+            discard_rest(body);
+            return Err(too_large(&path, limit));
+        }
+        kept.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(kept))
+}
+
+/// Reads and drops what is left of a refused body, for a while, in the
+/// background. A client that sends its whole body before it reads the
+/// answer (most do) would otherwise find the connection reset under it
+/// and never see the 413; past the limits below it does.
+fn discard_rest(mut body: Incoming) {
+    tokio::spawn(async move {
+        let mut seen = 0usize;
+        let discard = async {
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, |d| d.len());
+                if seen > crate::limits::MAX_DISCARDED_BODY_BYTES {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(crate::limits::DISCARD_BODY_TIMEOUT, discard).await;
+    });
+}
+
+/// 413, naming the endpoint's limit.
+fn too_large(path: &str, limit: usize) -> Reply {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body too large: {path} accepts at most {limit} bytes"),
+    )
 }
 
 /// `POST /execute`: an operation from the DC. Only cluster nodes may send
@@ -279,17 +349,14 @@ async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply
         );
     }
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}")),
+    let body = match read_body(req).await {
+        Ok(body) => body,
+        Err(reply) => return reply,
     };
     match (method, path.as_str()) {
         (Method::GET, "/status") => json(
             StatusCode::OK,
-            &view::status(node.view(), &node.replicated(), now()),
+            &view::status(node.view(), &node.replicated(), now()).await,
         ),
         (Method::GET, "/quorum") => json(StatusCode::OK, &node.view()),
         (Method::GET, "/config") => {
@@ -357,11 +424,8 @@ async fn commit(node: &ClusterNode, command: Command) -> Reply {
 }
 
 async fn put_config(node: &ClusterNode, put: PutConfig) -> Reply {
-    if let Err(e) = tandem_model::native::parse_toml(&put.text) {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("configuration rejected, nothing changed: {e}"),
-        );
+    if let Err(e) = admitted(node, &put.text).await {
+        return e;
     }
     commit(
         node,
@@ -419,6 +483,9 @@ async fn set_property(node: &ClusterNode, set: SetProperty) -> Reply {
         value: Some(set.value),
     });
     let text = tandem_model::native::to_toml(&cluster);
+    if let Err(e) = admitted(node, &text).await {
+        return e;
+    }
     commit(
         node,
         Command::PutConfig {
@@ -427,4 +494,18 @@ async fn set_property(node: &ClusterNode, set: SetProperty) -> Reply {
         },
     )
     .await
+}
+
+/// Whether `text` may be committed: it parses, is within the limits and
+/// schedules within the admission budget on the live cluster. The error
+/// is the reply (422 naming what is wrong, or 503 when busy).
+async fn admitted(node: &ClusterNode, text: &str) -> Result<(), Reply> {
+    let (view, state) = (node.view(), node.replicated());
+    match crate::preview::plan(&view, &state, text, now()).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(crate::admin::preview_refused(
+            "configuration rejected, nothing changed",
+            &e,
+        )),
+    }
 }

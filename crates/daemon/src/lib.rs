@@ -18,17 +18,20 @@ pub mod executor;
 mod fencing;
 pub mod join;
 mod lease;
+pub mod limits;
 pub mod live;
 pub mod membership;
 pub mod oprecord;
 mod opspec;
 pub mod preview;
+pub mod schedule_guard;
 pub mod settings;
 mod settle;
 pub mod traffic;
 mod view;
 
 pub use client::{AdminFile, ApiClient, ClientError};
+pub use schedule_guard::{schedule_bounded, ScheduleError};
 pub use settings::{DaemonConfig, SettingsError};
 pub use tandem_cluster::{force_single_node, Authority, Member, Timing, TlsFiles};
 

@@ -35,8 +35,8 @@ pub struct StatusDoc {
 }
 
 /// Builds the status document; `now` is the epoch the scheduler runs at.
-pub fn status(view: MembershipView, state: &Replicated, now: i64) -> StatusDoc {
-    let planned = plan(&view, state, now);
+pub async fn status(view: MembershipView, state: &Replicated, now: i64) -> StatusDoc {
+    let planned = plan(&view, state, now).await;
     StatusDoc {
         config_version: state.config_version,
         node_attributes: state.node_attributes.clone(),
@@ -100,13 +100,17 @@ fn node_loss(view: &MembershipView, state: &Replicated) -> Vec<serde_json::Value
         .collect()
 }
 
-fn plan(
+async fn plan(
     view: &MembershipView,
     state: &Replicated,
     now: i64,
 ) -> Option<tandem_scheduler::Transition> {
+    use crate::schedule_guard::{schedule_for, Purpose};
     let cluster = crate::live::cluster_of(view, state)?.ok()?;
-    Some(tandem_scheduler::schedule(&cluster, now))
+    let run = schedule_for(Purpose::Status, cluster, now, crate::limits::STATUS_BUDGET);
+    run.await
+        .map_err(|e| tracing::warn!("status shows no placement: {e}"))
+        .ok()
 }
 
 /// Every recorded failure (`RSC_last_failure_0`), like crm_mon's "Failed
