@@ -1,7 +1,9 @@
 //! Execution and recovery with real processes on loopback: the DC runs the
 //! scheduler's transitions on every node's executor, monitors find failed
-//! services, fail counts and migration-threshold move them, a node loss
-//! moves them by the lease rule, a stale DC's operations are refused, and
+//! services, fail counts and migration-threshold move them, a lost node's
+//! services stay where they were until a fence or an operator's
+//! `tandem node confirm-down` settles it (never on silence alone, issue
+//! 12), a stale DC's operations are refused, and
 //! the load balancers follow (drain, lost nodes, "wherever X runs"). The
 //! `tandem demo --check` the README starts with runs here too.
 //!
@@ -12,7 +14,7 @@
 use serde_json::{json, Value};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tandem_tests::processes::{tandem_bin, ProcessCluster};
+use tandem_tests::processes::{serving, tandem_bin, ProcessCluster, Sampler};
 
 const FORM: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
@@ -23,15 +25,20 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A port below the ephemeral range, so no outgoing connection of the
+/// daemons can hold it when a service binds it.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
+    let start = 20_000 + (std::process::id() % 5_000) as u16;
+    (start..32_000)
+        .find(|p| {
+            (1..=3).all(|n| std::net::TcpListener::bind((format!("127.0.0.{n}"), *p)).is_ok())
+        })
         .expect("a free port")
 }
 
 /// A 3-node cluster running one HTTP service (`site`) with a 1 s monitor
 /// and the given migration-threshold; returns the cluster and the port.
+/// `site` binds its node's address (all nodes share 127.0.0.1 here).
 fn cluster_with_site(tag: &str, migration_threshold: u32) -> (ProcessCluster, u16) {
     let mut c = ProcessCluster::setup(tag, 3, false, None).unwrap();
     c.start_all();
@@ -131,6 +138,41 @@ fn answers(port: u16) -> bool {
     answer.contains(" 200 ")
 }
 
+/// Waits (bounded) until `node`'s own copy of the service answers on its
+/// address (a cluster from `setup_apart`).
+fn wait_serving(c: &ProcessCluster, port: u16, node: &str) {
+    let host = &c.nodes.iter().find(|n| n.name == node).unwrap().host;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while serving(host, port).as_deref() != Some(node) {
+        assert!(
+            Instant::now() < deadline,
+            "{node}'s site never answered on {host}:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What `node_loss` in a status says about `node`.
+fn loss_state(doc: &Value, node: &str) -> String {
+    doc["node_loss"]
+        .as_array()
+        .and_then(|l| l.iter().find(|n| n["node"] == node))
+        .and_then(|n| n["state"].as_str())
+        .unwrap_or_else(|| panic!("no node_loss entry for {node}: {doc}"))
+        .to_string()
+}
+
+/// The fencing-history actions recorded about `node`, oldest first.
+fn fence_actions(doc: &Value, node: &str) -> Vec<String> {
+    doc["fence_history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["target"] == node)
+        .filter_map(|r| r["action"].as_str().map(String::from))
+        .collect()
+}
+
 /// Waits (bounded) until the service on `port` answers.
 fn wait_answers(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -167,7 +209,8 @@ fn a_killed_service_restarts_in_place_then_moves_after_migration_threshold() {
     let (c, port) = cluster_with_site("restart", 2);
     let doc = wait_running(&c, "site", |n| n.len() == 1);
     let home = running_on(&doc, "site")[0].clone();
-    assert!(answers(port), "site does not answer on {port}");
+    // `running` shows a start from when it is dispatched (record-pending).
+    wait_answers(port, "site never answered");
 
     // First failure: recovered where it was.
     let killed = Instant::now();
@@ -195,21 +238,87 @@ fn a_killed_service_restarts_in_place_then_moves_after_migration_threshold() {
 }
 
 #[test]
-fn a_lost_node_s_service_is_recovered_elsewhere_after_the_lease() {
+fn a_lost_node_s_service_stays_blocked_until_an_operator_confirms_it_down() {
     let _serial = one_at_a_time();
-    let (mut c, port) = cluster_with_site("lease", 1_000_000);
+    let mut c = ProcessCluster::setup_apart("lost", 3, None).unwrap();
+    c.start_all();
+    let port = load_site(
+        &c,
+        "lost",
+        "options = { fencing-enabled = false }\nresource-defaults = { resource-stickiness = 100 }",
+        "",
+    );
     let doc = wait_running(&c, "site", |n| n.len() == 1);
     let home = running_on(&doc, "site")[0].clone();
-    // Power loss: the daemon and what it ran.
+    wait_serving(&c, port, &home);
+    let survivor = if home == "node1" { "node2" } else { "node1" };
+    let lease_ms = doc["cluster"]["lease_ms"].as_u64().unwrap();
+    let hosts: Vec<String> = c.nodes.iter().map(|n| n.host.clone()).collect();
+
+    // Power loss without a fence device: the daemon and what it ran.
     c.kill(&home);
     c.kill_services(&home);
+    let lost = Instant::now();
+    let sampler = Sampler::start(hosts, port, Vec::new(), Duration::from_millis(100));
+    let doc = c
+        .wait_get(survivor, "/status", FORM, POLL, |d| {
+            loss_state(d, &home).starts_with("lost")
+        })
+        .unwrap();
+    let state = loss_state(&doc, &home);
+    assert!(
+        state.contains(&format!("tandem node confirm-down {home}")),
+        "{state}"
+    );
+    // Five lease periods of silence settle nothing: site starts nowhere.
+    let watch = Duration::from_millis(5 * lease_ms);
+    std::thread::sleep(watch.saturating_sub(lost.elapsed()));
+    let samples = sampler.finish();
+    assert!(samples.len() >= 20, "only {} samples", samples.len());
+    let answered: Vec<_> = samples.iter().filter(|s| !s.serving.is_empty()).collect();
+    assert!(
+        answered.is_empty(),
+        "site answered while {home} was lost and unsettled: {answered:?}"
+    );
+    let doc = c.get(survivor, "/status").unwrap();
+    assert!(running_on(&doc, "site").is_empty(), "{doc}");
+    assert!(loss_state(&doc, &home).starts_with("lost"), "{doc}");
+    assert!(fence_actions(&doc, &home).is_empty(), "{doc}");
+
+    // A node that is heard from cannot be confirmed down.
+    let out = c.tandem(&["node", "confirm-down", survivor]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "confirm-down {survivor} succeeded");
+    assert!(err.contains("is heard from"), "{err}");
+    let doc = c.get(survivor, "/status").unwrap();
+    assert!(fence_actions(&doc, survivor).is_empty(), "{doc}");
+    assert_eq!(loss_state(&doc, survivor), "online", "{doc}");
+
+    // The operator checked that the node is off: the DC recovers site.
+    let out = c.tandem(&["node", "confirm-down", &home]);
+    assert!(
+        out.status.success(),
+        "confirm-down {home}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let confirmed = Instant::now();
     let doc = site_moved_off(&c, &home);
-    let lease = doc["fence_history"]
-        .as_array()
-        .and_then(|h| h.iter().find(|r| r["target"] == home.as_str()))
-        .unwrap_or_else(|| panic!("no record of {home} going down: {doc}"));
-    assert_eq!(lease["action"], "lease-expired", "{lease}");
-    wait_answers(port, "site never answered again");
+    let now_on = running_on(&doc, "site")[0].clone();
+    wait_serving(&c, port, &now_on);
+    eprintln!(
+        "site answers from {now_on} {} ms after confirm-down",
+        confirmed.elapsed().as_millis()
+    );
+    let doc = c
+        .wait_get(survivor, "/status", FORM, POLL, |d| {
+            loss_state(d, &home) == "down (settled)"
+        })
+        .unwrap();
+    assert_eq!(
+        fence_actions(&doc, &home),
+        ["confirm-down", "confirmed-down"],
+        "{doc}"
+    );
 }
 
 #[test]

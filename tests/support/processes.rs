@@ -5,7 +5,10 @@
 //! dir, starts, kills (SIGKILL) and restarts nodes, reads one node's view
 //! through the admin API ([`ProcessCluster::view`]) and runs the CLI
 //! ([`ProcessCluster::tandem`]). Dropping it kills every child it started;
-//! if the thread is panicking it prints each node's log first.
+//! if the thread is panicking it prints each node's log first. Nodes share
+//! 127.0.0.1, or with [`ProcessCluster::setup_apart`] node N has 127.0.0.N,
+//! so a service that binds its node's address can be told apart per node
+//! ([`serving`], [`Sampler`]).
 //!
 //! The `tandem` binary is found by [`tandem_bin`]: `TANDEM_BIN` if set, else
 //! `TARGET/<profile>/tandem` beside this test binary. Cargo builds a
@@ -17,7 +20,6 @@
 //! the admin API, signals and files, as an operator would).
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -52,6 +54,8 @@ pub fn tandem_bin() -> Result<PathBuf, String> {
 pub struct NodeProc {
     pub name: String,
     pub witness: bool,
+    /// Its loopback address (127.0.0.1, or 127.0.0.N with `setup_apart`).
+    pub host: String,
     /// Its Raft transport port (the admin API is `API_PORT_OFFSET` above).
     pub port: u16,
     /// Its settings file (`DIR/NAME.toml`).
@@ -85,22 +89,42 @@ impl ProcessCluster {
         if witness {
             names.push("witness".into());
         }
-        let ports = free_ports(names.len())?;
-        ProcessCluster::setup_on(tag, &names, &ports, timing)
+        let hosts = vec!["127.0.0.1".to_string(); names.len()];
+        let ports = free_ports(&hosts)?;
+        ProcessCluster::setup_on(tag, &names, &hosts, &ports, timing)
+    }
+
+    /// Like [`ProcessCluster::setup`] without a witness, but node N listens
+    /// on 127.0.0.N: a service that binds its node's address (the default
+    /// of `ocf:tandem:HttpService`) runs on a different address per node,
+    /// so two active copies would both answer ([`serving`]).
+    pub fn setup_apart(
+        tag: &str,
+        data_nodes: usize,
+        timing: Option<&str>,
+    ) -> Result<ProcessCluster, String> {
+        assert!(data_nodes < 255, "one loopback address per node");
+        let names: Vec<String> = (1..=data_nodes).map(|i| format!("node{i}")).collect();
+        let hosts: Vec<String> = (1..=data_nodes).map(|i| format!("127.0.0.{i}")).collect();
+        let ports = free_ports(&hosts)?;
+        ProcessCluster::setup_on(tag, &names, &hosts, &ports, timing)
     }
 
     /// A cluster with the same node names and addresses as `self` but its
     /// own CA: its nodes hold certificates the real cluster must refuse.
     pub fn impostor(&self, tag: &str) -> Result<ProcessCluster, String> {
         let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        let hosts: Vec<String> = self.nodes.iter().map(|n| n.host.clone()).collect();
         let ports: Vec<u16> = self.nodes.iter().map(|n| n.port).collect();
-        ProcessCluster::setup_on(tag, &names, &ports, None)
+        ProcessCluster::setup_on(tag, &names, &hosts, &ports, None)
     }
 
-    /// `names` pair with `ports`; a node named `witness` is the witness.
+    /// `names` pair with `hosts` and `ports`; a node named `witness` is the
+    /// witness.
     fn setup_on(
         tag: &str,
         names: &[String],
+        hosts: &[String],
         ports: &[u16],
         timing: Option<&str>,
     ) -> Result<ProcessCluster, String> {
@@ -112,8 +136,8 @@ impl ProcessCluster {
             .arg(API_PORT_OFFSET.to_string())
             .arg("--dir")
             .arg(&dir);
-        for (name, port) in names.iter().zip(ports) {
-            let spec = format!("{name}=127.0.0.1:{port}");
+        for ((name, host), port) in names.iter().zip(hosts).zip(ports) {
+            let spec = format!("{name}={host}:{port}");
             if name == "witness" {
                 cmd.arg("--witness").arg(spec);
             } else {
@@ -122,12 +146,12 @@ impl ProcessCluster {
         }
         check(&cmd.output().map_err(|e| e.to_string())?, "cluster setup")?;
         let mut nodes = Vec::new();
-        for (name, port) in names.iter().zip(ports) {
+        for ((name, host), port) in names.iter().zip(hosts).zip(ports) {
             let config = dir.join(format!("{name}.toml"));
             if let Some(timing) = timing {
                 set_table(&config, "timing", timing)?;
             }
-            nodes.push(node_proc(&dir, name, *port, name == "witness")?);
+            nodes.push(node_proc(&dir, name, host, *port, name == "witness")?);
         }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -144,13 +168,13 @@ impl ProcessCluster {
     /// A free Raft port (its API twin `API_PORT_OFFSET` above is free too)
     /// for a node to add with `tandem node add`.
     pub fn free_port(&self) -> Result<u16, String> {
-        Ok(free_ports(1)?[0])
+        Ok(free_ports(&["127.0.0.1".to_string()])?[0])
     }
 
     /// Takes a node added at run time (`tandem node add NAME ... --dir
     /// DIR` wrote `DIR/NAME.toml`) into the harness, not started.
     pub fn adopt(&mut self, name: &str, port: u16, witness: bool) -> Result<(), String> {
-        let node = node_proc(&self.dir, name, port, witness)?;
+        let node = node_proc(&self.dir, name, "127.0.0.1", port, witness)?;
         self.nodes.push(node);
         Ok(())
     }
@@ -250,6 +274,26 @@ impl ProcessCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Sends `signal` (`libc::SIGTERM`, `libc::SIGSTOP`, ...) to a running
+    /// node's process.
+    pub fn signal(&self, name: &str, signal: i32) {
+        let pid = self
+            .pid(name)
+            .unwrap_or_else(|| panic!("{name} is not running"));
+        // SAFETY: kill(2) on a child this harness started and has not reaped.
+        let rc = unsafe { libc::kill(pid as i32, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// The CPU time (user + system, all threads, not its children) a
+    /// running node's process has used, from `/proc/PID/stat`.
+    pub fn cpu_time(&self, name: &str) -> Duration {
+        let pid = self
+            .pid(name)
+            .unwrap_or_else(|| panic!("{name} is not running"));
+        cpu_time(pid).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
     /// Waits up to `timeout` for a node's process to exit on its own.
@@ -381,13 +425,128 @@ impl Drop for ProcessCluster {
     }
 }
 
+/// utime + stime of a process.
+fn cpu_time(pid: u32) -> Result<Duration, String> {
+    let stat = read(Path::new(&format!("/proc/{pid}/stat")))?;
+    // Fields after the parenthesised command: state is field 3, utime 14,
+    // stime 15 (proc(5)).
+    let rest = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r)
+        .ok_or("no command in /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<u64, String> {
+        fields
+            .get(i - 3)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| format!("bad /proc/{pid}/stat: {stat}"))
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Ok(Duration::from_millis((ticks(14)? + ticks(15)?) * 1000 / hz))
+}
+
+/// Whether a process exists and has not exited (a zombie has).
+pub fn alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    match stat.rsplit_once(") ") {
+        Some((_, rest)) => !rest.starts_with('Z') && !rest.starts_with('X'),
+        None => false,
+    }
+}
+
+/// The node an `ocf:tandem:HttpService` on `host:port` says serves it
+/// (`GET /` answers "tandem demo service on NODE"), or `None` if nothing
+/// answers there.
+pub fn serving(host: &str, port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = format!("{host}:{port}").parse().ok()?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    if !answer.contains(" 200 ") {
+        return None;
+    }
+    let node = answer.rsplit("tandem demo service on ").next()?.trim();
+    Some(if node.is_empty() { "?" } else { node }.to_string())
+}
+
+/// One observation of a [`Sampler`].
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// When it was taken.
+    pub at: Instant,
+    /// The nodes whose address answered (as the service named itself).
+    pub serving: Vec<String>,
+    /// Which of the watched processes were alive.
+    pub alive: Vec<bool>,
+}
+
+/// Watches a service on every node's address from a thread, every
+/// `every`, until [`Sampler::finish`]: an observation of effects (who
+/// answers), independent of what the cluster reports about itself.
+pub struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Sample>>,
+}
+
+impl Sampler {
+    /// Samples `port` on each of `hosts`, and whether each of `pids` lives.
+    pub fn start(hosts: Vec<String>, port: u16, pids: Vec<u32>, every: Duration) -> Sampler {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let halt = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while !halt.load(Ordering::Relaxed) {
+                let at = Instant::now();
+                let alive = pids.iter().map(|p| alive(*p)).collect();
+                let serving = hosts.iter().filter_map(|h| serving(h, port)).collect();
+                samples.push(Sample { at, serving, alive });
+                std::thread::sleep(every.saturating_sub(at.elapsed()));
+            }
+            samples
+        });
+        Sampler { stop, thread }
+    }
+
+    /// Stops sampling; the samples in order.
+    pub fn finish(self) -> Vec<Sample> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("sampler thread")
+    }
+}
+
+/// How long, as sampled, the service answered on two or more nodes at
+/// once: each such sample counts until the next one (the last one, if
+/// double, counts as at least a millisecond so it is never 0).
+pub fn double_active(samples: &[Sample]) -> Duration {
+    let mut total = Duration::ZERO;
+    for (i, s) in samples.iter().enumerate() {
+        if s.serving.len() > 1 {
+            let next = samples.get(i + 1).map_or(s.at, |n| n.at);
+            total += (next - s.at).max(Duration::from_millis(1));
+        }
+    }
+    total
+}
+
 /// A node of the harness, with an `admin-NAME.toml` whose only endpoint
 /// is its API.
-fn node_proc(dir: &Path, name: &str, port: u16, witness: bool) -> Result<NodeProc, String> {
-    let api = format!("127.0.0.1:{}", port + API_PORT_OFFSET);
+fn node_proc(
+    dir: &Path,
+    name: &str,
+    host: &str,
+    port: u16,
+    witness: bool,
+) -> Result<NodeProc, String> {
+    let api = format!("{host}:{}", port + API_PORT_OFFSET);
     Ok(NodeProc {
         name: name.to_string(),
         witness,
+        host: host.to_string(),
         port,
         config: dir.join(format!("{name}.toml")),
         admin: write_own_admin(dir, name, &api)?,
@@ -404,31 +563,34 @@ pub fn dc(v: &Value) -> Option<&str> {
     v["dc"].as_str()
 }
 
-/// `n` Raft ports whose `+API_PORT_OFFSET` twins are free too. The OS picks
-/// them (port 0), so parallel tests rarely collide; all listeners are held
-/// until every port is chosen so no port is handed out twice here.
-fn free_ports(n: usize) -> Result<Vec<u16>, String> {
+/// One Raft port per host whose `+API_PORT_OFFSET` twin is free there
+/// too. The OS picks them (port 0), so parallel tests rarely collide; all
+/// listeners are held until every port is chosen so no port is handed out
+/// twice here.
+fn free_ports(hosts: &[String]) -> Result<Vec<u16>, String> {
     let mut held = Vec::new();
-    let mut ports = BTreeMap::new();
-    for _ in 0..200 {
-        if ports.len() == n {
-            break;
+    let mut ports = Vec::new();
+    for host in hosts {
+        let mut found = None;
+        for _ in 0..200 {
+            let l = TcpListener::bind((host.as_str(), 0)).map_err(|e| format!("{host}: {e}"))?;
+            let port = l.local_addr().map_err(|e| e.to_string())?.port();
+            held.push(l);
+            let Some(api) = port.checked_add(API_PORT_OFFSET) else {
+                continue;
+            };
+            if ports.contains(&port) {
+                continue;
+            }
+            if let Ok(a) = TcpListener::bind((host.as_str(), api)) {
+                held.push(a);
+                found = Some(port);
+                break;
+            }
         }
-        let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let port = l.local_addr().map_err(|e| e.to_string())?.port();
-        held.push(l);
-        let Some(api) = port.checked_add(API_PORT_OFFSET) else {
-            continue;
-        };
-        if let Ok(a) = TcpListener::bind(("127.0.0.1", api)) {
-            held.push(a);
-            ports.insert(port, api);
-        }
+        ports.push(found.ok_or_else(|| format!("no free port pairs on {host}"))?);
     }
-    if ports.len() < n {
-        return Err("no free loopback port pairs".into());
-    }
-    Ok(ports.into_keys().collect())
+    Ok(ports)
 }
 
 fn check(out: &Output, what: &str) -> Result<(), String> {
