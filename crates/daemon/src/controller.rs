@@ -41,6 +41,9 @@ const CALL_SLACK: Duration = Duration::from_secs(5);
 /// disagreement must not spin).
 const SAME_PLAN_LIMIT: u32 = 3;
 const BACKOFF: Duration = Duration::from_secs(5);
+/// How long one plan may take (the same bound as a document's admission,
+/// which every committed configuration passed).
+const SCHEDULE_BUDGET: Duration = crate::limits::ADMISSION_BUDGET;
 /// A failed fence of a lost node is tried again after this long.
 const FENCE_RETRY: Duration = Duration::from_secs(10);
 
@@ -242,7 +245,13 @@ impl Controller {
             return Ok(());
         }
         let now = chrono_now();
-        let transition = tandem_scheduler::schedule(cluster, now);
+        // Off the runtime's workers, within a budget: a configuration that
+        // slipped past admission must not starve the lease loop or crash
+        // the DC.
+        let transition =
+            crate::schedule_guard::schedule_bounded(cluster.clone(), now, SCHEDULE_BUDGET)
+                .await
+                .map_err(|e| format!("cannot schedule: {e}"))?;
         let work: Vec<&Action> = transition.actions.iter().filter(|a| !a.pseudo).collect();
         if work.is_empty() {
             repeat.count = 0;

@@ -59,7 +59,10 @@ pub fn decide(node: &LostNode, by: &SettledBy) -> Decision {
                 detail: format!("it left cleanly, running nothing; its lease expired {ms} ms ago"),
             },
             None => Decision::Wait {
-                why: format!("{} left cleanly; waiting for its lease to expire", node.name),
+                why: format!(
+                    "{} left cleanly; waiting for its lease to expire",
+                    node.name
+                ),
             },
         };
     }
