@@ -136,6 +136,16 @@ fn refusal(result: Result<Value, ClientError>, status: u16) -> String {
     }
 }
 
+/// `text` as `PUT /config` (admin) and as `POST /plan` (operator): both
+/// refused with `status`; their messages.
+async fn refused_both_ways(node: &Node, text: &str, status: u16) -> [String; 2] {
+    let put = json!({ "expected_version": null, "text": text });
+    let put = node.admin.call(Method::PUT, "/config", Some(put)).await;
+    let plan = json!({ "text": text });
+    let plan = node.operator.call(Method::POST, "/plan", Some(plan)).await;
+    [refusal(put, status), refusal(plan, status)]
+}
+
 /// A node, `count` primitives, and a mandatory colocation (and, with
 /// `orders`, an order) from each to the one before: the slowest shape for
 /// the scheduler. Arrays of inline tables keep the text small.
@@ -179,23 +189,13 @@ async fn an_8000_link_chain_is_refused_with_the_reason_and_the_node_keeps_answer
     let text = chain(8_000, false);
     let before = status(&node).await["config_version"].clone();
 
-    let put = json!({ "expected_version": null, "text": text });
-    let message = refusal(
-        node.admin.call(Method::PUT, "/config", Some(put)).await,
-        422,
-    );
-    assert!(
-        message.contains(&format!(
-            "8000 primitives, more than the {MAX_PRIMITIVES} allowed"
-        )),
-        "the refusal names the count and the limit: {message}"
-    );
-    let plan = json!({ "text": text });
-    let message = refusal(
-        node.operator.call(Method::POST, "/plan", Some(plan)).await,
-        422,
-    );
-    assert!(message.contains("8000 primitives"), "{message}");
+    let expected = format!("8000 primitives, more than the {MAX_PRIMITIVES} allowed");
+    for message in refused_both_ways(&node, &text, 422).await {
+        assert!(
+            message.contains(&expected),
+            "the refusal names the count and the limit: {message}"
+        );
+    }
 
     let after = status(&node).await;
     assert_eq!(after["config_version"], before, "nothing was committed");
@@ -208,23 +208,10 @@ async fn a_10_mb_body_gets_413_before_it_is_read_and_the_node_keeps_answering() 
     let huge = "x".repeat(HUGE_BODY_BYTES);
 
     // Declared lengths: refused from the header.
-    let put = json!({ "expected_version": null, "text": huge });
-    let message = refusal(
-        node.admin.call(Method::PUT, "/config", Some(put)).await,
-        413,
-    );
-    assert!(
-        message.contains(&format!(
-            "/config accepts at most {MAX_DOCUMENT_BODY_BYTES} bytes"
-        )),
-        "{message}"
-    );
-    let plan = json!({ "text": huge });
-    let message = refusal(
-        node.operator.call(Method::POST, "/plan", Some(plan)).await,
-        413,
-    );
-    assert!(message.contains("/plan accepts at most"), "{message}");
+    let [put, plan] = refused_both_ways(&node, &huge, 413).await;
+    let limit = format!("accepts at most {MAX_DOCUMENT_BODY_BYTES} bytes");
+    assert!(put.contains(&format!("/config {limit}")), "{put}");
+    assert!(plan.contains(&format!("/plan {limit}")), "{plan}");
     // A small endpoint takes far less than a document.
     let attribute = json!({ "node": "node1", "name": "a", "value": "x".repeat(100 << 10) });
     let message = refusal(
