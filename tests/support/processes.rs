@@ -396,7 +396,16 @@ impl ProcessCluster {
         let rsctmp = self.dir.join(format!("{name}-data")).join("rsctmp");
         for entry in std::fs::read_dir(rsctmp).into_iter().flatten().flatten() {
             let pid = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            if let Ok(pid) = pid.trim().parse::<i32>() {
+            // A stale pid file may name a pid reused since, possibly by a
+            // daemon of another cluster: never kill a daemon or witness.
+            let Ok(pid) = pid.trim().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let is_node = cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == b"daemon" || arg == b"witness");
+            if pid > 1 && !is_node {
                 let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             }
         }
