@@ -15,7 +15,12 @@ const SYNC_EVERY: Duration = Duration::from_millis(250);
 
 /// Attribute names the cluster itself owns; agents do not set them.
 fn owned_by_cluster(name: &str) -> bool {
-    name.starts_with("fail-count-") || name.starts_with("last-failure-")
+    // Also the daemon's own (`shutdown` while it leaves cleanly) and the
+    // operator's (`#confirmed-down`): agents never set those.
+    name.starts_with("fail-count-")
+        || name.starts_with("last-failure-")
+        || name.starts_with('#')
+        || name == crate::controller::SHUTDOWN
 }
 
 /// Runs until `shutdown` resolves.

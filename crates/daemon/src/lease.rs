@@ -30,7 +30,7 @@ use std::time::Duration;
 use tandem_cluster::{ClusterNode, Command};
 
 /// How often the node checks its lease.
-const CHECK_EVERY: Duration = Duration::from_millis(25);
+const CHECK_EVERY: Duration = Duration::from_millis(50);
 
 /// The transient attribute an operator's `tandem node confirm-down` sets on
 /// a lost node; the node withdraws it when it holds a lease again.
