@@ -190,6 +190,34 @@ fn cut_node_releases_vip_before_survivors_take_it(lab: &Lab, vip: &str, owner: &
     let watch = lab.watch_addresses();
     lab.cut(owner);
     let cut = Instant::now();
+    // Silence is not evidence: without fencing, nothing is recovered
+    // until an operator confirms the node down (docs/safety.md).
+    let survivor = lab.names().into_iter().find(|n| n != owner).unwrap();
+    let blocked = lab.wait_status(&survivor, Duration::from_secs(5), |s| {
+        s["node_loss"].as_array().is_some_and(|l| {
+            l.iter().any(|n| {
+                n["node"] == owner
+                    && n["state"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("confirm-down"))
+            })
+        })
+    });
+    assert!(
+        blocked.is_ok(),
+        "the survivors should wait for confirm-down: {blocked:?}"
+    );
+    assert!(
+        lab.http_get(vip, PORT).is_err_or_owner(owner),
+        "nothing may answer for the VIP from a survivor before confirm-down"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = lab.tandem(&survivor, &["node", "confirm-down", owner]);
+    assert!(
+        out.status.success(),
+        "confirm-down: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (new_owner, answered) = served_elsewhere(lab, vip, owner, "group recovered on a survivor");
     eprintln!(
         "    VIP answers from {new_owner} {:?} after the cut",
@@ -227,7 +255,7 @@ fn cut_node_releases_vip_before_survivors_take_it(lab: &Lab, vip: &str, owner: &
         .and_then(|h| h.iter().rev().find(|r| r["target"] == owner))
         .cloned()
         .unwrap_or_default();
-    assert_eq!(record["action"], "lease-expired", "{record}");
+    assert_eq!(record["action"], "confirmed-down", "{record}");
     // Back on the network, the node rejoins holding nothing.
     lab.heal(owner);
     lab.wait_status(owner, FORM, |s| {
@@ -311,6 +339,17 @@ fn cut_dc_is_fenced_and_the_group_recovers(lab: &mut Lab, site: &mut Site) {
         !lab.daemon_running(owner),
         "the fenced node's daemon is gone"
     );
+}
+
+/// A VIP answer that is an error (nobody holds it) or comes from `owner`.
+trait NotFromSurvivor {
+    fn is_err_or_owner(&self, owner: &str) -> bool;
+}
+
+impl NotFromSurvivor for Result<String, String> {
+    fn is_err_or_owner(&self, owner: &str) -> bool {
+        self.as_ref().map_or(true, |b| *b == served_by(owner))
+    }
 }
 
 /// The cluster configuration under test.
