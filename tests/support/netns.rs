@@ -5,7 +5,10 @@
 //! collide.
 //!
 //! Main type: [`Lab`]. Cutting a node off is `ip link set nKsw down` on the
-//! switch side of its veth, as in `../shared/failover-harness`. Everything
+//! switch side of its veth, as in `../shared/failover-harness`; one-way
+//! loss is an `ip rule ... blackhole` for a TCP port in the node's
+//! namespace ([`Lab::block_tcp`]); a power cycle kills every process in
+//! the namespace and restores `eth0` ([`Lab::reboot`]). Everything
 //! the lab creates is removed by `Drop`, panics included: the daemons, every
 //! process still inside a node namespace (`ip netns pids`), the namespaces
 //! and the temp dir (kept, with the daemon logs printed, when a test fails).
@@ -23,7 +26,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Raft port of every node (each node has its own address, so one port).
-const RAFT_PORT: u16 = 7000;
+pub const RAFT_PORT: u16 = 7000;
 /// The admin API listens on the Raft port plus this.
 const API_PORT_OFFSET: u16 = 1000;
 
@@ -59,6 +62,20 @@ pub struct LabNode {
     /// An admin file naming only this node's API.
     pub admin: PathBuf,
     child: Option<Child>,
+    /// A `sleep` that lives in the node's namespace for the whole lab, so
+    /// that a fence agent (which runs in another node's mount namespace,
+    /// where `/run/netns` is hidden) can enter this one with `nsenter -t
+    /// PID -n`; its pid is in `DIR/NAME.netpid`.
+    anchor: Option<Child>,
+}
+
+/// Which TCP packets [`Lab::block_tcp`] drops in a node's namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Packets that arrive on `eth0` for the port: peers cannot reach it.
+    Inbound,
+    /// Packets this node sends to the port: it cannot reach its peers.
+    Outbound,
 }
 
 /// An `ip monitor address` running in every node namespace, with µs
@@ -165,6 +182,16 @@ impl Lab {
             ])?;
             ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
             let name = format!("node{i}");
+            let anchor = Command::new("ip")
+                .args(["netns", "exec", &ns, "sleep", "infinity"])
+                .stdin(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("anchor in {ns}: {e}"))?;
+            std::fs::write(
+                self.dir.join(format!("{name}.netpid")),
+                anchor.id().to_string(),
+            )
+            .map_err(|e| e.to_string())?;
             self.nodes.push(LabNode {
                 config: self.dir.join(format!("{name}.toml")),
                 admin: self.dir.join(format!("admin-{name}.toml")),
@@ -173,6 +200,7 @@ impl Lab {
                 sw_if,
                 ip: addr,
                 child: None,
+                anchor: Some(anchor),
             });
         }
         Ok(())
@@ -297,6 +325,82 @@ impl Lab {
     pub fn heal(&self, name: &str) {
         let n = self.node(name);
         ip(&["-n", &self.switch_ns, "link", "set", &n.sw_if, "up"]).expect("heal");
+    }
+
+    /// Drops TCP packets to `port` in a node's namespace, one way (an
+    /// `ip rule ... blackhole`, ahead of the local table, which moves from
+    /// preference 0 to 100 for this). Undone by [`Lab::unblock`].
+    pub fn block_tcp(&self, name: &str, port: u16, way: Direction) {
+        let ns = &self.node(name).ns;
+        let rules = Command::new("ip")
+            .args(["-n", ns, "rule", "show", "pref", "0"])
+            .output()
+            .expect("ip rule");
+        if String::from_utf8_lossy(&rules.stdout).contains("lookup local") {
+            ip(&["-n", ns, "rule", "add", "pref", "100", "lookup", "local"]).expect("local rule");
+            ip(&["-n", ns, "rule", "del", "pref", "0"]).expect("local rule moved");
+        }
+        let iif = match way {
+            Direction::Inbound => "eth0",
+            Direction::Outbound => "lo",
+        };
+        let port = port.to_string();
+        ip(&[
+            "-n",
+            ns,
+            "rule",
+            "add",
+            "pref",
+            "10",
+            "iif",
+            iif,
+            "ipproto",
+            "tcp",
+            "dport",
+            &port,
+            "blackhole",
+        ])
+        .expect("blackhole rule");
+    }
+
+    /// Removes every rule [`Lab::block_tcp`] added in a node's namespace.
+    pub fn unblock(&self, name: &str) {
+        let ns = &self.node(name).ns;
+        while ip(&["-n", ns, "rule", "del", "pref", "10"]).is_ok() {}
+    }
+
+    /// Sends `signal` to a node's daemon (not to its agents' processes).
+    pub fn signal_daemon(&self, name: &str, signal: i32) {
+        let pid = self.daemon_pid(name).expect("daemon runs") as i32;
+        // SAFETY: kill(2) of the daemon this lab started.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal})");
+    }
+
+    /// Power-cycles a node: every process in its namespace dies (the
+    /// daemon, agents, services; not the anchor), `eth0` comes back up
+    /// with only the node's own address (a reboot loses a VIP), its switch
+    /// port goes up, and its daemon starts again.
+    pub fn reboot(&mut self, name: &str) {
+        if let Some(mut child) = self.node_mut(name).child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let n = self.node(name);
+        let anchor = n.anchor.as_ref().map(Child::id);
+        kill_all_in(&n.ns, anchor);
+        let ns = n.ns.clone();
+        let addr = format!("{}/24", n.ip);
+        ip(&["-n", &ns, "addr", "flush", "dev", "eth0"]).expect("flush");
+        ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"]).expect("node address");
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]).expect("eth0 up");
+        self.heal(name);
+        self.start(name);
+    }
+
+    /// The path of a node's network namespace (for `setns`).
+    pub fn ns_path(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("/run/netns/{}", self.node(name).ns))
     }
 
     /// Runs `cmd` inside a node's network namespace.
@@ -462,6 +566,18 @@ impl Lab {
 }
 
 impl AddrWatch {
+    /// Every change of `addr` seen so far, in time order (`ip monitor`
+    /// flushes each line).
+    pub fn events(&self, addr: &str) -> Vec<AddrEvent> {
+        let mut events = Vec::new();
+        for (node, _, path) in &self.children {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            events.extend(text.lines().filter_map(|l| parse_addr_line(node, l, addr)));
+        }
+        events.sort_by(|a, b| a.t.total_cmp(&b.t));
+        events
+    }
+
     /// Stops watching; returns every change of `addr`, in time order.
     pub fn finish(mut self, addr: &str) -> Vec<AddrEvent> {
         let mut events = Vec::new();
@@ -496,13 +612,12 @@ impl Drop for Lab {
         // Agents' daemons (web servers, send_arp, hung scripts) outlive
         // the node's daemon; they are whatever still runs in its netns.
         for ns in &self.created {
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    if let Ok(pid) = pid.parse::<i32>() {
-                        // SAFETY: kill(2) of a process inside our own namespace.
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
-                    }
-                }
+            kill_all_in(ns, None);
+        }
+        for node in &mut self.nodes {
+            if let Some(mut anchor) = node.anchor.take() {
+                let _ = anchor.kill();
+                let _ = anchor.wait();
             }
         }
         for ns in self.created.iter().rev() {
@@ -538,10 +653,30 @@ fn parse_addr_line(node: &str, line: &str, addr: &str) -> Option<AddrEvent> {
     })
 }
 
+/// SIGKILL to every process in namespace `ns` but `spare`.
+fn kill_all_in(ns: &str, spare: Option<u32>) {
+    if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            match pid.parse::<u32>() {
+                Ok(pid) if Some(pid) != spare => {
+                    // SAFETY: kill(2) of a process inside our own namespace.
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 /// A plain HTTP/1.0 GET with a 1 s budget per step; the body or an error.
 fn http_get(target: &str) -> Result<String, String> {
+    http_get_within(target, Duration::from_secs(1))
+}
+
+/// A plain HTTP/1.0 GET with `budget` per step (connect, each read); the
+/// body of a 200 answer or an error. Runs in the caller's namespace.
+pub fn http_get_within(target: &str, budget: Duration) -> Result<String, String> {
     let addr: std::net::SocketAddr = target.parse().map_err(|e| format!("{e}"))?;
-    let budget = Duration::from_secs(1);
     let mut s = std::net::TcpStream::connect_timeout(&addr, budget).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(budget))
         .map_err(|e| e.to_string())?;
