@@ -74,7 +74,7 @@ name = "node3"
 [[resource]]
 id = "site"
 agent = "ocf:tandem:HttpService"
-params = {{ port = "{port}", bind = "127.0.0.1" }}
+params = {{ port = "{port}" }}
 op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
 "#
     );
@@ -101,9 +101,16 @@ fn running_on(doc: &Value, rsc: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Waits until `rsc` runs where `ok` wants it, its start finished: a start
+/// counts from its dispatch (recorded as pending, shown as "Starting").
 fn wait_running(c: &ProcessCluster, rsc: &str, ok: impl Fn(&[String]) -> bool) -> Value {
-    c.wait_get("node1", "/status", FORM, POLL, |d| ok(&running_on(d, rsc)))
-        .unwrap_or_else(|e| panic!("{rsc}: {e}"))
+    c.wait_get("node1", "/status", FORM, POLL, |d| {
+        let starting = d["running_text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Starting"));
+        !starting && ok(&running_on(d, rsc))
+    })
+    .unwrap_or_else(|e| panic!("{rsc}: {e}"))
 }
 
 /// The pid of the HTTP server a node's agent started for `rsc`.
@@ -143,10 +150,15 @@ fn answers(port: u16) -> bool {
 fn wait_serving(c: &ProcessCluster, port: u16, node: &str) {
     let host = &c.nodes.iter().find(|n| n.name == node).unwrap().host;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while serving(host, port).as_deref() != Some(node) {
+    loop {
+        let answer = serving(host, port);
+        if answer.as_deref() == Some(node) {
+            break;
+        }
         assert!(
             Instant::now() < deadline,
-            "{node}'s site never answered on {host}:{port}"
+            "{node}'s site never answered on {host}:{port} (last answer: {answer:?}; by curl: {:?})",
+            std::process::Command::new("curl").args(["-sS", "-m", "2", &format!("http://{host}:{port}/")]).output().map(|o| (String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string()))
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -539,6 +551,8 @@ fn a_restarted_daemon_probes_and_adopts_the_service_it_left_running() {
     let (mut c, port) = cluster_with_site("probe", 1_000_000);
     let doc = wait_running(&c, "site", |n| n.len() == 1);
     let home = running_on(&doc, "site")[0].clone();
+    // `running` shows a start once it is dispatched (recorded as pending).
+    wait_answers(port, "site");
     let pid = service_pid(&c, &home, "site");
     // The daemon dies and comes back well within the lease; its service
     // kept running meanwhile.

@@ -145,17 +145,11 @@ fn faults_never_run_the_service_on_two_nodes() {
     apply(&lab, &site);
     let owner = wait_serving(&lab, &site.vip, None);
     eprintln!("[{:>5.1}s] group runs on {owner}", secs(began));
-    // Not Direction::Outbound: a data node that cannot reach its peers
-    // stops its group when its lease ends, but the DC, which still
-    // reaches it, neither recovers the group nor learns it stopped, so the
-    // service stays down until the link heals (never two active, but it
-    // does not end on one node): reported as a product bug.
-    // Not SIGTERM of the serving node: the DC moves the group away, then
-    // re-plans it back onto the leaving node, which exits while that start
-    // runs, leaving the VIP up without a daemon until it is fenced
-    // (reported as a product bug).
     let outcomes = [
         one_way_block(&mut lab, &mut site, Direction::Inbound),
+        one_way_block(&mut lab, &mut site, Direction::Outbound),
+        terminated(&mut lab, &mut site, false),
+        terminated(&mut lab, &mut site, true),
         paused(&mut lab, &mut site, true),
         paused(&mut lab, &mut site, false),
         killed(&mut lab, &mut site),
@@ -226,6 +220,51 @@ fn one_way_block(lab: &mut Lab, site: &mut Site, way: Direction) -> Outcome {
     let report = watch.finish();
     lab.unblock(&owner);
     let outcome = outcome(lab, name, t0, &owner, report, fences, ended);
+    restore(lab, &owner);
+    outcome
+}
+
+/// SIGTERM of the serving node's daemon (the DC's, or a data node's): it
+/// announces its shutdown, the group moves, then it exits; recorded as a
+/// clean shutdown, not fenced.
+fn terminated(lab: &mut Lab, site: &mut Site, dc: bool) -> Outcome {
+    let current = dc_of(lab);
+    let owner = if dc {
+        current
+    } else {
+        lab.names().into_iter().find(|n| *n != current).unwrap()
+    };
+    place(lab, site, &owner);
+    let fences = fence_count(lab);
+    let watch = Watch::start(lab, &site.vip);
+    let t0 = Instant::now();
+    lab.signal_daemon(&owner, libc::SIGTERM);
+    let deadline = t0 + FORM;
+    while lab.daemon_running(&owner) {
+        assert!(Instant::now() < deadline, "{owner} did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let exited = Instant::now();
+    let ended = watch.wait_one(serves, exited, Duration::from_secs(3), FORM);
+    let moved = watch.first(serves, t0, |n| n != owner);
+    let report = watch.finish();
+    let what = if dc { "DC" } else { "data node" };
+    let name = format!("SIGTERM of the serving {what}'s daemon");
+    let outcome = outcome(lab, name, t0, &owner, report, fences, ended);
+    let moved = moved.unwrap_or_else(|| panic!("the group never moved off {owner}"));
+    assert!(
+        moved < exited,
+        "the service moved only after {owner}'s daemon exited"
+    );
+    assert!(!outcome.fenced, "a clean shutdown is not fenced");
+    let survivor = outcome.ended_on.clone();
+    lab.wait_status(&survivor, RECOVER, |s| {
+        s["fence_history"].as_array().is_some_and(|h| {
+            h.iter()
+                .any(|r| r["target"] == owner && r["action"] == "clean-shutdown")
+        })
+    })
+    .expect("recorded as a clean shutdown");
     restore(lab, &owner);
     outcome
 }

@@ -129,6 +129,15 @@ pub struct PeerView {
     pub lease_expired_ms: Option<u64>,
 }
 
+impl PeerView {
+    /// Heard within the lease and, on the DC, possibly holding a lease it
+    /// granted. A node the DC hears but that has no lease (it cannot reach
+    /// the DC: a one-way fault) runs nothing and can be given nothing.
+    pub fn online(&self) -> bool {
+        self.alive && self.lease_expired_ms.is_none()
+    }
+}
+
 /// The membership view every node can read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembershipView {

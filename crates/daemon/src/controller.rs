@@ -52,6 +52,8 @@ pub struct Controller {
     pub node: Arc<ClusterNode>,
     pub executor: Arc<LocalExecutor>,
     pub client: Arc<crate::ApiClient>,
+    /// Since when each node heard but holding no lease has been so.
+    pub leaseless_since: std::sync::Mutex<BTreeMap<String, Instant>>,
     /// When each lost node was last fenced (or tried).
     pub fence_tried: std::sync::Mutex<BTreeMap<String, Instant>>,
 }
@@ -98,7 +100,7 @@ impl Trigger {
             applied: node.applied_position(),
             term: view.term,
             alive: peers()
-                .filter(|v| v.alive)
+                .filter(|v| v.online())
                 .map(|v| v.name.clone())
                 .collect(),
             expired: peers()
@@ -317,11 +319,12 @@ impl Controller {
         let mut waiting = false;
         let mut recorded = false;
         let by = settled_by(cluster);
+        let lost = self.lost_nodes(view);
         let lost = view
             .voters
             .iter()
             .chain(&view.learners)
-            .filter(|v| !v.witness && !v.alive);
+            .filter(|v| lost.contains(&v.name));
         for peer in lost {
             let Some(status) = state.status.get(&peer.name) else {
                 continue; // already recorded down, or never reported
@@ -396,7 +399,12 @@ impl Controller {
         state: &Replicated,
     ) -> Result<bool, String> {
         let mut forget = Vec::new();
-        for peer in view.voters.iter().chain(&view.learners).filter(|v| v.alive) {
+        for peer in view
+            .voters
+            .iter()
+            .chain(&view.learners)
+            .filter(|v| v.online())
+        {
             let Some(status) = state.status.get(&peer.name) else {
                 continue;
             };
@@ -415,6 +423,39 @@ impl Controller {
         }
         self.propose(Command::Batch(forget)).await?;
         Ok(true)
+    }
+
+    /// The data nodes whose loss must be settled: unheard, or heard but
+    /// holding no lease for longer than a lease (it cannot reach this DC:
+    /// it stopped its resources, or a dead daemon left them running, and
+    /// it can record neither). The wait keeps a node that just started,
+    /// and has not been granted yet, from counting as lost.
+    fn lost_nodes(&self, view: &MembershipView) -> BTreeSet<String> {
+        let mut leaseless = self
+            .leaseless_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let grace = Duration::from_millis(view.lease_ms);
+        let peers = view.voters.iter().chain(&view.learners);
+        let mut lost = BTreeSet::new();
+        let mut fence_tried = self.fence_tried.lock().unwrap_or_else(|p| p.into_inner());
+        for v in peers.filter(|v| !v.witness) {
+            if v.online() {
+                // Back: its next loss is a new one, fenced at once.
+                fence_tried.remove(&v.name);
+            }
+            if v.online() || !v.alive {
+                leaseless.remove(&v.name);
+            }
+            let without_lease = !v.online()
+                && v.alive
+                && now.duration_since(*leaseless.entry(v.name.clone()).or_insert(now)) >= grace;
+            if !v.alive || without_lease {
+                lost.insert(v.name.clone());
+            }
+        }
+        lost
     }
 
     /// Whether fencing `node` may be tried now: at most once per
@@ -460,7 +501,7 @@ impl Controller {
             return Vec::new();
         }
         let mut probes = Vec::new();
-        for peer in view.voters.iter().filter(|v| !v.witness && v.alive) {
+        for peer in view.voters.iter().filter(|v| !v.witness && v.online()) {
             let known = state.status.get(&peer.name);
             for r in &cluster.config.resources {
                 for p in r.primitives() {
@@ -741,7 +782,7 @@ fn world(view: &MembershipView, state: &Replicated) -> impl PartialEq {
     let alive: BTreeSet<String> = view
         .voters
         .iter()
-        .filter(|v| v.alive)
+        .filter(|v| v.online())
         .map(|v| v.name.clone())
         .collect();
     let transient: BTreeMap<&String, &BTreeMap<String, String>> = state

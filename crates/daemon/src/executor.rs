@@ -5,7 +5,7 @@
 //! loses its lease (see [`crate::lease`]).
 //!
 //! The lease gate: an operation that can make a resource active (start,
-//! promote, migrate, reload, notify) runs only while the node holds its
+//! promote, migrate_from, reload, notify) runs only while the node holds its
 //! lease; once the lease loop closes the gate, every such operation still
 //! running is cancelled (its process group killed) and followed by a stop,
 //! and new ones are refused. Stops, demotes and monitors always run.
@@ -56,7 +56,9 @@ impl ExecRequest {
     pub fn needs_lease(&self) -> bool {
         !matches!(
             self.action.as_str(),
-            "stop" | "demote" | "monitor" | "meta-data" | "validate-all"
+            // migrate_to moves the resource off this node; its
+            // migrate_from on the target needs the target's lease.
+            "stop" | "demote" | "monitor" | "migrate_to" | "meta-data" | "validate-all"
         )
     }
 }
@@ -66,6 +68,9 @@ impl ExecRequest {
 #[derive(Default)]
 struct Gate {
     closed: bool,
+    /// The node is leaving (a clean stop): the gate stays closed whatever
+    /// the lease.
+    leaving: bool,
     /// instance → the operation in flight and its cancel handle.
     in_flight: BTreeMap<String, (ExecRequest, Cancel)>,
 }
@@ -243,7 +248,16 @@ impl LocalExecutor {
 
     /// Opens the lease gate: the node holds its lease.
     pub fn open_gate(&self) {
-        self.gate.lock().unwrap_or_else(|p| p.into_inner()).closed = false;
+        let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        gate.closed = gate.leaving;
+    }
+
+    /// Closes the gate for good (a clean stop): what is running finishes
+    /// and is moved or stopped, nothing new starts here.
+    pub fn leave(&self) {
+        let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        gate.leaving = true;
+        gate.closed = true;
     }
 
     /// Closes the lease gate and cancels every operation that needs the

@@ -204,6 +204,7 @@ where
         executor: executor.clone(),
         client: Arc::new(client),
         fence_tried: Default::default(),
+        leaseless_since: Default::default(),
     };
     tokio::spawn(controller.run(stopped()));
     Ok(executor)
@@ -227,8 +228,11 @@ async fn leave_cleanly(
         value: Some(executor::now_s().to_string()),
     };
     let started = tokio::time::Instant::now();
-    // Without quorum nothing can be announced or moved: stop here at once.
-    if executor.holds_resources() && node.view().quorum {
+    executor.leave();
+    // Announced even when this node runs nothing: the DC then records it
+    // down as a clean shutdown instead of fencing it. Without quorum
+    // nothing can be announced or moved: stop here at once.
+    if node.view().quorum {
         match node.propose(announce).await {
             Ok(_) => tracing::info!(
                 "stopping: the DC moves or stops this node's resources (at most {timeout:?})"

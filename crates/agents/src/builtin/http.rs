@@ -152,7 +152,10 @@ fn start(pidfile: &PathBuf, bind: &str, port: u16) -> i32 {
     }
     fail(
         rc::GENERIC,
-        &format!("server on {bind}:{port} did not become ready"),
+        &format!(
+            "server on {bind}:{port} did not become ready{}",
+            exit_of(pid)
+        ),
     )
 }
 
@@ -184,6 +187,21 @@ fn read_pid(pidfile: &PathBuf) -> Option<i32> {
         .parse()
         .ok()
         .filter(|p| *p > 1)
+}
+
+/// How our server child ended, if it did (it is reaped here).
+fn exit_of(pid: i32) -> String {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child with WNOHANG only reads its status.
+    let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    if reaped != pid {
+        return String::new();
+    }
+    if libc::WIFSIGNALED(status) {
+        format!(" (it was killed by signal {})", libc::WTERMSIG(status))
+    } else {
+        format!(" (it exited with code {})", libc::WEXITSTATUS(status))
+    }
 }
 
 fn alive(pid: i32) -> bool {
