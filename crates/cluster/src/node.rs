@@ -129,15 +129,6 @@ pub struct PeerView {
     pub lease_expired_ms: Option<u64>,
 }
 
-impl PeerView {
-    /// Heard within the lease and, on the DC, possibly holding a lease it
-    /// granted. A node the DC hears but that has no lease (it cannot reach
-    /// the DC: a one-way fault) runs nothing and can be given nothing.
-    pub fn online(&self) -> bool {
-        self.alive && self.lease_expired_ms.is_none()
-    }
-}
-
 /// The membership view every node can read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembershipView {
@@ -170,6 +161,19 @@ pub struct MembershipView {
     /// by the DC, counted from when this node sent the request; the DC's
     /// own is its quorum acknowledgement (see [`crate::lease`]).
     pub lease_left_ms: u64,
+}
+
+impl MembershipView {
+    /// Whether `peer` is online: heard within the lease and, on the DC,
+    /// not without a lease for a whole lease. A node the DC hears but that
+    /// asks it for no lease (a one-way fault: it cannot reach the DC) has
+    /// stopped its resources or cannot; it can be given nothing and its
+    /// loss must be settled. The one test of "online" that the scheduler's
+    /// input and the controller's settling share. (A node just started is
+    /// granted within a heartbeat, long before a lease has passed.)
+    pub fn online(&self, peer: &PeerView) -> bool {
+        peer.alive && peer.lease_expired_ms.is_none_or(|ms| ms < self.lease_ms)
+    }
 }
 
 /// The nondeterministic edges of a node that the simulation replaces:

@@ -52,8 +52,9 @@ pub struct Controller {
     pub node: Arc<ClusterNode>,
     pub executor: Arc<LocalExecutor>,
     pub client: Arc<crate::ApiClient>,
-    /// Since when each node heard but holding no lease has been so.
-    pub leaseless_since: std::sync::Mutex<BTreeMap<String, Instant>>,
+    /// The nodes counted lost at the previous step (forgotten when this
+    /// node is not DC): a node not among them begins a new loss.
+    pub known_lost: std::sync::Mutex<BTreeSet<String>>,
     /// When each lost node was last fenced (or tried).
     pub fence_tried: std::sync::Mutex<BTreeMap<String, Instant>>,
 }
@@ -100,7 +101,7 @@ impl Trigger {
             applied: node.applied_position(),
             term: view.term,
             alive: peers()
-                .filter(|v| v.online())
+                .filter(|v| view.online(v))
                 .map(|v| v.name.clone())
                 .collect(),
             expired: peers()
@@ -119,7 +120,7 @@ pub const SHUTDOWN: &str = "shutdown";
 /// latest one-shot operation of every resource is a successful stop or a
 /// probe that found it not running. Conservative: anything else (a start,
 /// a failed stop, a monitor that found it running) counts as active.
-fn runs_nothing(status: &tandem_cluster::NodeStatus) -> bool {
+pub(crate) fn runs_nothing(status: &tandem_cluster::NodeStatus) -> bool {
     status.resources.iter().all(|(rsc, r)| {
         let Some(last) = r.ops.get(&format!("{rsc}_last_0")) else {
             return r.ops.is_empty();
@@ -181,6 +182,10 @@ impl Controller {
                 // openraft issue 1898): it must not act, above all not
                 // fence the majority it cannot hear.
                 last = None;
+                self.known_lost
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
                 continue;
             }
             let trigger = Trigger::of(&view, &self.node);
@@ -320,6 +325,12 @@ impl Controller {
         let mut recorded = false;
         let by = settled_by(cluster);
         let lost = self.lost_nodes(view);
+        if self
+            .withdraw_stale_confirmations(view, state, &lost)
+            .await?
+        {
+            return Ok(Settle::RecordedDown);
+        }
         let lost = view
             .voters
             .iter()
@@ -403,7 +414,7 @@ impl Controller {
             .voters
             .iter()
             .chain(&view.learners)
-            .filter(|v| v.online())
+            .filter(|v| view.online(v))
         {
             let Some(status) = state.status.get(&peer.name) else {
                 continue;
@@ -425,37 +436,66 @@ impl Controller {
         Ok(true)
     }
 
-    /// The data nodes whose loss must be settled: unheard, or heard but
-    /// holding no lease for longer than a lease (it cannot reach this DC:
-    /// it stopped its resources, or a dead daemon left them running, and
-    /// it can record neither). The wait keeps a node that just started,
-    /// and has not been granted yet, from counting as lost.
+    /// The data nodes whose loss must be settled: not online
+    /// ([`MembershipView::online`]: unheard, or heard but without a lease
+    /// for a whole lease, so it can record nothing). A node back online
+    /// starts a new episode: its next loss is fenced at once.
     fn lost_nodes(&self, view: &MembershipView) -> BTreeSet<String> {
-        let mut leaseless = self
-            .leaseless_since
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let grace = Duration::from_millis(view.lease_ms);
+        let mut fence_tried = self.fence_tried.lock().unwrap_or_else(|p| p.into_inner());
         let peers = view.voters.iter().chain(&view.learners);
         let mut lost = BTreeSet::new();
-        let mut fence_tried = self.fence_tried.lock().unwrap_or_else(|p| p.into_inner());
         for v in peers.filter(|v| !v.witness) {
-            if v.online() {
-                // Back: its next loss is a new one, fenced at once.
+            if view.online(v) {
                 fence_tried.remove(&v.name);
-            }
-            if v.online() || !v.alive {
-                leaseless.remove(&v.name);
-            }
-            let without_lease = !v.online()
-                && v.alive
-                && now.duration_since(*leaseless.entry(v.name.clone()).or_insert(now)) >= grace;
-            if !v.alive || without_lease {
+            } else {
                 lost.insert(v.name.clone());
             }
         }
         lost
+    }
+
+    /// An operator's confirm-down counts only for the loss it was made
+    /// in: one left on a node that is online again, or made before this
+    /// DC counted the node lost (found when the loss begins), is withdrawn
+    /// through the log, so only a confirmation committed after that counts.
+    /// Returns whether anything was withdrawn.
+    async fn withdraw_stale_confirmations(
+        &self,
+        view: &MembershipView,
+        state: &Replicated,
+        lost: &BTreeSet<String>,
+    ) -> Result<bool, String> {
+        let newly_lost: Vec<String> = {
+            let mut known = self.known_lost.lock().unwrap_or_else(|p| p.into_inner());
+            let fresh = lost.difference(&known).cloned().collect();
+            known.clone_from(lost);
+            fresh
+        };
+        let confirmed = |name: &String| {
+            state
+                .status
+                .get(name)
+                .is_some_and(|s| s.transient.contains_key(crate::lease::CONFIRMED_DOWN))
+        };
+        let peers = view.voters.iter().chain(&view.learners);
+        let stale: Vec<Command> = peers
+            .map(|v| &v.name)
+            .filter(|name| !lost.contains(*name) || newly_lost.contains(name))
+            .filter(|name| confirmed(name))
+            .map(|name| {
+                tracing::warn!(node = %name, "withdrawing an operator's confirm-down made before this loss (or the node is back)");
+                Command::SetTransient {
+                    node: name.clone(),
+                    name: crate::lease::CONFIRMED_DOWN.to_string(),
+                    value: None,
+                }
+            })
+            .collect();
+        if stale.is_empty() {
+            return Ok(false);
+        }
+        self.propose(Command::Batch(stale)).await?;
+        Ok(true)
     }
 
     /// Whether fencing `node` may be tried now: at most once per
@@ -501,7 +541,7 @@ impl Controller {
             return Vec::new();
         }
         let mut probes = Vec::new();
-        for peer in view.voters.iter().filter(|v| !v.witness && v.online()) {
+        for peer in view.voters.iter().filter(|v| !v.witness && view.online(v)) {
             let known = state.status.get(&peer.name);
             for r in &cluster.config.resources {
                 for p in r.primitives() {
@@ -634,7 +674,13 @@ impl Controller {
                 tracing::warn!(term, resource = %a.target, node = ?a.node, "{} {}ms failed: {:?} {}", a.task, a.interval_ms, outcome.result.status, outcome.result.exit_reason.clone().unwrap_or_default());
                 stop_reason.get_or_insert_with(|| format!("{} of {} failed", a.task, a.target));
             }
-            self.record(&outcome, start_is_fatal).await?;
+            // Not `?`: leaving would drop the calls still in flight; their
+            // results must be awaited (and their pending records resolved).
+            if let Err(e) = self.record(&outcome, start_is_fatal).await {
+                tracing::warn!(resource = %a.target, "cannot record a result: {e}");
+                stop_reason
+                    .get_or_insert_with(|| format!("recording {} of {} failed", a.task, a.target));
+            }
             if stop_reason.is_none()
                 && world(&self.node.view(), &self.node.replicated()) != fingerprint
             {
@@ -782,7 +828,7 @@ fn world(view: &MembershipView, state: &Replicated) -> impl PartialEq {
     let alive: BTreeSet<String> = view
         .voters
         .iter()
-        .filter(|v| v.online())
+        .filter(|v| view.online(v))
         .map(|v| v.name.clone())
         .collect();
     let transient: BTreeMap<&String, &BTreeMap<String, String>> = state

@@ -483,7 +483,13 @@ pub async fn serve_request(
             node.view().term
         ));
     }
-    Ok(executor.execute(request).await)
+    // A task of its own: hyper drops a request's future when the caller
+    // hangs up, and an operation must never be abandoned half-way (its
+    // per-resource lock released while the agent still runs).
+    let executor = executor.clone();
+    tokio::spawn(async move { executor.execute(request).await })
+        .await
+        .map_err(|e| format!("the operation's task failed: {e}"))
 }
 
 pub(crate) fn now_s() -> i64 {

@@ -335,7 +335,10 @@ pub async fn confirm_down(
         .chain(&view.learners)
         .find(|p| p.name == target && !p.witness)
         .ok_or_else(|| ConfirmError::Unknown(target.to_string()))?;
-    if peer.id == view.node_id || peer.alive {
+    // On the DC, a node heard but without a lease counts as lost and may
+    // be confirmed; elsewhere, any node heard is refused. The DC honours
+    // only a confirmation made after it counted the node lost.
+    if peer.id == view.node_id || view.online(peer) {
         return Err(ConfirmError::Alive(target.to_string()));
     }
     if !node.replicated().status.contains_key(target) {
@@ -371,7 +374,7 @@ pub async fn confirm_down(
 pub enum ConfirmError {
     #[error("no data node named {0:?}")]
     Unknown(String),
-    #[error("{0} is heard from (or is this node): it is not down")]
+    #[error("{0} is heard from (or is this node): it is not down (a node the DC hears but that holds no lease can be confirmed through the DC)")]
     Alive(String),
     #[error("the confirmation was not committed: {0}")]
     NotCommitted(String),

@@ -82,6 +82,9 @@ pub async fn watch(
             }
         } else {
             executor.close_gate();
+            // Any lapse: withdraw a confirmation made meanwhile once the
+            // lease is back.
+            rejoined = false;
             if executor.holds_resources() && !keeps_without_lease(&node) {
                 tracing::warn!(
                     lease_left_ms = view.lease_left_ms,
@@ -89,7 +92,6 @@ pub async fn watch(
                     "lease ending (no grant from a DC within the lease): stopping every resource here"
                 );
                 let failed = stop_and_record(&node, &executor).await;
-                rejoined = false;
                 if failed > 0 {
                     tracing::error!("{failed} resources did not stop after losing the lease");
                     stuck = true;

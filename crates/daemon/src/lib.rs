@@ -204,7 +204,7 @@ where
         executor: executor.clone(),
         client: Arc::new(client),
         fence_tried: Default::default(),
-        leaseless_since: Default::default(),
+        known_lost: Default::default(),
     };
     tokio::spawn(controller.run(stopped()));
     Ok(executor)

@@ -53,16 +53,13 @@ pub fn apply_live_state(cluster: &mut Cluster, view: &MembershipView, state: &Re
             node.attributes
                 .push(pairs_set(format!("{}-replicated", node.uname), attrs));
         }
-        // Heard, and (on the DC) not without a lease for longer than a
-        // lease: such a node, a fenced one among them, cannot be given
-        // anything. (A node that just started is granted within a
-        // heartbeat; until the controller counts it lost, it stays online
-        // so the scheduler does not fence it on its own.)
-        let alive = view.voters.iter().any(|v| {
-            v.name == node.uname
-                && v.alive
-                && v.lease_expired_ms.is_none_or(|ms| ms < view.lease_ms)
-        });
+        // Online as the controller judges it when it settles lost nodes:
+        // a node heard but without a lease, a fenced one among them, is
+        // given nothing.
+        let alive = view
+            .voters
+            .iter()
+            .any(|v| v.name == node.uname && view.online(v));
         let reported = state.status.get(&node.uname);
         let flag = |b: bool| Some(if b { "true" } else { "false" }.to_string());
         // Down with nothing reported: fenced, past the lease, or never

@@ -64,6 +64,20 @@ pub async fn add(node: &ClusterNode, add: AddNode) -> Reply {
 }
 
 pub async fn remove(node: &ClusterNode, remove: RemoveNode) -> Reply {
+    // Forgetting a node's status is recovering its resources: only for a
+    // node whose history shows nothing active (stopped, moved away, or
+    // already recorded down), never for one that may still run something.
+    if let Some(status) = node.replicated().status.get(&remove.name) {
+        if !crate::controller::runs_nothing(status) {
+            return error(
+                StatusCode::CONFLICT,
+                format!(
+                    "{name} may still run resources (its recorded history shows some active or pending): stop it first (`tandem node standby {name}` or a clean stop of its daemon), or, if it is dead, fence it or `tandem node confirm-down {name}`",
+                    name = remove.name
+                ),
+            );
+        }
+    }
     let change = MemberChange::Remove {
         name: remove.name.clone(),
         force: remove.force,

@@ -74,7 +74,7 @@ fn node_loss(view: &MembershipView, state: &Replicated) -> Vec<serde_json::Value
             let status = state.status.get(&v.name);
             let confirmed =
                 status.is_some_and(|s| s.transient.contains_key(crate::lease::CONFIRMED_DOWN));
-            let state = match (v.alive, status.is_some()) {
+            let state = match (view.online(v), status.is_some()) {
                 (true, _) => "online".to_string(),
                 (false, false) => "down (settled)".to_string(),
                 (false, true) if by == crate::settle::SettledBy::Fencing => {
