@@ -1243,6 +1243,14 @@ fn wait_serving(lab: &Lab, vip: &str, on: Option<&str>) -> String {
     let expect = served_by(&owner);
     lab.wait_http(vip, PORT, FORM, move |b| b == expect)
         .expect("the VIP answers from the group's node");
+    // A start shows in `running` from its dispatch (recorded as pending,
+    // "Starting"); the server answers before its agent has returned.
+    lab.wait_status("node1", FORM, |s| {
+        s["running_text"]
+            .as_str()
+            .is_some_and(|t| !t.contains("Starting"))
+    })
+    .expect("the group's starts finished");
     owner
 }
 

@@ -1,5 +1,5 @@
-//! The controller: runs on the DC only, and acts only while this node holds
-//! the DC lease (a predecessor's has run out). On every change
+//! The controller: runs on the DC only, while a quorum follows it (see
+//! [`may_act`]). On every change
 //! (configuration, membership, a recorded result, an attribute) and at
 //! least once a second (timers such as failure-timeout), it
 //!
@@ -52,9 +52,9 @@ pub struct Controller {
     pub node: Arc<ClusterNode>,
     pub executor: Arc<LocalExecutor>,
     pub client: Arc<crate::ApiClient>,
-    /// The nodes counted lost at the previous step (forgotten when this
-    /// node is not DC): a node not among them begins a new loss.
-    pub known_lost: std::sync::Mutex<BTreeSet<String>>,
+    /// When, in log order, each node was last seen online and each
+    /// confirm-down first seen (kept by [`watch_confirmations`]).
+    pub confirmations: Arc<std::sync::Mutex<ConfirmWatch>>,
     /// When each lost node was last fenced (or tried).
     pub fence_tried: std::sync::Mutex<BTreeMap<String, Instant>>,
 }
@@ -131,6 +131,111 @@ pub(crate) fn runs_nothing(status: &tandem_cluster::NodeStatus) -> bool {
     })
 }
 
+/// Which operator confirmations count: one counts only if it was first
+/// seen after the node was last seen online, both in log order (the
+/// applied index at the look). Kept by a task of its own, so a controller
+/// busy in a long transition still sees a node come back (and a node
+/// lost meanwhile).
+#[derive(Default)]
+pub struct ConfirmWatch {
+    /// Node → applied index when it was last seen online.
+    online_at: BTreeMap<String, u64>,
+    /// Node → applied index when its confirm-down was first seen.
+    confirmed_at: BTreeMap<String, u64>,
+}
+
+impl ConfirmWatch {
+    fn observe(&mut self, view: &MembershipView, applied: u64, confirmed: &BTreeSet<String>) {
+        for v in view.voters.iter().chain(&view.learners) {
+            if view.online(v) {
+                self.online_at.insert(v.name.clone(), applied);
+            }
+        }
+        self.confirmed_at.retain(|name, _| confirmed.contains(name));
+        for name in confirmed {
+            self.confirmed_at.entry(name.clone()).or_insert(applied);
+        }
+    }
+
+    /// Whether `node`'s confirm-down counts: seen after its last time
+    /// online (never seen online by this DC: it counts).
+    fn counts(&self, node: &str) -> bool {
+        match self.confirmed_at.get(node) {
+            None => false,
+            Some(c) => self.online_at.get(node).is_none_or(|o| o < c),
+        }
+    }
+
+    /// Whether `node`'s confirm-down was made before it was last online.
+    fn stale(&self, node: &str) -> bool {
+        match (self.confirmed_at.get(node), self.online_at.get(node)) {
+            (Some(c), Some(o)) => o >= c,
+            _ => false,
+        }
+    }
+}
+
+/// Looks every [`CONFIRM_LOOK_EVERY`] at who is online and which nodes are
+/// confirmed down, while this node leads (what it saw before it led is
+/// forgotten).
+async fn watch_confirmations(node: Arc<ClusterNode>, watch: Arc<std::sync::Mutex<ConfirmWatch>>) {
+    let mut tick = tokio::time::interval(CONFIRM_LOOK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let view = node.view();
+        let mut watch = watch.lock().unwrap_or_else(|p| p.into_inner());
+        if !leads(&view) {
+            *watch = ConfirmWatch::default();
+            continue;
+        }
+        let (applied, confirmed) = node.read_applied(|index, state| {
+            let confirmed: BTreeSet<String> = state
+                .status
+                .iter()
+                .filter(|(_, s)| s.transient.contains_key(crate::lease::CONFIRMED_DOWN))
+                .map(|(n, _)| n.clone())
+                .collect();
+            (index.unwrap_or(0), confirmed)
+        });
+        watch.observe(&view, applied, &confirmed);
+    }
+}
+
+/// How often [`watch_confirmations`] looks.
+const CONFIRM_LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Whether this node may run the controller now: it leads, hears a quorum
+/// (a leader cut off from the majority still believes it leads, openraft
+/// issue 1898, and must not act, above all not fence the majority it
+/// cannot hear), and has applied everything committed (a new leader plans
+/// from its predecessor's last entries, pending records included). It need
+/// not hold the DC lease yet: a deposed DC can commit nothing, so it can
+/// start nothing (starts are recorded as pending first), and executors
+/// refuse its older term once they saw this one; what does depend on a
+/// predecessor's grants having run out (`lease_expired_ms`: settling by
+/// confirm-down or a clean shutdown) is only known under the DC lease.
+/// Fencing a lost DC at once is what makes its loss as quick as any other
+/// node's.
+fn may_act(view: &MembershipView, node: &ClusterNode) -> bool {
+    let applied = node.applied_position().map(|(_, index)| index);
+    leads(view) && applied >= view.committed_index
+}
+
+/// This node is the Raft leader and hears a quorum.
+fn leads(view: &MembershipView) -> bool {
+    view.state == "Leader" && view.dc_id == Some(view.node_id) && view.quorum
+}
+
 /// What settles a lost node in `cluster`: fencing when a device is
 /// configured, otherwise an operator.
 pub fn settled_by(cluster: &Cluster) -> SettledBy {
@@ -160,11 +265,17 @@ struct Repeat {
 }
 
 impl Controller {
-    /// Runs until `shutdown` resolves. Wakes on every Raft change (on the
+    /// Runs until `shutdown` resolves (and the confirmation watch beside
+    /// it). Wakes on every Raft change (on the
     /// DC that is every heartbeat), but steps only when something the plan
     /// depends on changed, or [`REPLAN_EVERY`] passed: an idle DC idles.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let watcher = tokio::spawn(watch_confirmations(
+            self.node.clone(),
+            self.confirmations.clone(),
+        ));
+        let _stop_watcher = AbortOnDrop(watcher);
         let mut repeat = Repeat::default();
         let mut changes = self.node.watch_changes();
         let mut last: Option<(Trigger, Instant)> = None;
@@ -175,17 +286,11 @@ impl Controller {
                 _ = changes.changed(REPLAN_EVERY) => {}
             }
             let view = self.node.view();
-            if !view.dc_lease {
-                // Not DC, or a DC whose predecessor's lease may not have
-                // run out, or one a quorum no longer acknowledges (a DC
-                // cut off from the majority still believes it leads,
-                // openraft issue 1898): it must not act, above all not
-                // fence the majority it cannot hear.
+            if !leads(&view) {
                 last = None;
-                self.known_lost
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clear();
+                continue;
+            }
+            if !may_act(&view, &self.node) {
                 continue;
             }
             let trigger = Trigger::of(&view, &self.node);
@@ -210,7 +315,7 @@ impl Controller {
         // transition as stale).
         for _ in 0..2 {
             let view = self.node.view();
-            if !view.dc_lease {
+            if !may_act(&view, &self.node) {
                 return Ok(());
             }
             let state = self.node.replicated();
@@ -343,7 +448,8 @@ impl Controller {
             let node = LostNode {
                 name: peer.name.clone(),
                 lease_expired_ms: peer.lease_expired_ms,
-                confirmed_down: status.transient.contains_key(crate::lease::CONFIRMED_DOWN),
+                confirmed_down: status.transient.contains_key(crate::lease::CONFIRMED_DOWN)
+                    && self.confirmation_counts(&peer.name),
                 fence_due: by == SettledBy::Fencing && self.may_try_fencing(&peer.name),
                 shutting_down: status.transient.contains_key(SHUTDOWN),
                 runs_nothing: runs_nothing(status),
@@ -465,11 +571,9 @@ impl Controller {
         state: &Replicated,
         lost: &BTreeSet<String>,
     ) -> Result<bool, String> {
-        let newly_lost: Vec<String> = {
-            let mut known = self.known_lost.lock().unwrap_or_else(|p| p.into_inner());
-            let fresh = lost.difference(&known).cloned().collect();
-            known.clone_from(lost);
-            fresh
+        let stale_seen: BTreeSet<String> = {
+            let watch = self.confirmations.lock().unwrap_or_else(|p| p.into_inner());
+            lost.iter().filter(|n| watch.stale(n)).cloned().collect()
         };
         let confirmed = |name: &String| {
             state
@@ -480,7 +584,7 @@ impl Controller {
         let peers = view.voters.iter().chain(&view.learners);
         let stale: Vec<Command> = peers
             .map(|v| &v.name)
-            .filter(|name| !lost.contains(*name) || newly_lost.contains(name))
+            .filter(|name| !lost.contains(*name) || stale_seen.contains(*name))
             .filter(|name| confirmed(name))
             .map(|name| {
                 tracing::warn!(node = %name, "withdrawing an operator's confirm-down made before this loss (or the node is back)");
@@ -496,6 +600,13 @@ impl Controller {
         }
         self.propose(Command::Batch(stale)).await?;
         Ok(true)
+    }
+
+    /// Whether the watch saw `node`'s confirm-down after its last time
+    /// online.
+    fn confirmation_counts(&self, node: &str) -> bool {
+        let watch = self.confirmations.lock().unwrap_or_else(|p| p.into_inner());
+        watch.counts(node)
     }
 
     /// Whether fencing `node` may be tried now: at most once per
@@ -847,4 +958,33 @@ fn world(view: &MembershipView, state: &Replicated) -> impl PartialEq {
 
 fn chrono_now() -> i64 {
     crate::executor::now_s()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn a_confirmation_counts_only_if_seen_after_the_node_was_last_online() {
+        let mut w = ConfirmWatch::default();
+        w.online_at.insert("n2".into(), 10);
+        // Confirmed while lost (index 12): counts, not stale.
+        w.confirmed_at.insert("n2".into(), 12);
+        assert!(w.counts("n2") && !w.stale("n2"));
+        // Then seen online again at 15: stale, no longer counts.
+        w.online_at.insert("n2".into(), 15);
+        assert!(!w.counts("n2") && w.stale("n2"));
+        // Withdrawn (gone from the state): forgotten.
+        let view_less: BTreeSet<String> = BTreeSet::new();
+        w.confirmed_at.retain(|n, _| view_less.contains(n));
+        assert!(!w.counts("n2") && !w.stale("n2"));
+        // Never seen online by this DC: a confirmation counts.
+        w.confirmed_at
+            .extend(set(&["n3"]).into_iter().map(|n| (n, 20)));
+        assert!(w.counts("n3"));
+    }
 }

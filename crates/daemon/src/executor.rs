@@ -63,6 +63,9 @@ impl ExecRequest {
     }
 }
 
+/// How long an operation that needs the lease waits for the gate to open.
+const GATE_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
+
 /// The lease gate: whether operations that need a lease may run, and the
 /// ones running now (cancelled when it closes).
 #[derive(Default)]
@@ -207,6 +210,7 @@ impl LocalExecutor {
             Err(reason) => return self.outcome(&request, OpResult::exec_failed(reason)),
         };
         if request.needs_lease() {
+            self.wait_for_gate().await;
             let cancel = Cancel::default();
             let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
             if gate.closed {
@@ -244,6 +248,23 @@ impl LocalExecutor {
     /// lag behind a new DC's first request).
     pub fn accepts_term(&self, term: u64) -> bool {
         self.highest_term.fetch_max(term, Ordering::SeqCst) <= term
+    }
+
+    /// Waits a moment for a closed gate to open: a new DC may send its
+    /// first start a heartbeat before this node's first grant from it has
+    /// been seen by the lease loop. Bounded; then the caller refuses.
+    async fn wait_for_gate(&self) {
+        let deadline = tokio::time::Instant::now() + GATE_WAIT;
+        loop {
+            let open = {
+                let gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+                !gate.closed || gate.leaving
+            };
+            if open || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// Opens the lease gate: the node holds its lease.
@@ -462,13 +483,26 @@ fn op_request(request: &ExecRequest) -> Result<OpRequest, String> {
     })
 }
 
+/// Whether this node holds a lease, waiting a moment for its first grant
+/// from a new DC (see [`LocalExecutor::wait_for_gate`]).
+async fn holds_lease_soon(node: &ClusterNode) -> bool {
+    let deadline = tokio::time::Instant::now() + GATE_WAIT;
+    while node.view().lease_left_ms == 0 {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    true
+}
+
 /// Answers `POST /execute`: refuses a stale token, runs the operation.
 pub async fn serve_request(
     node: &ClusterNode,
     executor: &Arc<LocalExecutor>,
     request: ExecRequest,
 ) -> Result<Outcome, String> {
-    if request.needs_lease() && node.view().lease_left_ms == 0 {
+    if request.needs_lease() && !holds_lease_soon(node).await {
         return Err(format!(
             "refused {} of {}: this node holds no lease",
             request.action, request.instance

@@ -204,7 +204,7 @@ where
         executor: executor.clone(),
         client: Arc::new(client),
         fence_tried: Default::default(),
-        known_lost: Default::default(),
+        confirmations: Default::default(),
     };
     tokio::spawn(controller.run(stopped()));
     Ok(executor)

@@ -89,6 +89,8 @@ struct World {
     history: CommittedHistory,
     leaders: LeaderPerTerm,
     latest_version: u64,
+    /// The highest term any node was ever seen leading in.
+    newest_leader_term: u64,
     writes: u64,
     crashes: u64,
 }
@@ -123,6 +125,7 @@ impl World {
             history: CommittedHistory::default(),
             leaders: LeaderPerTerm::default(),
             latest_version: 0,
+            newest_leader_term: 0,
             writes: 0,
             crashes: 0,
         }
@@ -217,7 +220,7 @@ impl World {
         }
         drop(net);
         dc_lease::check(&views)?;
-        node_lease::check(&views)?;
+        node_lease::check(&views, &mut self.newest_leader_term)?;
         Ok((views, applied))
     }
 

@@ -10,17 +10,18 @@
 //! newer term, so nothing it decides from now on can be committed (the
 //! daemon recovers a node only through a committed `NodeDown`), while the
 //! newer leader rightly grants leases before its own DC lease starts (so
-//! that nodes keep theirs through an election).
+//! that nodes keep theirs through an election). "Newer" counts every
+//! leader ever seen: one that stepped down again had its majority all the
+//! same.
 
 use tandem_cluster::{MembershipView, NodeId};
 
-pub fn check(views: &[(NodeId, MembershipView)]) -> Result<(), String> {
-    let newest_leader = views
-        .iter()
-        .filter(|(_, v)| v.state == "Leader")
+pub fn check(views: &[(NodeId, MembershipView)], newest_leader: &mut u64) -> Result<(), String> {
+    let leading_now = views.iter().filter(|(_, v)| v.state == "Leader");
+    *newest_leader = leading_now
         .map(|(_, v)| v.term)
-        .max()
-        .unwrap_or(0);
+        .fold(*newest_leader, u64::max);
+    let newest_leader = *newest_leader;
     for (dc, view) in views.iter().filter(|(_, v)| v.term >= newest_leader) {
         let freed = view.voters.iter().chain(&view.learners);
         for peer in freed.filter(|p| p.lease_expired_ms.is_some()) {
