@@ -14,7 +14,9 @@
 use serde_json::{json, Value};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tandem_tests::processes::{serving, tandem_bin, ProcessCluster, Sampler};
+use tandem_tests::processes::{
+    running_on, service_port, serving, tandem_bin, ProcessCluster, Sampler,
+};
 
 const FORM: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
@@ -23,17 +25,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A port below the ephemeral range, so no outgoing connection of the
-/// daemons can hold it when a service binds it.
-fn free_port() -> u16 {
-    let start = 20_000 + (std::process::id() % 5_000) as u16;
-    (start..32_000)
-        .find(|p| {
-            (1..=3).all(|n| std::net::TcpListener::bind((format!("127.0.0.{n}"), *p)).is_ok())
-        })
-        .expect("a free port")
 }
 
 /// A 3-node cluster running one HTTP service (`site`) with a 1 s monitor
@@ -57,7 +48,7 @@ fn load_site(c: &ProcessCluster, tag: &str, cluster: &str, extra: &str) -> u16 {
         d["cluster"]["quorum"] == true && d["cluster"]["dc"].is_string()
     })
     .unwrap();
-    let port = free_port();
+    let port = service_port();
     let config = format!(
         r#"
 [cluster]
@@ -87,18 +78,6 @@ op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
         String::from_utf8_lossy(&out.stderr)
     );
     port
-}
-
-/// Where `rsc` runs now, from `tandem status --json`'s `running`.
-fn running_on(doc: &Value, rsc: &str) -> Vec<String> {
-    doc["running"]["resources"][rsc]["Started"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|n| n.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Waits until `rsc` runs where `ok` wants it, its start finished: a start
@@ -504,7 +483,8 @@ params = { pcmk_host_list = "node1 node2 node3" }
     assert_eq!(fenced["device"], "power", "{fenced}");
     let log = std::fs::read_to_string(c.dir.join("fenced.log")).unwrap();
     assert!(log.contains(&format!("{home} reboot")), "{log}");
-    assert!(answers(port), "site does not answer after the fence");
+    // `running` shows the start from its dispatch: wait for the answer.
+    wait_answers(port, "site after the fence");
     // The fenced node "reboots" and rejoins.
     c.kill(&home);
     c.start(&home);

@@ -4,7 +4,7 @@
 //! `node remove` never forgets a node that may still run something.
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use tandem_tests::processes::{serving, ProcessCluster, Sampler};
+use tandem_tests::processes::{running_on, service_port, serving, ProcessCluster, Sampler};
 
 /// The tests share the machine's loopback ports: one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -27,26 +27,6 @@ case "$1" in
     *) exit 3 ;;
 esac
 "#;
-
-fn service_port() -> u16 {
-    let start = 20_000 + (std::process::id() % 5_000) as u16;
-    (start..32_000)
-        .find(|p| {
-            (1..=3).all(|n| std::net::TcpListener::bind((format!("127.0.0.{n}"), *p)).is_ok())
-        })
-        .expect("a free service port")
-}
-
-fn running_on(doc: &Value, rsc: &str) -> Vec<String> {
-    doc["running"]["resources"][rsc]["Started"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|n| n.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn config(tag: &str, port: u16, b: &str, slow: bool, site_on_b: bool) -> String {
     let mut t = format!(

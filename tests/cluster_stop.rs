@@ -14,7 +14,9 @@
 use serde_json::Value;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tandem_tests::processes::{double_active, serving, ProcessCluster, Sample, Sampler};
+use tandem_tests::processes::{
+    double_active, running_on, service_port, serving, ProcessCluster, Sample, Sampler,
+};
 
 const FORM: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(100);
@@ -26,17 +28,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A port below the ephemeral range, so no outgoing connection of the
-/// daemons can hold it when the service binds it.
-fn service_port() -> u16 {
-    let start = 20_000 + (std::process::id() % 5_000) as u16;
-    (start..32_000)
-        .find(|p| {
-            (1..=3).all(|n| std::net::TcpListener::bind((format!("127.0.0.{n}"), *p)).is_ok())
-        })
-        .expect("a free service port")
 }
 
 /// A 3-node cluster (node N on 127.0.0.N) running `site`, an HTTP service
@@ -92,17 +83,6 @@ op = [{{ name = "monitor", interval = "1s", timeout = "2s" }}]
     let home = running_on(&doc, "site")[0].clone();
     wait_serving(&c, port, &home);
     (c, port, home)
-}
-
-fn running_on(doc: &Value, rsc: &str) -> Vec<String> {
-    doc["running"]["resources"][rsc]["Started"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|n| n.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn host<'a>(c: &'a ProcessCluster, node: &str) -> &'a str {

@@ -467,6 +467,30 @@ pub fn alive(pid: u32) -> bool {
 /// The node an `ocf:tandem:HttpService` on `host:port` says serves it
 /// (`GET /` answers "tandem demo service on NODE"), or `None` if nothing
 /// answers there.
+/// A port free on 127.0.0.1-3 for a test's service, below the ephemeral
+/// range, so no outgoing connection of the daemons can hold it when the
+/// service binds it.
+pub fn service_port() -> u16 {
+    let start = 20_000 + (std::process::id() % 5_000) as u16;
+    (start..32_000)
+        .find(|p| {
+            (1..=3).all(|n| std::net::TcpListener::bind((format!("127.0.0.{n}"), *p)).is_ok())
+        })
+        .expect("a free service port")
+}
+
+/// Where `rsc` runs now, from `tandem status --json`'s `running`.
+pub fn running_on(doc: &serde_json::Value, rsc: &str) -> Vec<String> {
+    doc["running"]["resources"][rsc]["Started"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn serving(host: &str, port: u16) -> Option<String> {
     use std::io::{Read, Write};
     let addr: std::net::SocketAddr = format!("{host}:{port}").parse().ok()?;
