@@ -115,9 +115,8 @@ fn pairs_set(id: String, pairs: &std::collections::BTreeMap<String, String>) -> 
 /// the scheduler reads it): a primitive where it is active, a group where
 /// all its members are, a clone (and its primitive) wherever an instance
 /// is.
-pub fn running_nodes(cluster: &Cluster) -> BTreeMap<String, Vec<String>> {
+pub fn running_nodes(current: &tandem_scheduler::ClusterView) -> BTreeMap<String, Vec<String>> {
     use tandem_scheduler::view::{strip_instance, PrimitiveView, ResourceView};
-    let current = tandem_scheduler::schedule(cluster, crate::executor::now_s()).current;
     let nodes_of = |p: &PrimitiveView| -> BTreeSet<String> {
         p.active.iter().map(|a| a.node.clone()).collect()
     };

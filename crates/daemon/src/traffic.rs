@@ -118,7 +118,7 @@ pub async fn follow(
             .collect();
         let mut out = Vec::new();
         node_events(&view, &state, &mut told, &mut out);
-        pool_events(&view, &state, &settings, &addresses, &mut told, &mut out);
+        pool_events(&view, &state, &settings, &addresses, &mut told, &mut out).await;
         for event in out {
             // Bounded channel: wait rather than drop a cluster fact.
             if events.send(event).await.is_err() {
@@ -173,7 +173,7 @@ fn toggle(set: &mut BTreeSet<String>, name: &str, on: bool) {
     }
 }
 
-fn pool_events(
+async fn pool_events(
     view: &MembershipView,
     state: &Replicated,
     settings: &TrafficSettings,
@@ -198,7 +198,23 @@ fn pool_events(
     let Some(Ok(cluster)) = crate::live::cluster_of(view, state) else {
         return;
     };
-    let running = crate::live::running_nodes(&cluster);
+    // Off the runtime's workers, like every scheduling run.
+    let scheduled = crate::schedule_guard::schedule_for(
+        crate::schedule_guard::Purpose::Status,
+        cluster,
+        crate::executor::now_s(),
+        crate::limits::STATUS_BUDGET,
+    )
+    .await;
+    let transition = match scheduled {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("traffic: cannot tell where resources run: {e}");
+            told.input = None;
+            return;
+        }
+    };
+    let running = crate::live::running_nodes(&transition.current);
     for f in &settings.follow {
         let mut backends: Vec<(String, std::net::SocketAddr)> = running
             .get(&f.resource)
