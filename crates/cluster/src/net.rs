@@ -437,9 +437,7 @@ impl Endpoint {
         let metrics = self.raft.metrics();
         let since_ack = {
             let m = metrics.borrow_watched();
-            let leading =
-                m.state == openraft::ServerState::Leader && m.current_leader == Some(self.me);
-            if !leading {
+            if !crate::node::leads(&m, self.me) {
                 return None;
             }
             m.last_quorum_acked.map(|t| t.elapsed())

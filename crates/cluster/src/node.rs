@@ -174,6 +174,11 @@ pub struct MembershipView {
 }
 
 impl MembershipView {
+    /// Every member: the voters, then the learners.
+    pub fn peers(&self) -> impl Iterator<Item = &PeerView> {
+        self.voters.iter().chain(&self.learners)
+    }
+
     /// Whether `peer` is online: heard within the lease and, on the DC,
     /// not without a lease for a whole lease. A node the DC hears but that
     /// asks it for no lease (a one-way fault: it cannot reach the DC) has
@@ -593,8 +598,7 @@ impl ClusterNode {
         let alive = voters.iter().filter(|v| v.alive).count();
         let needed = voters.len() / 2 + 1;
         let name_of = |id: NodeId| membership.get_node(&id).map(|m| m.name.clone());
-        let leading = metrics.state == openraft::ServerState::Leader
-            && metrics.current_leader == Some(self.settings.id);
+        let leading = leads(&metrics, self.settings.id);
         let since = *self.leader_since.lock().unwrap_or_else(|p| p.into_inner());
         let took_office = since
             .filter(|(term, _)| *term == metrics.current_term)
@@ -885,6 +889,12 @@ pub(crate) async fn execute_change(
         members: membership.nodes().map(|(id, m)| (*id, m.clone())).collect(),
         voters: membership.voter_ids().collect(),
     })
+}
+
+/// Whether `me` is the Raft leader by these metrics (its role and the
+/// leader it knows agree).
+pub(crate) fn leads(m: &Metrics, me: NodeId) -> bool {
+    m.state == openraft::ServerState::Leader && m.current_leader == Some(me)
 }
 
 /// The leader's metrics as the steward reads them.

@@ -96,7 +96,7 @@ struct Trigger {
 
 impl Trigger {
     fn of(view: &MembershipView, node: &ClusterNode) -> Trigger {
-        let peers = || view.voters.iter().chain(&view.learners);
+        let peers = || view.peers();
         Trigger {
             applied: node.applied_position(),
             term: view.term,
@@ -146,7 +146,7 @@ pub struct ConfirmWatch {
 
 impl ConfirmWatch {
     fn observe(&mut self, view: &MembershipView, applied: u64, confirmed: &BTreeSet<String>) {
-        for v in view.voters.iter().chain(&view.learners) {
+        for v in view.peers() {
             if view.online(v) {
                 self.online_at.insert(v.name.clone(), applied);
             }
@@ -166,12 +166,10 @@ impl ConfirmWatch {
         }
     }
 
-    /// Whether `node`'s confirm-down was made before it was last online.
+    /// Whether `node`'s confirm-down was seen, but not after its last time
+    /// online.
     fn stale(&self, node: &str) -> bool {
-        match (self.confirmed_at.get(node), self.online_at.get(node)) {
-            (Some(c), Some(o)) => o >= c,
-            _ => false,
-        }
+        self.confirmed_at.contains_key(node) && !self.counts(node)
     }
 }
 
@@ -193,7 +191,7 @@ async fn watch_confirmations(node: Arc<ClusterNode>, watch: Arc<std::sync::Mutex
             let confirmed: BTreeSet<String> = state
                 .status
                 .iter()
-                .filter(|(_, s)| s.transient.contains_key(crate::lease::CONFIRMED_DOWN))
+                .filter(|(_, s)| crate::lease::confirmed_down(s))
                 .map(|(n, _)| n.clone())
                 .collect();
             (index.unwrap_or(0), confirmed)
@@ -436,11 +434,7 @@ impl Controller {
         {
             return Ok(Settle::RecordedDown);
         }
-        let lost = view
-            .voters
-            .iter()
-            .chain(&view.learners)
-            .filter(|v| lost.contains(&v.name));
+        let lost = view.peers().filter(|v| lost.contains(&v.name));
         for peer in lost {
             let Some(status) = state.status.get(&peer.name) else {
                 continue; // already recorded down, or never reported
@@ -448,7 +442,7 @@ impl Controller {
             let node = LostNode {
                 name: peer.name.clone(),
                 lease_expired_ms: peer.lease_expired_ms,
-                confirmed_down: status.transient.contains_key(crate::lease::CONFIRMED_DOWN)
+                confirmed_down: crate::lease::confirmed_down(status)
                     && self.confirmation_counts(&peer.name),
                 fence_due: by == SettledBy::Fencing && self.may_try_fencing(&peer.name),
                 shutting_down: status.transient.contains_key(SHUTDOWN),
@@ -516,12 +510,7 @@ impl Controller {
         state: &Replicated,
     ) -> Result<bool, String> {
         let mut forget = Vec::new();
-        for peer in view
-            .voters
-            .iter()
-            .chain(&view.learners)
-            .filter(|v| view.online(v))
-        {
+        for peer in view.peers().filter(|v| view.online(v)) {
             let Some(status) = state.status.get(&peer.name) else {
                 continue;
             };
@@ -548,7 +537,7 @@ impl Controller {
     /// starts a new episode: its next loss is fenced at once.
     fn lost_nodes(&self, view: &MembershipView) -> BTreeSet<String> {
         let mut fence_tried = self.fence_tried.lock().unwrap_or_else(|p| p.into_inner());
-        let peers = view.voters.iter().chain(&view.learners);
+        let peers = view.peers();
         let mut lost = BTreeSet::new();
         for v in peers.filter(|v| !v.witness) {
             if view.online(v) {
@@ -561,10 +550,9 @@ impl Controller {
     }
 
     /// An operator's confirm-down counts only for the loss it was made
-    /// in: one left on a node that is online again, or made before this
-    /// DC counted the node lost (found when the loss begins), is withdrawn
-    /// through the log, so only a confirmation committed after that counts.
-    /// Returns whether anything was withdrawn.
+    /// in: one left on a node that is online again, or one the watch saw
+    /// before the node's last time online ([`ConfirmWatch::stale`]), is
+    /// withdrawn through the log. Returns whether anything was withdrawn.
     async fn withdraw_stale_confirmations(
         &self,
         view: &MembershipView,
@@ -579,9 +567,9 @@ impl Controller {
             state
                 .status
                 .get(name)
-                .is_some_and(|s| s.transient.contains_key(crate::lease::CONFIRMED_DOWN))
+                .is_some_and(crate::lease::confirmed_down)
         };
-        let peers = view.voters.iter().chain(&view.learners);
+        let peers = view.peers();
         let stale: Vec<Command> = peers
             .map(|v| &v.name)
             .filter(|name| !lost.contains(*name) || stale_seen.contains(*name))

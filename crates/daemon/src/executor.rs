@@ -254,17 +254,11 @@ impl LocalExecutor {
     /// first start a heartbeat before this node's first grant from it has
     /// been seen by the lease loop. Bounded; then the caller refuses.
     async fn wait_for_gate(&self) {
-        let deadline = tokio::time::Instant::now() + GATE_WAIT;
-        loop {
-            let open = {
-                let gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
-                !gate.closed || gate.leaving
-            };
-            if open || tokio::time::Instant::now() >= deadline {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        within_gate_wait(|| {
+            let gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+            !gate.closed || gate.leaving
+        })
+        .await;
     }
 
     /// Opens the lease gate: the node holds its lease.
@@ -486,14 +480,22 @@ fn op_request(request: &ExecRequest) -> Result<OpRequest, String> {
 /// Whether this node holds a lease, waiting a moment for its first grant
 /// from a new DC (see [`LocalExecutor::wait_for_gate`]).
 async fn holds_lease_soon(node: &ClusterNode) -> bool {
+    within_gate_wait(|| node.view().lease_left_ms > 0).await
+}
+
+/// Polls `ready` every 10 ms until it holds (true) or [`GATE_WAIT`] has
+/// passed (false).
+async fn within_gate_wait(mut ready: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + GATE_WAIT;
-    while node.view().lease_left_ms == 0 {
+    loop {
+        if ready() {
+            return true;
+        }
         if tokio::time::Instant::now() >= deadline {
             return false;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    true
 }
 
 /// Answers `POST /execute`: refuses a stale token, runs the operation.

@@ -330,9 +330,7 @@ pub async fn confirm_down(
 ) -> Result<String, ConfirmError> {
     let view = node.view();
     let peer = view
-        .voters
-        .iter()
-        .chain(&view.learners)
+        .peers()
         .find(|p| p.name == target && !p.witness)
         .ok_or_else(|| ConfirmError::Unknown(target.to_string()))?;
     // On the DC, a node heard but without a lease counts as lost and may

@@ -36,6 +36,11 @@ const CHECK_EVERY: Duration = Duration::from_millis(50);
 /// a lost node; the node withdraws it when it holds a lease again.
 pub const CONFIRMED_DOWN: &str = "#confirmed-down";
 
+/// Whether an operator's confirm-down stands on this node's status.
+pub fn confirmed_down(status: &tandem_cluster::NodeStatus) -> bool {
+    status.transient.contains_key(CONFIRMED_DOWN)
+}
+
 /// Whether `no-quorum-policy` lets a node keep its resources without a
 /// lease (`freeze`, `ignore`). Then only a fence or an operator settles its
 /// loss. The one rule the lease loop and the controller share.
@@ -64,6 +69,7 @@ pub async fn watch(
     });
     let mut rejoined = false;
     let mut stuck = false;
+    let mut policy = NoQuorumPolicy::default();
     let mut suspend = SuspendCheck::new();
     // Until then, no lease is trusted (see `SuspendCheck`).
     let mut distrust_until: Option<tokio::time::Instant> = None;
@@ -97,7 +103,7 @@ pub async fn watch(
             // Any lapse: withdraw a confirmation made meanwhile once the
             // lease is back.
             rejoined = false;
-            if executor.holds_resources() && !keeps_without_lease(&node) {
+            if executor.holds_resources() && !policy.keeps(&node) {
                 tracing::warn!(
                     lease_left_ms = view.lease_left_ms,
                     dc = ?view.dc,
@@ -112,7 +118,7 @@ pub async fn watch(
         }
         if let Some(f) = dog.as_mut() {
             // Fed only while safe: the lease is held, or nothing is.
-            let safe = holds || !executor.holds_resources() || keeps_without_lease(&node);
+            let safe = holds || !executor.holds_resources() || policy.keeps(&node);
             if safe && !stuck {
                 let _ = f.write_all(b"\0").and_then(|_| f.flush());
             }
@@ -202,17 +208,11 @@ async fn announce_rejoin(node: &ClusterNode, me: &str) -> bool {
 /// The recording runs on its own, so the caller (the lease loop, which
 /// feeds the watchdog) never waits for an unreachable DC.
 pub async fn stop_and_record(node: &Arc<ClusterNode>, executor: &Arc<LocalExecutor>) -> usize {
-    let outcomes = executor.stop_everything(node.view().term).await;
-    let failed = outcomes.iter().filter(|o| !o.ok).count();
-    let state = node.replicated();
-    let commands: Vec<Command> = outcomes
-        .iter()
-        .map(|o| crate::oprecord::record(o, &state, crate::executor::now_s(), true))
-        .collect();
-    if !commands.is_empty() {
+    let (failed, record) = stop_here(node, executor).await;
+    if let Some(record) = record {
         let node = node.clone();
         tokio::spawn(async move {
-            if let Err(e) = node.propose(Command::Batch(commands)).await {
+            if let Err(e) = node.propose(record).await {
                 tracing::warn!("the stops here could not be recorded: {e}");
             }
         });
@@ -220,10 +220,48 @@ pub async fn stop_and_record(node: &Arc<ClusterNode>, executor: &Arc<LocalExecut
     failed
 }
 
-fn keeps_without_lease(node: &ClusterNode) -> bool {
+/// Stops everything this node runs or starts; returns how many stops
+/// failed and the command that records them (none when nothing ran).
+pub async fn stop_here(
+    node: &ClusterNode,
+    executor: &Arc<LocalExecutor>,
+) -> (usize, Option<Command>) {
+    let outcomes = executor.stop_everything(node.view().term).await;
+    let failed = outcomes.iter().filter(|o| !o.ok).count();
     let state = node.replicated();
-    tandem_model::native::parse_toml(&state.config_text)
-        .is_ok_and(|c| keeps_resources_without_lease(&c.config))
+    let commands: Vec<Command> = outcomes
+        .iter()
+        .map(|o| crate::oprecord::record(o, &state, crate::executor::now_s(), true))
+        .collect();
+    (
+        failed,
+        (!commands.is_empty()).then_some(Command::Batch(commands)),
+    )
+}
+
+/// [`keeps_resources_without_lease`] for the replicated configuration,
+/// parsed again only when its version changes: the lease loop asks on
+/// every tick while it runs without a lease.
+#[derive(Default)]
+struct NoQuorumPolicy {
+    /// The configuration version `keeps` was read from.
+    version: Option<u64>,
+    keeps: bool,
+}
+
+impl NoQuorumPolicy {
+    fn keeps(&mut self, node: &ClusterNode) -> bool {
+        let changed = node.read_applied(|_, state| {
+            (self.version != Some(state.config_version))
+                .then(|| (state.config_version, state.config_text.clone()))
+        });
+        if let Some((version, text)) = changed {
+            self.version = Some(version);
+            self.keeps = tandem_model::native::parse_toml(&text)
+                .is_ok_and(|c| keeps_resources_without_lease(&c.config));
+        }
+        self.keeps
+    }
 }
 
 #[cfg(test)]

@@ -210,6 +210,9 @@ where
     Ok(executor)
 }
 
+/// How long a leaving node waits for its last stops to be recorded.
+const RECORD_STOPS_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A clean stop, like `pcs cluster stop`: announce the shutdown so the DC
 /// moves or stops this node's resources, wait for that (at most
 /// `timeout`, with progress in the log), stop what is left here, and
@@ -253,9 +256,15 @@ async fn leave_cleanly(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let failed = lease::stop_and_record(node, executor).await;
-    // Give the records a moment to reach the log before the member goes.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (failed, record) = lease::stop_here(node, executor).await;
+    // Recorded before the member goes, so the DC sees that it runs
+    // nothing (bounded: without a DC the node leaves unrecorded).
+    if let Some(record) = record {
+        let recorded = tokio::time::timeout(RECORD_STOPS_WITHIN, node.propose(record)).await;
+        if !matches!(recorded, Ok(Ok(_))) {
+            tracing::warn!("stopping: the stops here could not be recorded");
+        }
+    }
     if failed > 0 {
         tracing::error!("stopping: {failed} resources did not stop; this node's loss must be settled by fencing or `tandem node confirm-down {me}`");
     } else {

@@ -66,14 +66,11 @@ fn node_loss(view: &MembershipView, state: &Replicated) -> Vec<serde_json::Value
     };
     let by = crate::controller::settled_by(&cluster);
     let devices = crate::fencing::device_ids(&cluster);
-    view.voters
-        .iter()
-        .chain(&view.learners)
+    view.peers()
         .filter(|v| !v.witness)
         .map(|v| {
             let status = state.status.get(&v.name);
-            let confirmed =
-                status.is_some_and(|s| s.transient.contains_key(crate::lease::CONFIRMED_DOWN));
+            let confirmed = status.is_some_and(crate::lease::confirmed_down);
             let state = match (view.online(v), status.is_some()) {
                 (true, _) => "online".to_string(),
                 (false, false) => "down (settled)".to_string(),

@@ -23,7 +23,7 @@ pub fn check(views: &[(NodeId, MembershipView)], newest_leader: &mut u64) -> Res
         .fold(*newest_leader, u64::max);
     let newest_leader = *newest_leader;
     for (dc, view) in views.iter().filter(|(_, v)| v.term >= newest_leader) {
-        let freed = view.voters.iter().chain(&view.learners);
+        let freed = view.peers();
         for peer in freed.filter(|p| p.lease_expired_ms.is_some()) {
             let Some((_, own)) = views.iter().find(|(id, _)| *id == peer.id) else {
                 continue; // crashed: holds nothing
