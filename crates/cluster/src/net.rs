@@ -15,7 +15,8 @@ use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::Instant as _;
 use openraft::{OptionalSend, Raft};
@@ -58,6 +59,11 @@ pub(crate) enum Request {
     /// A membership change (`tandem node add|remove`) forwarded to the
     /// leader.
     Members(MemberChange),
+    /// A leader that stops asks a caught-up voter to take over at once
+    /// (without it, the others wait out an election timeout).
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
+    /// A follower's linearizable read: the leader's read index.
+    ReadIndex,
 }
 
 /// The answer to a [`Request`].
@@ -76,6 +82,9 @@ pub(crate) enum Reply {
     /// The leader's answer to [`Request::Members`]: done, or refused.
     Members(Result<MemberAnswer, MemberError>),
     Error(String),
+    TransferLeader(TransferLeaderResponse<TypeConfig>),
+    /// The answer to [`Request::ReadIndex`]: the index to wait for.
+    ReadIndex(Result<u64, String>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -309,6 +318,17 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         }
     }
 
+    async fn transfer_leader(
+        &mut self,
+        rpc: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.rpc(Request::TransferLeader(rpc), &option).await? {
+            Reply::TransferLeader(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,
@@ -420,6 +440,18 @@ impl Endpoint {
                     Err(e) => err(&e),
                 }
             }
+            Request::TransferLeader(r) => self
+                .raft
+                .handle_transfer_leader(r)
+                .await
+                .map_or_else(|e| err(&e), Reply::TransferLeader),
+            Request::ReadIndex => Reply::ReadIndex(
+                self.raft
+                    .get_read_log_id(openraft::ReadPolicy::ReadIndex)
+                    .await
+                    .map(|(read, _)| read.index())
+                    .map_err(|e| e.to_string()),
+            ),
             Request::Write(cmd) => match self.raft.client_write(cmd).await {
                 Ok(r) => Reply::Written(r.data),
                 Err(e) => err(&e),

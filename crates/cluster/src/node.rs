@@ -398,7 +398,7 @@ impl ClusterNode {
                         continue;
                     }
                     if witness {
-                        hand_off(&raft, &m).await;
+                        hand_off(&raft, &m, me).await;
                     } else {
                         promote(&raft, &m).await;
                     }
@@ -617,12 +617,16 @@ impl ClusterNode {
             }
         }
         // The DC's own lease is its quorum acknowledgement; any other
-        // node's, the DC's grants.
-        let own_grant = leading
+        // node's, the DC's grants. Kept as a grant, so a DC that steps down
+        // (hands off) keeps what is left of it, as a node keeps a grant
+        // from a DC that is gone: successors wait out both.
+        if let Some(left) = leading
             .then(|| crate::lease::grant_validity(lease_d, since_ack))
             .flatten()
-            .map(|left| now + left);
-        let lease_until = self.lease.until().max(own_grant);
+        {
+            self.lease.granted(now, left);
+        }
+        let lease_until = self.lease.until();
         let lease_left_ms =
             lease_until.map_or(0, |u| u.saturating_duration_since(now).as_millis() as u64);
         MembershipView {
@@ -666,6 +670,27 @@ impl ClusterNode {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
         m.last_applied.map(|l| (l.leader_id.term, l.index))
+    }
+
+    /// A leader about to stop hands leadership to a caught-up data voter
+    /// and waits (at most `within`) until it no longer leads, so the
+    /// successor, not a DC on its way out, moves the resources this node
+    /// gives up. Whether this node still leads afterwards.
+    pub async fn hand_off_leadership(&self, within: Duration) -> bool {
+        let me = self.settings.id;
+        let m = self.raft.metrics().borrow_watched().clone();
+        if !leads(&m, me) {
+            return false;
+        }
+        hand_off(&self.raft, &m, me).await;
+        let deadline = tokio::time::Instant::now() + within;
+        while leads(&self.raft.metrics().borrow_watched(), me) {
+            if tokio::time::Instant::now() >= deadline {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
     }
 
     /// Commits `command` through the log, on the DC (forwarded if needed).
@@ -712,6 +737,62 @@ impl ClusterNode {
             Ok(Reply::Error(e)) => Err(forward_err(e)),
             Ok(_) => Err(forward_err("unexpected reply".into())),
             Err(e) => Err(forward_err(e.to_string())),
+        }
+    }
+
+    /// A linearizable read barrier: once it returns, the state applied
+    /// here includes every entry committed before the call, as the DC
+    /// confirms with a quorum (a ReadIndex round, forwarded from a
+    /// follower). What an operator reads to base a write on (the
+    /// configuration version a plan is made against) must not be the stale
+    /// state of a node that is still catching up.
+    pub async fn read_barrier(&self, timeout: Duration) -> Result<(), ClusterError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let index = tokio::time::timeout(timeout, self.read_index())
+            .await
+            .map_err(|_| ClusterError::NotCommitted(timeout))??;
+        while self.applied_position().map_or(0, |(_, i)| i) < index {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterError::NotCommitted(timeout));
+            }
+            self.changed(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// The log index a linearizable read must see applied: the DC's, after
+    /// it confirmed its leadership with a quorum.
+    async fn read_index(&self) -> Result<u64, ClusterError> {
+        match self
+            .raft
+            .get_read_log_id(openraft::ReadPolicy::ReadIndex)
+            .await
+        {
+            Ok((read, _)) => Ok(read.index()),
+            Err(RaftError::APIError(openraft::errors::LinearizableReadError::ForwardToLeader(
+                f,
+            ))) => {
+                let node = f.leader_node.ok_or(ClusterError::NoLeader)?;
+                let leader = f.leader_id.ok_or(ClusterError::NoLeader)?;
+                let mut peer = Peer::new(
+                    self.settings.id,
+                    leader,
+                    &node.addr,
+                    self.transport.as_ref(),
+                    self.clock.clone(),
+                );
+                let forward_err = |detail: String| ClusterError::Forward {
+                    addr: node.addr.clone(),
+                    detail,
+                };
+                match peer.call(Request::ReadIndex, Duration::from_secs(5)).await {
+                    Ok(Reply::ReadIndex(Ok(index))) => Ok(index),
+                    Ok(Reply::ReadIndex(Err(e)) | Reply::Error(e)) => Err(forward_err(e)),
+                    Ok(_) => Err(forward_err("unexpected reply".into())),
+                    Err(e) => Err(forward_err(e.to_string())),
+                }
+            }
+            Err(e) => Err(ClusterError::Raft(e.to_string())),
         }
     }
 
@@ -933,17 +1014,18 @@ async fn promote(raft: &Raft<TypeConfig, StateMachine>, m: &Metrics) {
     }
 }
 
-/// The witness, leading: hands leadership to the first data voter whose
-/// log matches its own.
-async fn hand_off(raft: &Raft<TypeConfig, StateMachine>, m: &Metrics) {
+/// The leader `me` (the witness, or a DC that stops): hands leadership to
+/// the first other data voter whose log matches its own.
+async fn hand_off(raft: &Raft<TypeConfig, StateMachine>, m: &Metrics, me: NodeId) {
     let membership = m.membership_config.membership();
     let caught_up = membership.voter_ids().find(|id| {
-        membership.get_node(id).is_some_and(|n| !n.witness)
+        *id != me
+            && membership.get_node(id).is_some_and(|n| !n.witness)
             && matched(m, *id) == m.last_log_index
             && m.last_log_index.is_some()
     });
     if let Some(to) = caught_up {
-        tracing::info!("witness leads only to catch up; handing leadership to node {to}");
+        tracing::info!("handing leadership to node {to}");
         let _ = raft.trigger().transfer_leader(to).await;
     }
 }

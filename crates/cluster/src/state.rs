@@ -57,16 +57,22 @@ impl Replicated {
                 expected_version,
                 text,
             } => {
-                if let Some(expected) = *expected_version {
-                    if expected != self.config_version {
-                        return CommandResult::Conflict {
-                            expected,
-                            actual: self.config_version,
-                        };
+                match *expected_version {
+                    Some(expected) if expected != self.config_version => {
+                        // A retried write whose first try committed (its
+                        // answer was lost) finds its text in place: done.
+                        if *text != self.config_text {
+                            return CommandResult::Conflict {
+                                expected,
+                                actual: self.config_version,
+                            };
+                        }
+                    }
+                    _ => {
+                        self.config_version += 1;
+                        self.config_text.clone_from(text);
                     }
                 }
-                self.config_version += 1;
-                self.config_text.clone_from(text);
             }
             Command::SetNodeAttribute { node, name, value } => {
                 let attrs = self.node_attributes.entry(node.clone()).or_default();
@@ -179,6 +185,11 @@ mod tests {
             }
         );
         assert_eq!(s.config_text, "a");
+        assert_eq!(
+            s.apply(&put(Some(0), "a")),
+            CommandResult::Applied { config_version: 1 },
+            "a retry of the write in place succeeds and bumps nothing"
+        );
     }
 
     fn record(node: &str, rsc: &str, id: &str) -> Command {

@@ -26,13 +26,19 @@ use std::sync::{Arc, Mutex, RwLock};
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const FORMAT: &str = "tandem-cluster-store-v1";
+/// v2: one Raft leader per term (`types.rs`); log ids carry the term only.
+const FORMAT: &str = "tandem-cluster-store-v2";
+/// The format before it: its log ids also carried the leader's node id, so
+/// its bytes do not decode as v2 (postcard is not self-describing).
+const FORMAT_V1: &str = "tandem-cluster-store-v1";
 
 /// Why the store cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("data file {path} is damaged or truncated ({detail}); refusing to start rather than serve wrong state. Restore it from a peer (delete the data dir and let the node rejoin) or from a backup")]
     Damaged { path: PathBuf, detail: String },
+    #[error("data file {path} was written by an earlier tandem (store format v1, whose Raft leader ids allowed two leaders in one term); this version reads format v2 only and left the file untouched. Export the configuration with the earlier version (`tandem config export`), then start this node with an empty data dir and let it rejoin, or re-create the cluster and apply the export")]
+    OldFormat { path: PathBuf },
     #[error("data file {path} is in use by another tandem process on this machine")]
     InUse { path: PathBuf },
     #[error("{path}: {detail}")]
@@ -95,6 +101,11 @@ pub fn open_on(disk: &MemDisk) -> Result<(LogStore, StateMachine), StoreError> {
 
 fn from_db(db: Database, path: &Path) -> Result<(LogStore, StateMachine), StoreError> {
     let db = Arc::new(db);
+    if marker(&db).ok().flatten().as_deref() == Some(FORMAT_V1.as_bytes()) {
+        return Err(StoreError::OldFormat {
+            path: path.to_path_buf(),
+        });
+    }
     let applied = verify(&db).map_err(|e| StoreError::Damaged {
         path: path.to_path_buf(),
         detail: e.to_string(),
@@ -224,7 +235,7 @@ impl redb::StorageBackend for MemBackend {
 /// groups that can each commit. Refuses when another process holds the
 /// file (a running daemon) or when there is no data file.
 pub fn force_single_node(data_dir: &Path, me: NodeId, member: Member) -> Result<u64, StoreError> {
-    use openraft::impls::leader_id_adv::LeaderId;
+    use openraft::vote::RaftLeaderIdExt;
     use std::collections::{BTreeMap, BTreeSet};
     let path = data_dir.join("raft.redb");
     if !path.is_file() {
@@ -252,7 +263,10 @@ pub fn force_single_node(data_dir: &Path, me: NodeId, member: Member) -> Result<
     let membership =
         openraft::Membership::new(vec![BTreeSet::from([me])], BTreeMap::from([(me, member)]))
             .map_err(|e| fail(io::Error::other(e.to_string())))?;
-    let log_id = LogIdOf::<TypeConfig>::new(LeaderId { term, node_id: me }, index);
+    let log_id = LogIdOf::<TypeConfig>::new(
+        openraft::alias::LeaderIdOf::<TypeConfig>::new_committed(term, me),
+        index,
+    );
     let entry = EntryOf::<TypeConfig>::new_membership(log_id, membership);
     let vote = VoteOf::<TypeConfig>::new_committed(term, me);
     let write = || -> io::Result<()> {
@@ -270,6 +284,18 @@ pub fn force_single_node(data_dir: &Path, me: NodeId, member: Member) -> Result<
     };
     write().map_err(fail)?;
     Ok(term)
+}
+
+/// The format marker, if the file has one.
+fn marker(db: &Database) -> io::Result<Option<Vec<u8>>> {
+    let txn = db.begin_read().map_err(io::Error::other)?;
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(io::Error::other(e)),
+    };
+    let value = meta.get("format").map_err(io::Error::other)?;
+    Ok(value.map(|v| v.value().to_vec()))
 }
 
 /// Reads every record once so a damaged file is found at start, not later.
@@ -648,5 +674,35 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: s.meta,
             snapshot: s.data,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_of_the_earlier_format_is_refused_untouched_with_what_to_do() {
+        let dir = std::env::temp_dir().join(format!("tandem-store-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        drop(open(&dir).expect("a fresh store"));
+        let path = dir.join("raft.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert("format", FORMAT_V1.as_bytes())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let err = open(&dir).err().expect("refused").to_string();
+        assert!(
+            err.contains("format v1") && err.contains("tandem config export"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before, "left untouched");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -17,6 +17,10 @@ openraft::declare_raft_types!(
         NodeId = NodeId,
         Node = Member,
         AsyncRuntime = crate::runtime::TandemRuntime,
+        // Raft's own rule: one leader per term. openraft's default allows
+        // several leaders in a term, one after another; the term is the
+        // fencing token every executor checks, so it must name one DC.
+        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, NodeId>,
 );
 
 /// One member of the Raft group as recorded in the replicated membership.

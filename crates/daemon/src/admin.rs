@@ -92,8 +92,8 @@ pub async fn handle(
         },
         (&Method::POST, "/plan") => match serde_json::from_slice::<PlanRequest>(body) {
             Ok(req) => {
-                let (view, state) = (node.view(), node.replicated());
-                match crate::preview::plan(&view, &state, &req.text, now()).await {
+                let state = crate::api::read_current(node).await;
+                match crate::preview::plan(&node.view(), &state, &req.text, now()).await {
                     Ok(plan) => json(StatusCode::OK, &plan),
                     Err(e) => preview_refused("configuration rejected", &e),
                 }

@@ -360,7 +360,7 @@ async fn handle(node: &ClusterNode, role: Role, req: Request<Incoming>) -> Reply
         ),
         (Method::GET, "/quorum") => json(StatusCode::OK, &node.view()),
         (Method::GET, "/config") => {
-            let r = node.replicated();
+            let r = read_current(node).await;
             json(
                 StatusCode::OK,
                 &PutConfig {
@@ -411,6 +411,19 @@ pub(crate) fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+/// The replicated state with everything committed so far applied, for a
+/// read an operator bases a write on (an export, a plan): a node still
+/// catching up would answer an old configuration version, and the write
+/// would conflict. Best effort: without a DC the local state is answered
+/// (the write's version check still guards it).
+pub(crate) async fn read_current(node: &ClusterNode) -> tandem_cluster::Replicated {
+    let _ = node.read_barrier(READ_BARRIER_WITHIN).await;
+    node.replicated()
+}
+
+/// How long [`read_current`] waits for the DC's read index and to apply it.
+const READ_BARRIER_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn commit(node: &ClusterNode, command: Command) -> Reply {
     match node.propose(command).await {

@@ -275,6 +275,11 @@ impl LocalExecutor {
         gate.closed = true;
     }
 
+    /// Whether the node is leaving ([`Self::leave`]).
+    pub fn is_leaving(&self) -> bool {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner()).leaving
+    }
+
     /// Closes the lease gate and cancels every operation that needs the
     /// lease and is still running; returns them, so they are stopped too.
     pub fn close_gate(&self) -> Vec<ExecRequest> {

@@ -95,7 +95,9 @@ pub async fn watch(
         if holds {
             executor.open_gate();
             stuck = false;
-            if !rejoined && view.dc_id.is_some() {
+            // A leaving node does not rejoin: that would withdraw its
+            // shutdown and forget the history the DC moves it by.
+            if !rejoined && view.dc_id.is_some() && !executor.is_leaving() {
                 rejoined = announce_rejoin(&node, executor.node_name()).await;
             }
         } else {
@@ -192,10 +194,15 @@ async fn announce_rejoin(node: &ClusterNode, me: &str) -> bool {
             name: CONFIRMED_DOWN.to_string(),
             value: None,
         },
-        // A shutdown this daemon announced and never finished.
+        // A shutdown this daemon announced and never finished (or did).
         Command::SetTransient {
             node: me.to_string(),
             name: crate::controller::SHUTDOWN.to_string(),
+            value: None,
+        },
+        Command::SetTransient {
+            node: me.to_string(),
+            name: crate::controller::SHUTDOWN_DONE.to_string(),
             value: None,
         },
     ]);

@@ -14,6 +14,7 @@ pub mod client;
 mod controller;
 mod diff;
 pub mod edit;
+mod engine;
 pub mod executor;
 mod fencing;
 pub mod join;
@@ -203,7 +204,6 @@ where
         node: node.clone(),
         executor: executor.clone(),
         client: Arc::new(client),
-        fence_tried: Default::default(),
         confirmations: Default::default(),
     };
     tokio::spawn(controller.run(stopped()));
@@ -212,6 +212,8 @@ where
 
 /// How long a leaving node waits for its last stops to be recorded.
 const RECORD_STOPS_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a leaving DC waits for a successor to take over.
+const HAND_OFF_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A clean stop, like `pcs cluster stop`: announce the shutdown so the DC
 /// moves or stops this node's resources, wait for that (at most
@@ -225,21 +227,38 @@ async fn leave_cleanly(
     timeout: std::time::Duration,
 ) {
     let me = executor.node_name().to_string();
-    let announce = tandem_cluster::Command::SetTransient {
-        node: me.clone(),
-        name: controller::SHUTDOWN.to_string(),
-        value: Some(executor::now_s().to_string()),
-    };
+    let announce = tandem_cluster::Command::Batch(vec![
+        tandem_cluster::Command::SetTransient {
+            node: me.clone(),
+            name: controller::SHUTDOWN.to_string(),
+            value: Some(executor::now_s().to_string()),
+        },
+        // An acknowledgement left from an earlier shutdown is not this one's.
+        tandem_cluster::Command::SetTransient {
+            node: me.clone(),
+            name: controller::SHUTDOWN_DONE.to_string(),
+            value: None,
+        },
+    ]);
     let started = tokio::time::Instant::now();
     executor.leave();
     // Announced even when this node runs nothing: the DC then records it
     // down as a clean shutdown instead of fencing it. Without quorum
     // nothing can be announced or moved: stop here at once.
+    let mut announced = false;
     if node.view().quorum {
         match node.propose(announce).await {
-            Ok(_) => tracing::info!(
-                "stopping: the DC moves or stops this node's resources (at most {timeout:?})"
-            ),
+            Ok(_) => {
+                announced = true;
+                // A DC that moved its own resources could leave once its
+                // stops are done, before it dispatched the starts.
+                if node.hand_off_leadership(HAND_OFF_WITHIN).await {
+                    tracing::warn!("stopping: leadership was not handed off; this DC moves its resources itself");
+                }
+                tracing::info!(
+                    "stopping: the DC moves or stops this node's resources (at most {timeout:?})"
+                )
+            }
             Err(e) => tracing::warn!(
                 "stopping: cannot announce the shutdown ({e}); stopping resources here"
             ),
@@ -265,6 +284,9 @@ async fn leave_cleanly(
             tracing::warn!("stopping: the stops here could not be recorded");
         }
     }
+    if announced && failed == 0 {
+        await_shutdown_done(node, &me, timeout.saturating_sub(started.elapsed())).await;
+    }
     if failed > 0 {
         tracing::error!("stopping: {failed} resources did not stop; this node's loss must be settled by fencing or `tandem node confirm-down {me}`");
     } else {
@@ -272,6 +294,29 @@ async fn leave_cleanly(
             "stopping: this node runs nothing; leaving after {:?}",
             started.elapsed()
         );
+    }
+}
+
+/// Waits (at most `within`, and only while the cluster has quorum) for
+/// the DC to acknowledge the shutdown: the transition that moved this
+/// node's resources is complete, so they run elsewhere before it leaves.
+async fn await_shutdown_done(node: &ClusterNode, me: &str, within: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let done = node.read_applied(|_, state| {
+            state
+                .status
+                .get(me)
+                .is_some_and(|s| s.transient.contains_key(controller::SHUTDOWN_DONE))
+        });
+        if done {
+            return;
+        }
+        if !node.view().quorum || tokio::time::Instant::now() >= deadline {
+            tracing::warn!("stopping: the DC did not acknowledge the shutdown; leaving anyway");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

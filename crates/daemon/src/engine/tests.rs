@@ -1,0 +1,471 @@
+//! The engine's decisions, asserted as the exact commands it returns.
+
+use super::*;
+use tandem_cluster::{FenceRecord, HistoryOp, PeerView, ResourceOps};
+
+const T0_MS: i64 = 1_700_000_000_000;
+
+/// A 3-node view from the DC n1; `offline` nodes are unheard, with every
+/// lease expired `expired_ms` ago (`None`: may still hold one).
+fn view(offline: &[&str], expired_ms: Option<u64>) -> MembershipView {
+    let peer = |id: u64| {
+        let name = format!("n{id}");
+        let lost = offline.contains(&name.as_str());
+        PeerView {
+            id,
+            name,
+            addr: String::new(),
+            api: String::new(),
+            witness: false,
+            last_heard_ms: Some(if lost { 5000 } else { 0 }),
+            alive: !lost,
+            lease_expired_ms: if lost { expired_ms } else { None },
+        }
+    };
+    MembershipView {
+        node_id: 1,
+        node_name: "n1".into(),
+        state: "Leader".into(),
+        term: 4,
+        dc: Some("n1".into()),
+        dc_id: Some(1),
+        quorum: true,
+        votes_alive: 3 - offline.len(),
+        votes_needed: 2,
+        voters: (1..=3).map(peer).collect(),
+        learners: Vec::new(),
+        committed_index: Some(10),
+        lease_ms: 1000,
+        dc_lease: true,
+        lease_left_ms: 900,
+    }
+}
+
+/// `web` (and a fence device when `fencing`), three nodes.
+fn cluster(fencing: bool) -> Cluster {
+    let mut text = String::from("[cluster]\n");
+    if !fencing {
+        text.push_str("options = { fencing-enabled = false }\n");
+    }
+    for n in 1..=3 {
+        text.push_str(&format!("[[node]]\nname = \"n{n}\"\n"));
+    }
+    text.push_str("[[resource]]\nid = \"web\"\nagent = \"ocf:heartbeat:Dummy\"\n");
+    if fencing {
+        text.push_str("[[resource]]\nid = \"fence\"\nagent = \"stonith:fence_dummy\"\n");
+    }
+    text.push_str("[status]\n");
+    tandem_model::native::parse_toml(&text).unwrap()
+}
+
+fn op(rsc: &str, operation: &str, rc: i32, status: i32) -> HistoryOp {
+    HistoryOp {
+        id: format!("{rsc}_last_0"),
+        operation: operation.into(),
+        rc_code: rc,
+        op_status: status,
+        ..Default::default()
+    }
+}
+
+/// Every node probed `web` (not running) except where `last` says.
+fn state(last: &[(&str, HistoryOp)], transient: &[(&str, &str)]) -> Replicated {
+    let mut s = Replicated::default();
+    for n in ["n1", "n2", "n3"] {
+        let status = s.status.entry(n.into()).or_default();
+        let o = last
+            .iter()
+            .find(|(node, _)| *node == n)
+            .map_or_else(|| op("web", "monitor", 7, 0), |(_, o)| o.clone());
+        status.resources.insert(
+            "web".into(),
+            ResourceOps {
+                ops: BTreeMap::from([(o.id.clone(), o)]),
+                ..Default::default()
+            },
+        );
+    }
+    for (node, name) in transient {
+        s.status
+            .get_mut(*node)
+            .unwrap()
+            .transient
+            .insert(name.to_string(), "1".into());
+    }
+    s
+}
+
+fn round(engine: &mut Engine, v: &MembershipView, s: &Replicated, c: &Cluster) -> Round {
+    round_at(engine, v, s, c, &ConfirmWatch::default(), Instant::now())
+}
+
+fn round_at(
+    engine: &mut Engine,
+    v: &MembershipView,
+    s: &Replicated,
+    c: &Cluster,
+    confirmations: &ConfirmWatch,
+    now: Instant,
+) -> Round {
+    engine.round(&Facts {
+        view: v,
+        state: s,
+        cluster: c,
+        confirmations,
+        now,
+        wall_ms: T0_MS,
+    })
+}
+
+fn running_on_n2() -> Vec<(&'static str, HistoryOp)> {
+    vec![("n2", op("web", "start", 0, 0))]
+}
+
+#[test]
+fn a_quiet_cluster_is_scheduled() {
+    let mut e = Engine::default();
+    let r = round(&mut e, &view(&[], None), &state(&[], &[]), &cluster(false));
+    assert_eq!(r, Round::Schedule);
+}
+
+#[test]
+fn a_resource_without_history_is_probed_on_every_online_node() {
+    let mut e = Engine::default();
+    let mut s = state(&[], &[]);
+    s.status.get_mut("n3").unwrap().resources.clear();
+    s.status.remove("n2");
+    let r = round(&mut e, &view(&[], None), &s, &cluster(true));
+    // Never the fence device.
+    assert_eq!(
+        r,
+        Round::Probe(vec![
+            ("n2".into(), "web".into()),
+            ("n3".into(), "web".into())
+        ])
+    );
+}
+
+#[test]
+fn a_lost_node_with_a_fence_device_is_fenced_once_per_retry_period() {
+    let mut e = Engine::default();
+    let (v, s, c) = (
+        view(&["n2"], None),
+        state(&running_on_n2(), &[]),
+        cluster(true),
+    );
+    let t = Instant::now();
+    let fence = Round::Settle {
+        fence: vec!["n2".into()],
+        record: vec![],
+        waiting: vec![],
+        why: vec![],
+    };
+    let cw = ConfirmWatch::default();
+    assert_eq!(round_at(&mut e, &v, &s, &c, &cw, t), fence);
+    let Round::Settle {
+        waiting, fence: f, ..
+    } = round_at(&mut e, &v, &s, &c, &cw, t + Duration::from_secs(1))
+    else {
+        panic!("still settling")
+    };
+    assert!(f.is_empty() && waiting.len() == 1 && waiting[0].0 == "n2");
+    assert_eq!(round_at(&mut e, &v, &s, &c, &cw, t + FENCE_RETRY), fence);
+}
+
+#[test]
+fn a_lost_node_that_comes_back_is_fenced_at_once_on_its_next_loss() {
+    let mut e = Engine::default();
+    let (s, c, cw) = (
+        state(&running_on_n2(), &[]),
+        cluster(true),
+        ConfirmWatch::default(),
+    );
+    let t = Instant::now();
+    let lost = view(&["n2"], None);
+    assert!(
+        matches!(round_at(&mut e, &lost, &s, &c, &cw, t), Round::Settle { ref fence, .. } if fence == &["n2"])
+    );
+    round_at(&mut e, &view(&[], None), &s, &c, &cw, t);
+    let again = round_at(&mut e, &lost, &s, &c, &cw, t + Duration::from_secs(1));
+    assert!(matches!(again, Round::Settle { ref fence, .. } if fence == &["n2"]));
+}
+
+#[test]
+fn without_a_fence_device_a_lost_node_blocks_scheduling_until_confirmed_down() {
+    let mut e = Engine::default();
+    let (v, c) = (view(&["n2"], Some(300)), cluster(false));
+    let s = state(&running_on_n2(), &[]);
+    let Round::Settle {
+        fence,
+        record,
+        waiting,
+        ..
+    } = round(&mut e, &v, &s, &c)
+    else {
+        panic!("settling")
+    };
+    assert!(fence.is_empty() && record.is_empty());
+    assert_eq!(waiting.len(), 1);
+    assert!(
+        waiting[0].1.contains("tandem node confirm-down n2"),
+        "{}",
+        waiting[0].1
+    );
+}
+
+#[test]
+fn a_confirmation_seen_after_the_loss_records_the_node_down() {
+    let mut e = Engine::default();
+    let (v, c) = (view(&["n2"], Some(300)), cluster(false));
+    let s = state(&running_on_n2(), &[("n2", crate::lease::CONFIRMED_DOWN)]);
+    let mut cw = ConfirmWatch::default();
+    cw.observe(&view(&[], None), 5, &BTreeSet::new());
+    cw.observe(&v, 7, &BTreeSet::from(["n2".to_string()]));
+    let r = round_at(&mut e, &v, &s, &c, &cw, Instant::now());
+    let Round::Settle {
+        record,
+        waiting,
+        fence,
+        ..
+    } = r
+    else {
+        panic!("{r:?}")
+    };
+    assert!(waiting.is_empty() && fence.is_empty());
+    assert_eq!(
+        record,
+        vec![
+            Command::RecordFence(FenceRecord {
+                target: "n2".into(),
+                action: "confirmed-down".into(),
+                device: String::new(),
+                executor: "n1".into(),
+                ok: true,
+                at_ms: T0_MS,
+                detail: "an operator confirmed it down; its lease expired 300 ms ago".into(),
+            }),
+            Command::NodeDown { node: "n2".into() },
+        ]
+    );
+}
+
+#[test]
+fn a_confirmation_made_before_the_node_was_last_online_is_withdrawn() {
+    let mut e = Engine::default();
+    let (v, c) = (view(&["n2"], Some(300)), cluster(false));
+    let s = state(&running_on_n2(), &[("n2", crate::lease::CONFIRMED_DOWN)]);
+    let mut cw = ConfirmWatch::default();
+    cw.observe(&view(&["n2"], None), 5, &BTreeSet::from(["n2".to_string()]));
+    cw.observe(&view(&[], None), 6, &BTreeSet::from(["n2".to_string()]));
+    let r = round_at(&mut e, &v, &s, &c, &cw, Instant::now());
+    let Round::Commit { commands, .. } = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        commands,
+        vec![Command::SetTransient {
+            node: "n2".into(),
+            name: crate::lease::CONFIRMED_DOWN.into(),
+            value: None,
+        }]
+    );
+}
+
+#[test]
+fn a_clean_shutdown_is_recorded_down_once_its_lease_expired_never_fenced() {
+    let mut e = Engine::default();
+    let c = cluster(true);
+    let stopped = vec![("n2", op("web", "stop", 0, 0))];
+    let s = state(&stopped, &[("n2", SHUTDOWN)]);
+    let r = round(&mut e, &view(&["n2"], None), &s, &c);
+    assert!(
+        matches!(r, Round::Settle { ref fence, ref record, ref waiting, .. }
+        if fence.is_empty() && record.is_empty() && waiting.len() == 1)
+    );
+    let r = round(&mut e, &view(&["n2"], Some(10)), &s, &c);
+    let Round::Settle { record, fence, .. } = r else {
+        panic!("{r:?}")
+    };
+    assert!(fence.is_empty());
+    assert_eq!(
+        record.last(),
+        Some(&Command::NodeDown { node: "n2".into() })
+    );
+    assert!(
+        matches!(&record[0], Command::RecordFence(f) if f.action == "clean-shutdown"),
+        "{record:?}"
+    );
+}
+
+#[test]
+fn a_shutdown_with_something_still_active_is_fenced() {
+    let mut e = Engine::default();
+    let s = state(&running_on_n2(), &[("n2", SHUTDOWN)]);
+    let r = round(&mut e, &view(&["n2"], Some(10)), &s, &cluster(true));
+    assert!(
+        matches!(r, Round::Settle { ref fence, .. } if fence == &["n2"]),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_pending_operation_on_an_online_node_is_forgotten_so_it_is_probed() {
+    let mut e = Engine::default();
+    let pending = vec![("n3", op("web", "start", 193, crate::oprecord::PENDING))];
+    let r = round(
+        &mut e,
+        &view(&[], None),
+        &state(&pending, &[]),
+        &cluster(false),
+    );
+    let Round::Commit { commands, .. } = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        commands,
+        vec![Command::ForgetHistory {
+            node: Some("n3".into()),
+            resource: Some("web".into()),
+        }]
+    );
+}
+
+fn action(target: &str, task: &str, node: &str, after: Vec<usize>) -> Action {
+    Action {
+        target: target.into(),
+        task: task.into(),
+        node: Some(node.into()),
+        interval_ms: 0,
+        pseudo: false,
+        after,
+    }
+}
+
+#[test]
+fn the_same_transition_three_times_backs_off() {
+    let mut e = Engine::default();
+    let s = state(&[], &[]);
+    let plan = vec![action("web", "start", "n2", vec![])];
+    assert_eq!(e.planned(&plan, &s, 0), Planned::Execute);
+    assert_eq!(e.planned(&plan, &s, 0), Planned::Execute);
+    assert_eq!(e.planned(&plan, &s, 0), Planned::BackOff { repeated: 3 });
+    assert_eq!(e.planned(&plan, &s, 0), Planned::Execute, "counting again");
+    let other = vec![action("web", "start", "n3", vec![])];
+    assert_eq!(e.planned(&other, &s, 0), Planned::Execute);
+}
+
+#[test]
+fn an_idle_plan_acknowledges_finished_shutdowns_only() {
+    let mut e = Engine::default();
+    let stopped = vec![
+        ("n2", op("web", "stop", 0, 0)),
+        ("n3", op("web", "start", 0, 0)),
+    ];
+    let s = state(&stopped, &[("n2", SHUTDOWN), ("n3", SHUTDOWN)]);
+    assert_eq!(
+        e.planned(&[], &s, 42),
+        Planned::Idle {
+            acknowledge: vec![Command::SetTransient {
+                node: "n2".into(),
+                name: SHUTDOWN_DONE.into(),
+                value: Some("42".into()),
+            }]
+        }
+    );
+    let mut acked = s.clone();
+    acked
+        .status
+        .get_mut("n2")
+        .unwrap()
+        .transient
+        .insert(SHUTDOWN_DONE.into(), "42".into());
+    assert_eq!(
+        e.planned(&[], &acked, 43),
+        Planned::Idle {
+            acknowledge: vec![]
+        }
+    );
+}
+
+#[test]
+fn dispatch_follows_dependencies_and_skips_what_runs_nowhere() {
+    let actions = vec![
+        action("web", "stop", "n2", vec![]),
+        Action {
+            pseudo: true,
+            ..action("web", "stopped", "n2", vec![0])
+        },
+        action("web", "start", "n3", vec![1]),
+        action("web", "monitor", "n3", vec![2]),
+    ];
+    let mut d = Dispatch::new(&actions, vec![true, false, true, true]);
+    assert_eq!(d.ready(&actions), vec![Start::Execute(0)]);
+    assert_eq!(d.ready(&actions), vec![], "each action starts once");
+    d.finished(0, Finished::Ok, &actions);
+    assert_eq!(
+        d.ready(&actions),
+        vec![Start::Execute(2)],
+        "through the pseudo action"
+    );
+    d.finished(2, Finished::Ok, &actions);
+    assert_eq!(d.ready(&actions), vec![Start::Execute(3)]);
+    assert_eq!(d.stopped(), None);
+}
+
+#[test]
+fn dispatch_starts_nothing_after_a_failure_or_a_missing_result() {
+    let actions = vec![
+        action("a", "stop", "n2", vec![]),
+        action("b", "stop", "n2", vec![]),
+        action("a", "start", "n3", vec![0]),
+        action("b", "start", "n3", vec![1]),
+    ];
+    let mut d = Dispatch::new(&actions, vec![true; 4]);
+    assert_eq!(
+        d.ready(&actions),
+        vec![Start::Execute(0), Start::Execute(1)]
+    );
+    d.finished(0, Finished::NoResult, &actions);
+    d.finished(1, Finished::Ok, &actions);
+    assert_eq!(
+        d.ready(&actions),
+        vec![],
+        "b's start waits for the next plan"
+    );
+    assert_eq!(d.stopped(), Some("stop of a: no result"));
+    d.finished(1, Finished::Failed("later".into()), &actions);
+    assert_eq!(
+        d.stopped(),
+        Some("stop of a: no result"),
+        "the first reason stays"
+    );
+}
+
+#[test]
+fn a_fence_action_is_started_as_a_fence() {
+    let actions = vec![Action {
+        node: None,
+        ..action("n2", "fence", "n1", vec![])
+    }];
+    let mut d = Dispatch::new(&actions, vec![false]);
+    assert_eq!(d.ready(&actions), vec![Start::Fence(0)]);
+}
+
+#[test]
+fn a_confirmation_counts_only_if_seen_after_the_node_was_last_online() {
+    let mut w = ConfirmWatch::default();
+    w.online_at.insert("n2".into(), 10);
+    // Confirmed while lost (index 12): counts, not stale.
+    w.confirmed_at.insert("n2".into(), 12);
+    assert!(w.counts("n2") && !w.stale("n2"));
+    // Then seen online again at 15: stale, no longer counts.
+    w.online_at.insert("n2".into(), 15);
+    assert!(!w.counts("n2") && w.stale("n2"));
+    // Withdrawn (gone from the state): forgotten.
+    let view_less: BTreeSet<String> = BTreeSet::new();
+    w.confirmed_at.retain(|n, _| view_less.contains(n));
+    assert!(!w.counts("n2") && !w.stale("n2"));
+    // Never seen online by this DC: a confirmation counts.
+    w.confirmed_at.insert("n3".into(), 20);
+    assert!(w.counts("n3"));
+}
