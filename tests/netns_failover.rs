@@ -330,8 +330,10 @@ fn killed(lab: &mut Lab, site: &mut Site) -> Outcome {
 /// off: the node's lease gate cancels it (or the lease rule stops what it
 /// started); after `confirm-down` it starts on a survivor, never on two.
 fn start_in_flight_cut(lab: &mut Lab, site: &mut Site) -> Outcome {
+    // The previous scenario's node just came back and the group may be
+    // moving back to it: start from a settled group.
+    let web = wait_serving(lab, &site.vip, None);
     let dc = dc_of(lab);
-    let web = running_on(&lab.status(&dc).unwrap(), "web").expect("web runs");
     let target = lab
         .names()
         .into_iter()

@@ -11,16 +11,18 @@
 //! What is decided is decided in the engine; this module only does I/O.
 
 use crate::engine::{ConfirmWatch, Dispatch, Engine, Facts, Finished, Planned, Round, Start};
-use crate::executor::{ExecRequest, LocalExecutor};
+use crate::executor::ExecRequest;
 use crate::oprecord::{self, Outcome};
+use crate::reach::Reach;
 use crate::{fencing, live, opspec};
-use hyper::Method;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the same in production, virtual under a paused runtime.
 use tandem_cluster::{ClusterNode, Command, MembershipView, Replicated};
 use tandem_model::Cluster;
 use tandem_scheduler::Action;
+use tokio::time::Instant;
 
 pub use crate::engine::{runs_nothing, settled_by, SHUTDOWN, SHUTDOWN_DONE};
 use tokio::task::JoinSet;
@@ -39,8 +41,8 @@ const SCHEDULE_BUDGET: Duration = crate::limits::ADMISSION_BUDGET;
 /// What the controller needs besides the cluster member.
 pub struct Controller {
     pub node: Arc<ClusterNode>,
-    pub executor: Arc<LocalExecutor>,
-    pub client: Arc<crate::ApiClient>,
+    /// Executors and fence devices ([`crate::reach::Remote`] in production).
+    pub reach: Arc<dyn Reach>,
     /// When, in log order, each node was last seen online and each
     /// confirm-down first seen (kept by [`watch_confirmations`]).
     pub confirmations: Arc<std::sync::Mutex<ConfirmWatch>>,
@@ -377,15 +379,7 @@ impl Controller {
         cluster: &Cluster,
         target: &str,
     ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
-        let action = fencing::configured_action(cluster);
-        let fenced = fencing::fence_and_record(
-            self.node.clone(),
-            cluster.clone(),
-            self.executor.exec_config(),
-            target.to_string(),
-            action,
-        );
-        async move { fenced.await.map(drop) }
+        self.reach.fence(cluster, target)
     }
 
     /// Runs independent requests in parallel and records each result.
@@ -517,37 +511,15 @@ impl Controller {
         node: String,
         request: ExecRequest,
     ) -> impl std::future::Future<Output = Result<Outcome, Unreached>> + Send + 'static {
-        let client = self.client.clone();
-        // The replicated membership carries each node's API address, so a
-        // node added at run time is reachable at once.
-        let endpoint = self
-            .node
-            .members()
-            .into_values()
-            .find(|m| m.name == node && !m.witness && !m.api.is_empty())
-            .map(|m| m.api);
+        let timeout = Duration::from_millis(request.timeout_ms) + CALL_SLACK;
+        let resource = request.resource.id.clone();
+        let sent = self.reach.execute(&node, request, timeout);
         async move {
-            let timeout = Duration::from_millis(request.timeout_ms) + CALL_SLACK;
-            let unreached = |why: String| Unreached {
-                node: node.clone(),
-                resource: request.resource.id.clone(),
+            sent.await.map_err(|why| Unreached {
+                node,
+                resource,
                 why,
-            };
-            let endpoint =
-                endpoint.ok_or_else(|| unreached(format!("no API address known for {node}")))?;
-            let body = serde_json::to_value(&request).map_err(|e| unreached(e.to_string()))?;
-            match client
-                .call_one(&endpoint, Method::POST, "/execute", Some(body), timeout)
-                .await
-            {
-                Ok((200, value)) => serde_json::from_value::<Outcome>(value)
-                    .map_err(|e| unreached(format!("bad reply: {e}"))),
-                Ok((status, value)) => Err(unreached(format!(
-                    "refused: {status} {}",
-                    value["error"].as_str().unwrap_or("")
-                ))),
-                Err(e) => Err(unreached(format!("cannot reach the executor: {e}"))),
-            }
+            })
         }
     }
 

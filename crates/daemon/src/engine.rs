@@ -19,10 +19,12 @@
 use crate::executor::ExecRequest;
 use crate::settle::{self, Decision, LostNode, SettledBy};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the same in production, virtual under a paused runtime.
 use tandem_cluster::{Command, MembershipView, NodeStatus, Replicated};
 use tandem_model::Cluster;
 use tandem_scheduler::Action;
+use tokio::time::Instant;
 
 /// A failed fence of a lost node is tried again after this long.
 pub const FENCE_RETRY: Duration = Duration::from_secs(10);

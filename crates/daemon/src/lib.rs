@@ -25,6 +25,7 @@ pub mod membership;
 pub mod oprecord;
 mod opspec;
 pub mod preview;
+mod reach;
 pub mod schedule_guard;
 pub mod settings;
 mod settle;
@@ -200,10 +201,14 @@ where
     ));
     tokio::spawn(attrsync::run(node.clone(), executor.clone(), stopped()));
     let client = ApiClient::new(Vec::new(), &config.tls).map_err(DaemonError::Agents)?;
+    let reach = reach::Remote {
+        node: node.clone(),
+        client: Arc::new(client),
+        agents: executor.exec_config(),
+    };
     let controller = controller::Controller {
         node: node.clone(),
-        executor: executor.clone(),
-        client: Arc::new(client),
+        reach: Arc::new(reach),
         confirmations: Default::default(),
     };
     tokio::spawn(controller.run(stopped()));
