@@ -20,6 +20,8 @@ mod net;
 mod node;
 mod pki;
 mod runtime;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod state;
 mod store;
 mod tls;

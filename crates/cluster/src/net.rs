@@ -426,7 +426,11 @@ impl Endpoint {
                     .await
                     .map_or_else(|e| err(&e), Reply::Snapshot)
             }
-            Request::Ping if !self.knows(from) => {
+            // Raft's own messages carry their sender's vote and term; the
+            // rest act on this node's say alone: members only.
+            Request::Ping | Request::TransferLeader(_) | Request::ReadIndex | Request::Write(_)
+                if !self.knows(from) =>
+            {
                 Reply::Error(format!("node {from} is not a member of this cluster"))
             }
             Request::Ping => Reply::Pong {

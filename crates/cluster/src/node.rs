@@ -114,6 +114,8 @@ pub enum ClusterError {
     NotCommitted(Duration),
     #[error("forwarding to the DC at {addr} failed: {detail}")]
     Forward { addr: String, detail: String },
+    #[error("this node no longer leads (or is handing leadership over): not committed")]
+    NoLongerLeader,
 }
 
 /// How long a proposal may wait to be committed.
@@ -678,19 +680,27 @@ impl ClusterNode {
     /// gives up. Whether this node still leads afterwards.
     pub async fn hand_off_leadership(&self, within: Duration) -> bool {
         let me = self.settings.id;
-        let m = self.raft.metrics().borrow_watched().clone();
-        if !leads(&m, me) {
-            return false;
-        }
-        hand_off(&self.raft, &m, me).await;
         let deadline = tokio::time::Instant::now() + within;
-        while leads(&self.raft.metrics().borrow_watched(), me) {
+        let mut triggered = false;
+        loop {
+            let m = self.raft.metrics().borrow_watched().clone();
+            if !leads(&m, me) {
+                return false;
+            }
+            // Under write load every voter may trail by an entry at one
+            // look: look again until one has caught up.
+            if !triggered {
+                match hand_off(&self.raft, &m, me).await {
+                    HandOff::Triggered => triggered = true,
+                    HandOff::NoSuccessor => return true,
+                    HandOff::NotCaughtUp => {}
+                }
+            }
             if tokio::time::Instant::now() >= deadline {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        false
     }
 
     /// Commits `command` through the log, on the DC (forwarded if needed).
@@ -707,6 +717,24 @@ impl ClusterNode {
                 let node = f.leader_node.ok_or(ClusterError::NoLeader)?;
                 let leader = f.leader_id.ok_or(ClusterError::NoLeader)?;
                 self.forward(leader, node, command).await
+            }
+            Err(e) => Err(ClusterError::Raft(e.to_string())),
+        }
+    }
+
+    /// Commits `command` only as the leader, never forwarded: a DC that
+    /// stepped down, or is handing leadership over, cannot commit through
+    /// its successor what it decided in its own term. The controller
+    /// records an operation as pending this way before it sends it, so an
+    /// operation of a deposed DC is never sent.
+    pub async fn propose_as_leader(&self, command: Command) -> Result<CommandResult, ClusterError> {
+        let written = tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(command))
+            .await
+            .map_err(|_| ClusterError::NotCommitted(PROPOSE_TIMEOUT))?;
+        match written {
+            Ok(r) => Ok(r.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                Err(ClusterError::NoLongerLeader)
             }
             Err(e) => Err(ClusterError::Raft(e.to_string())),
         }
@@ -1014,20 +1042,34 @@ async fn promote(raft: &Raft<TypeConfig, StateMachine>, m: &Metrics) {
     }
 }
 
+/// What [`hand_off`] did.
+enum HandOff {
+    Triggered,
+    /// No other data voter exists.
+    NoSuccessor,
+    /// Every other data voter trails this log now.
+    NotCaughtUp,
+}
+
 /// The leader `me` (the witness, or a DC that stops): hands leadership to
 /// the first other data voter whose log matches its own.
-async fn hand_off(raft: &Raft<TypeConfig, StateMachine>, m: &Metrics, me: NodeId) {
+async fn hand_off(raft: &Raft<TypeConfig, StateMachine>, m: &Metrics, me: NodeId) -> HandOff {
     let membership = m.membership_config.membership();
-    let caught_up = membership.voter_ids().find(|id| {
-        *id != me
-            && membership.get_node(id).is_some_and(|n| !n.witness)
-            && matched(m, *id) == m.last_log_index
-            && m.last_log_index.is_some()
-    });
-    if let Some(to) = caught_up {
-        tracing::info!("handing leadership to node {to}");
-        let _ = raft.trigger().transfer_leader(to).await;
+    let mut successors = membership
+        .voter_ids()
+        .filter(|id| *id != me && membership.get_node(id).is_some_and(|n| !n.witness))
+        .peekable();
+    if successors.peek().is_none() {
+        return HandOff::NoSuccessor;
     }
+    let caught_up =
+        successors.find(|id| matched(m, *id) == m.last_log_index && m.last_log_index.is_some());
+    let Some(to) = caught_up else {
+        return HandOff::NotCaughtUp;
+    };
+    tracing::info!("handing leadership to node {to}");
+    let _ = raft.trigger().transfer_leader(to).await;
+    HandOff::Triggered
 }
 
 fn witness_of(settings: &NodeSettings) -> Result<bool, ClusterError> {

@@ -37,7 +37,7 @@ const FORMAT_V1: &str = "tandem-cluster-store-v1";
 pub enum StoreError {
     #[error("data file {path} is damaged or truncated ({detail}); refusing to start rather than serve wrong state. Restore it from a peer (delete the data dir and let the node rejoin) or from a backup")]
     Damaged { path: PathBuf, detail: String },
-    #[error("data file {path} was written by an earlier tandem (store format v1, whose Raft leader ids allowed two leaders in one term); this version reads format v2 only and left the file untouched. Export the configuration with the earlier version (`tandem config export`), then start this node with an empty data dir and let it rejoin, or re-create the cluster and apply the export")]
+    #[error("data file {path} was written by an earlier tandem (store format v1, whose Raft leader ids allowed two leaders in one term); this version reads format v2 only and keeps the file as it is. Nodes of the two formats cannot form one cluster: with the earlier version still running, export the configuration (`tandem config export`), then upgrade every node with an empty data dir, re-create the cluster and apply the export")]
     OldFormat { path: PathBuf },
     #[error("data file {path} is in use by another tandem process on this machine")]
     InUse { path: PathBuf },
@@ -73,6 +73,14 @@ pub fn open(data_dir: &Path) -> Result<(LogStore, StateMachine), StoreError> {
         path: path.clone(),
         detail,
     };
+    // An empty file is a store that lost everything (a disk fault, a bad
+    // copy), not a new one: a voter that forgot its vote could vote twice
+    // in one term. Only a missing file starts afresh.
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
+        return Err(damaged(
+            "the file is empty (a new store is made only where none exists; move it away to start this node afresh, as a new member)".into(),
+        ));
+    }
     // redb asserts (panics) on some truncated files; a panic here is a
     // damaged file, not a bug to crash on.
     let opened = std::panic::catch_unwind(|| Database::create(&path))
@@ -703,6 +711,22 @@ mod tests {
             "{err}"
         );
         assert_eq!(std::fs::read(&path).unwrap(), before, "left untouched");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_empty_store_file_is_damaged_not_a_new_store() {
+        let dir = std::env::temp_dir().join(format!("tandem-store-empty-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("raft.redb");
+        std::fs::write(&path, b"").unwrap();
+        let err = open(&dir).err().expect("refused").to_string();
+        assert!(
+            err.contains("is empty") && err.contains("raft.redb"),
+            "{err}"
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "kept as it was");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -217,7 +217,8 @@ impl Controller {
             }
             let state = self.node.replicated();
             let cluster = match live::cluster_of(&view, &state) {
-                None => return Ok(()),
+                // Nothing configured, nothing runs: a leaving node may go.
+                None => return self.acknowledge_shutdowns(&[], &state, &view).await,
                 Some(c) => {
                     c.map_err(|e| format!("the replicated configuration is invalid: {e}"))?
                 }
@@ -348,6 +349,8 @@ impl Controller {
                 self.propose(Command::Batch(acknowledge)).await
             }
             Planned::BackOff { repeated } => {
+                self.acknowledge_shutdowns(&transition.actions, state, view)
+                    .await?;
                 tracing::error!(
                     "the same transition was planned {repeated} times and changed nothing; backing off {BACKOFF:?}: {:?}",
                     summary()
@@ -356,6 +359,8 @@ impl Controller {
                 Ok(())
             }
             Planned::Execute => {
+                self.acknowledge_shutdowns(&transition.actions, state, view)
+                    .await?;
                 for line in summary() {
                     tracing::info!("transition: {line}");
                 }
@@ -364,6 +369,22 @@ impl Controller {
                     .await
             }
         }
+    }
+
+    /// Commits [`engine::shutdowns_done_meanwhile`]'s acknowledgements.
+    async fn acknowledge_shutdowns(
+        &self,
+        actions: &[Action],
+        state: &Replicated,
+        view: &MembershipView,
+    ) -> Result<(), String> {
+        let me = view.node_name.as_str();
+        let done = crate::engine::shutdowns_done_meanwhile(actions, state, me, chrono_now());
+        if done.is_empty() {
+            return Ok(());
+        }
+        tracing::info!("{} shutdown(s) complete: the node(s) may leave", done.len());
+        self.propose(Command::Batch(done)).await
     }
 
     async fn term(&self) -> Result<u64, String> {
@@ -440,7 +461,7 @@ impl Controller {
                             // Recorded before it is sent: a successor DC
                             // then knows it may be active there.
                             if let Some(pending) = pending {
-                                if let Err(e) = recorder.propose(pending).await {
+                                if let Err(e) = recorder.propose_as_leader(pending).await {
                                     let why = format!("cannot record it as pending: {e}");
                                     return (i, Done::Op(Err(Unreached::before_sending(why))));
                                 }

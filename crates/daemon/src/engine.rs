@@ -167,7 +167,7 @@ impl Engine {
         if work.is_empty() {
             self.repeated = 0;
             return Planned::Idle {
-                acknowledge: shutdowns_done(state, now_s),
+                acknowledge: shutdowns_done(state, now_s, |_| true),
             };
         }
         if work == self.last_plan {
@@ -343,9 +343,6 @@ fn missing_probes(facts: &Facts) -> Vec<(String, String)> {
         let known = facts.state.status.get(&peer.name);
         for r in &facts.cluster.config.resources {
             for p in r.primitives() {
-                if p.is_fencing_device() {
-                    continue;
-                }
                 if !known.is_some_and(|s| s.resources.contains_key(&p.id)) {
                     probes.push((peer.name.clone(), p.id.clone()));
                 }
@@ -355,16 +352,40 @@ fn missing_probes(facts: &Facts) -> Vec<(String, String)> {
     probes
 }
 
+/// The acknowledgements of shutdowns while a transition still has work
+/// (or keeps coming back, or nothing is configured): a leaving node that
+/// runs nothing and that no action concerns may go; the DC (`dc`) stays
+/// until the transition is done, since it dispatches the starts of what it
+/// gave up.
+pub fn shutdowns_done_meanwhile(
+    actions: &[Action],
+    state: &Replicated,
+    dc: &str,
+    now_s: i64,
+) -> Vec<Command> {
+    shutdowns_done(state, now_s, |node| {
+        node != dc
+            && !actions
+                .iter()
+                .any(|a| !a.pseudo && a.node.as_deref() == Some(node))
+    })
+}
+
 /// The acknowledgements of shutdowns that are complete: the node announced
-/// it, runs nothing, and has not been acknowledged yet.
-fn shutdowns_done(state: &Replicated, now_s: i64) -> Vec<Command> {
+/// it, runs nothing, has not been acknowledged yet, and `may_leave`.
+fn shutdowns_done(
+    state: &Replicated,
+    now_s: i64,
+    may_leave: impl Fn(&str) -> bool,
+) -> Vec<Command> {
     state
         .status
         .iter()
-        .filter(|(_, s)| {
+        .filter(|(node, s)| {
             s.transient.contains_key(SHUTDOWN)
                 && !s.transient.contains_key(SHUTDOWN_DONE)
                 && runs_nothing(s)
+                && may_leave(node)
         })
         .map(|(node, _)| Command::SetTransient {
             node: node.clone(),

@@ -11,8 +11,9 @@
 //! and new ones are refused. Stops, demotes and monitors always run.
 //!
 //! One operation at a time per resource; different resources run in
-//! parallel. Agents run on blocking threads (`tandem-agents` is
-//! synchronous), never on the async workers.
+//! parallel. Agents run through [`Agents`]: on this machine
+//! ([`InstalledAgents`], on blocking threads since `tandem-agents` is
+//! synchronous, never on the async workers), or simulated.
 
 use crate::oprecord::{self, Outcome};
 use serde::{Deserialize, Serialize};
@@ -23,9 +24,10 @@ use std::sync::{Arc, Mutex};
 use tandem_agents::monitor::{MonitorEvent, MonitorKey, MonitorScheduler, MonitorSpec};
 use tandem_agents::process::Cancel;
 use tandem_agents::{
-    builtin, shim, Action, AgentRef, ExecConfig, Executor, Expected, OpRequest, OpResult, Runner,
+    builtin, shim, Action, AgentRef, AgentStatus, ExecConfig, Executor, Expected, OpRequest,
+    OpResult, Runner,
 };
-use tandem_cluster::{ClusterNode, ResourceAgent};
+use tandem_cluster::{BoxFuture, ClusterNode, ResourceAgent};
 
 /// One operation the DC asks a node to perform.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,6 +50,11 @@ pub struct ExecRequest {
 impl ExecRequest {
     fn is_probe(&self) -> bool {
         self.action == "monitor" && self.interval_ms == 0
+    }
+
+    /// A fence device (`stonith:` class).
+    fn is_fence_device(&self) -> bool {
+        self.resource.class.as_deref() == Some("stonith")
     }
 
     /// Whether this operation can make a resource active somewhere, and so
@@ -90,13 +97,52 @@ pub struct AgentSettings {
     pub fence_dir: Option<PathBuf>,
 }
 
+/// What runs the agents' operations for the executor.
+pub trait Agents: Send + Sync + 'static {
+    /// Runs one operation to its end (or until `op.cancel` is set).
+    fn run(&self, op: OpRequest) -> BoxFuture<'static, OpResult>;
+    /// Keeps a recurring monitor running; its changes are reported
+    /// elsewhere (see [`LocalExecutor::start`]).
+    fn keep_monitoring(&self, spec: MonitorSpec) -> Result<(), String>;
+    /// Ends the recurring monitors of one instance.
+    fn stop_monitoring(&self, instance: &str);
+}
+
+/// The agents installed on this machine, and `ocf:tandem:*` from the
+/// binary itself; the recurring monitors share them.
+pub struct InstalledAgents {
+    runner: Arc<Dispatch>,
+    monitors: MonitorScheduler,
+}
+
+impl Agents for InstalledAgents {
+    fn run(&self, op: OpRequest) -> BoxFuture<'static, OpResult> {
+        let runner = self.runner.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || runner.execute(&op))
+                .await
+                .unwrap_or_else(|e| OpResult::exec_failed(format!("agent thread failed: {e}")))
+        })
+    }
+
+    fn keep_monitoring(&self, spec: MonitorSpec) -> Result<(), String> {
+        self.monitors
+            .schedule(spec)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    fn stop_monitoring(&self, instance: &str) {
+        let _ = self.monitors.cancel_resource(instance);
+    }
+}
+
 /// The node-local executor.
 pub struct LocalExecutor {
     node_name: String,
-    /// Installed agents, and `ocf:tandem:*` from the binary itself; the
-    /// recurring monitors share it.
-    runner: Arc<Dispatch>,
-    monitors: MonitorScheduler,
+    agents: Arc<dyn Agents>,
+    /// The agent settings fence devices run with.
+    exec_config: ExecConfig,
     next_call_id: AtomicI64,
     /// The newest term an operation here was stamped with.
     highest_term: AtomicU64,
@@ -156,20 +202,33 @@ impl LocalExecutor {
         let installed = Executor::new(config.clone());
         let builtin = Executor::new(ExecConfig {
             ocf_root: builtin_root,
-            ..config
+            ..config.clone()
         });
         let (events_tx, events_rx) = std::sync::mpsc::sync_channel(256);
         let runner = Arc::new(Dispatch { installed, builtin });
         let monitors = MonitorScheduler::start(runner.clone(), events_tx);
+        let agents = Arc::new(InstalledAgents { runner, monitors });
+        let executor = LocalExecutor::with_agents(node_name, agents, config, attr_store);
+        Ok((executor, events_rx))
+    }
+
+    /// An executor whose operations `agents` run (a simulation's, or
+    /// [`InstalledAgents`] through [`Self::start`]).
+    pub fn with_agents(
+        node_name: &str,
+        agents: Arc<dyn Agents>,
+        exec_config: ExecConfig,
+        attr_store: PathBuf,
+    ) -> Arc<LocalExecutor> {
         // Call ids order a node's history; wall-clock milliseconds keep
         // them increasing across daemon restarts.
         let first_call_id = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_millis() as i64);
-        let executor = LocalExecutor {
+        Arc::new(LocalExecutor {
             node_name: node_name.to_string(),
-            runner,
-            monitors,
+            agents,
+            exec_config,
             next_call_id: AtomicI64::new(first_call_id),
             highest_term: AtomicU64::new(0),
             locks: Mutex::new(HashMap::new()),
@@ -180,8 +239,7 @@ impl LocalExecutor {
             }),
             last_monitor: Mutex::new(HashMap::new()),
             attr_store,
-        };
-        Ok((Arc::new(executor), events_rx))
+        })
     }
 
     pub fn node_name(&self) -> &str {
@@ -190,7 +248,7 @@ impl LocalExecutor {
 
     /// The agent settings fence devices run with.
     pub fn exec_config(&self) -> ExecConfig {
-        self.runner.installed.config.clone()
+        self.exec_config.clone()
     }
 
     fn lock_of(&self, instance: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -209,6 +267,9 @@ impl LocalExecutor {
             Ok(op) => op,
             Err(reason) => return self.outcome(&request, OpResult::exec_failed(reason)),
         };
+        if request.is_probe() && request.is_fence_device() {
+            return self.probe_registration(&request);
+        }
         if request.needs_lease() {
             self.wait_for_gate().await;
             let cancel = Cancel::default();
@@ -225,13 +286,9 @@ impl LocalExecutor {
             op.cancel = Some(cancel);
         }
         if op.action == Action::Stop || op.action == Action::Demote {
-            let _ = self.monitors.cancel_resource(&request.instance);
+            self.agents.stop_monitoring(&request.instance);
         }
-        let this = self.clone();
-        let run = op.clone();
-        let result = tokio::task::spawn_blocking(move || this.runner.execute(&run))
-            .await
-            .unwrap_or_else(|e| OpResult::exec_failed(format!("agent thread failed: {e}")));
+        let result = self.agents.run(op.clone()).await;
         let outcome = self.outcome(&request, result);
         // Tracked before it leaves the gate, so a resource is always in one
         // of the two while it may be active.
@@ -241,6 +298,26 @@ impl LocalExecutor {
             gate.in_flight.remove(&request.instance);
         }
         outcome
+    }
+
+    /// A fence device runs where it is registered, as with Pacemaker's
+    /// fencer: its agent's monitor checks the device, which every node
+    /// that can reach it would pass, so a probe answers from what this
+    /// executor started (and nothing after a restart of the daemon).
+    fn probe_registration(&self, request: &ExecRequest) -> Outcome {
+        let registered = self
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&request.instance);
+        let mut result = OpResult::exec_failed("");
+        result.exit_reason = None;
+        result.status = if registered {
+            AgentStatus::Ok
+        } else {
+            AgentStatus::NotRunning
+        };
+        self.outcome(request, result)
     }
 
     /// Whether an operation stamped `term` may run: not older than any
@@ -321,7 +398,7 @@ impl LocalExecutor {
                     request: op.clone(),
                     expected: request.expected,
                 };
-                if let Err(e) = self.monitors.schedule(spec) {
+                if let Err(e) = self.agents.keep_monitoring(spec) {
                     tracing::error!(resource = %request.instance, "cannot keep monitoring: {e}");
                 }
                 if running {
@@ -440,7 +517,7 @@ impl LocalExecutor {
             .cloned()
             .collect();
         for instance in active {
-            let _ = self.monitors.cancel_resource(&instance);
+            self.agents.stop_monitoring(&instance);
         }
     }
 }

@@ -271,6 +271,16 @@ pub async fn fence_and_record(
         tokio::task::spawn_blocking(move || fence(&cluster, &config, &fenced, action, &me))
             .await
             .map_err(|e| e.to_string())?;
+    record_fence(&node, target, records).await
+}
+
+/// Records the attempts a fence made (a success also records `target`
+/// down); the result as [`fence_and_record`] gives it.
+pub async fn record_fence(
+    node: &tandem_cluster::ClusterNode,
+    target: String,
+    records: Vec<FenceRecord>,
+) -> Result<Vec<FenceRecord>, String> {
     let ok = records.last().is_some_and(|r| r.ok);
     let detail = records.last().map(|r| r.detail.clone()).unwrap_or_default();
     let mut commands: Vec<tandem_cluster::Command> = records

@@ -33,6 +33,8 @@ pub mod traffic;
 mod view;
 
 pub use client::{AdminFile, ApiClient, ClientError};
+pub use fencing::record_fence;
+pub use reach::Reach;
 pub use schedule_guard::{schedule_bounded, ScheduleError};
 pub use settings::{DaemonConfig, SettingsError};
 pub use tandem_cluster::{force_single_node, Authority, Member, Timing, TlsFiles};
@@ -192,13 +194,6 @@ where
         executor::LocalExecutor::start(&name, &address, &config.data_dir, &config.agents)
             .map_err(|e| DaemonError::Agents(e.to_string()))?;
     spawn_monitor_reports(node.clone(), executor.clone(), monitor_events);
-    tokio::spawn(lease::watch(
-        node.clone(),
-        executor.clone(),
-        config.watchdog.clone(),
-        config.lease_margin_ms,
-        stopped(),
-    ));
     tokio::spawn(attrsync::run(node.clone(), executor.clone(), stopped()));
     let client = ApiClient::new(Vec::new(), &config.tls).map_err(DaemonError::Agents)?;
     let reach = reach::Remote {
@@ -206,13 +201,51 @@ where
         client: Arc::new(client),
         agents: executor.exec_config(),
     };
+    let guard = Guard {
+        watchdog: config.watchdog.clone(),
+        margin_ms: config.lease_margin_ms,
+    };
+    spawn_lease_and_controller(node, &executor, Arc::new(reach), guard, stopped);
+    Ok(executor)
+}
+
+/// How a data node guards its lease.
+#[derive(Clone, Debug, Default)]
+pub struct Guard {
+    /// The watchdog device fed while the node is safe.
+    pub watchdog: Option<std::path::PathBuf>,
+    /// Stops begin when less than this much of the lease is left.
+    pub margin_ms: u64,
+}
+
+/// What keeps a data node safe and runs the cluster: the lease loop (the
+/// lease rule, and the watchdog if set) and the controller (acting only
+/// while this node is DC). [`serve`] starts them around the node's real
+/// executor and [`reach::Remote`]; the whole-daemon simulation starts the
+/// same around simulated agents and a simulated network.
+pub fn spawn_lease_and_controller<F, Fut>(
+    node: &Arc<ClusterNode>,
+    executor: &Arc<executor::LocalExecutor>,
+    reach: Arc<dyn Reach>,
+    guard: Guard,
+    stopped: &F,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(lease::watch(
+        node.clone(),
+        executor.clone(),
+        guard.watchdog,
+        guard.margin_ms,
+        stopped(),
+    ));
     let controller = controller::Controller {
         node: node.clone(),
-        reach: Arc::new(reach),
+        reach,
         confirmations: Default::default(),
     };
     tokio::spawn(controller.run(stopped()));
-    Ok(executor)
 }
 
 /// How long a leaving node waits for its last stops to be recorded.
@@ -226,7 +259,7 @@ const HAND_OFF_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 /// leave holding nothing, so the DC records the node down without fencing
 /// it. A node that cannot stop everything leaves it to fencing or an
 /// operator (`tandem node confirm-down`).
-async fn leave_cleanly(
+pub async fn leave_cleanly(
     node: &Arc<ClusterNode>,
     executor: &Arc<executor::LocalExecutor>,
     timeout: std::time::Duration,

@@ -12,7 +12,10 @@ use std::time::Duration;
 use tandem_cluster::{BoxFuture, ClusterNode};
 use tandem_model::Cluster;
 
-/// The controller's reach.
+/// The controller's reach. Both calls must act only when their future is
+/// first polled: the controller commits an operation's pending record
+/// between making the call and polling it, so an operation never runs
+/// unrecorded.
 pub trait Reach: Send + Sync + 'static {
     /// Sends `request` to `node`'s executor, waiting at most `timeout`.
     /// `Err` when no result came back (unreachable, refused, garbled): the

@@ -104,12 +104,31 @@ pub async fn schedule_for(
     Ok(run_guarded(purpose, budget, run).await??)
 }
 
+#[cfg(feature = "sim")]
+thread_local! {
+    static INLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs every schedule on this thread inline (feature `sim`). A
+/// simulation on tokio's paused clock needs it: while a run computes on
+/// another thread the runtime is idle, so virtual time would jump past
+/// the budget; inline, no virtual time passes while it computes.
+#[cfg(feature = "sim")]
+pub fn run_inline_on_this_thread() {
+    INLINE.with(|inline| inline.set(true));
+}
+
 /// Runs `run` on one of `purpose`'s threads (see [`schedule_for`]).
 async fn run_guarded<T: Send + 'static>(
     purpose: Purpose,
     budget: Duration,
     run: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ScheduleError> {
+    #[cfg(feature = "sim")]
+    if INLINE.with(|inline| inline.get()) {
+        return std::panic::catch_unwind(AssertUnwindSafe(run))
+            .map_err(|panic| ScheduleError::Panicked(panic_message(&*panic)));
+    }
     let permit = match tokio::time::timeout(budget, purpose.threads().acquire()).await {
         Ok(Ok(permit)) => permit,
         _ => return Err(ScheduleError::Busy(purpose)),

@@ -3,7 +3,7 @@
 //! run one node until SIGINT/SIGTERM. [`NodeArgs`] is shared with the
 //! offline commands that act on a node's files.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use tandem_daemon::DaemonConfig;
 
@@ -62,14 +62,29 @@ pub fn run(args: Args, witness: bool) -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        // Registered before the node starts, so a stop during start-up is
+        // a clean stop too (the default action would kill the process).
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let shutdown = async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
+                _ = term.recv() => {},
+                _ = int.recv() => {},
             }
+            // A second signal while leaving: the operator wants out now.
+            // What still runs here is left to fencing or confirm-down.
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+                eprintln!("tandem: second stop signal: leaving at once, without moving or stopping what still runs here");
+                std::process::exit(143);
+            });
         };
-        tandem_daemon::serve(config, None, shutdown).await
+        tandem_daemon::serve(config, None, shutdown).await?;
+        anyhow::Ok(())
     })?;
     Ok(())
 }

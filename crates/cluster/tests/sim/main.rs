@@ -17,9 +17,6 @@
 //! `seed_thread_rng`, and its watch channels wake in a fixed order.
 
 mod invariants;
-mod net;
-mod rng;
-mod trace;
 mod world;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -7,13 +7,11 @@
 
 use crate::invariants::leader_per_term::LeaderPerTerm;
 use crate::invariants::{committed_history::CommittedHistory, convergence, dc_lease, node_lease};
-use crate::net::{SimNet, CALM_DELAY_US};
-use crate::rng::SimRng;
-use crate::trace::Trace;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tandem_cluster::sim::{SimNet, SimRng, Trace, CALM_DELAY_US};
 use tandem_cluster::{
     seed_thread_rng, AppliedState, ClusterNode, Command, CommandResult, MemDisk, Member,
     MembershipView, NodeId, NodeSettings, Seams, Timing, TlsFiles,

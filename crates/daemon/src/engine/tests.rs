@@ -135,12 +135,15 @@ fn a_resource_without_history_is_probed_on_every_online_node() {
     s.status.get_mut("n3").unwrap().resources.clear();
     s.status.remove("n2");
     let r = round(&mut e, &view(&[], None), &s, &cluster(true));
-    // Never the fence device.
+    // The fence device too: its executor answers from its registration.
     assert_eq!(
         r,
         Round::Probe(vec![
+            ("n1".into(), "fence".into()),
             ("n2".into(), "web".into()),
-            ("n3".into(), "web".into())
+            ("n2".into(), "fence".into()),
+            ("n3".into(), "web".into()),
+            ("n3".into(), "fence".into())
         ])
     );
 }
@@ -384,6 +387,40 @@ fn an_idle_plan_acknowledges_finished_shutdowns_only() {
         Planned::Idle {
             acknowledge: vec![]
         }
+    );
+}
+
+#[test]
+fn while_work_remains_a_leaving_node_no_action_concerns_may_go_but_not_the_dc() {
+    let last = vec![
+        ("n1", op("web", "stop", 0, 0)),
+        ("n2", op("web", "stop", 0, 0)),
+        ("n3", op("web", "start", 0, 0)),
+    ];
+    let s = state(
+        &last,
+        &[("n1", SHUTDOWN), ("n2", SHUTDOWN), ("n3", SHUTDOWN)],
+    );
+    let ack = |node: &str| Command::SetTransient {
+        node: node.into(),
+        name: SHUTDOWN_DONE.into(),
+        value: Some("7".into()),
+    };
+    // n1 is the DC; n3 still runs web.
+    let plan = vec![action("web", "stop", "n3", vec![])];
+    assert_eq!(
+        crate::engine::shutdowns_done_meanwhile(&plan, &s, "n1", 7),
+        vec![ack("n2")]
+    );
+    let on_n2 = vec![action("web", "monitor", "n2", vec![])];
+    assert_eq!(
+        crate::engine::shutdowns_done_meanwhile(&on_n2, &s, "n1", 7),
+        vec![]
+    );
+    assert_eq!(
+        crate::engine::shutdowns_done_meanwhile(&[], &s, "n3", 7),
+        vec![ack("n1"), ack("n2")],
+        "nothing configured: every leaving node that runs nothing"
     );
 }
 

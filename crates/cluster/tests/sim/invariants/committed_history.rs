@@ -9,8 +9,8 @@
 //! * Configuration versions: version `v` is one text forever, and a write
 //!   the client saw acknowledged as version `v` is that text.
 
-use crate::trace::digest;
 use std::collections::BTreeMap;
+use tandem_cluster::sim::digest;
 use tandem_cluster::{AppliedState, NodeId};
 
 #[derive(Default)]

@@ -8,13 +8,13 @@
 //! refused connection). Links remember the sender's incarnation, so a
 //! crashed node's leftover tasks can no longer reach anyone.
 
-use crate::rng::SimRng;
-use crate::trace::{digest, Trace};
+use super::rng::SimRng;
+use super::trace::{digest, Trace};
+use crate::{BoxFuture, Endpoint, Link, NodeId, Transport};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tandem_cluster::{BoxFuture, Endpoint, Link, NodeId, Transport};
 use tokio::time::Instant;
 
 /// `TANDEM_SIM_DUMP=1` prints every delivered message (diff two dumps to
@@ -158,14 +158,47 @@ struct SimLink {
 
 impl SimLink {
     async fn deliver(&mut self, frame: Vec<u8>) -> io::Result<Vec<u8>> {
-        let (from, to, inc) = (self.from, self.to, self.inc);
+        let answer =
+            |endpoint: Endpoint, frame: Vec<u8>| async move { endpoint.answer(&frame).await };
+        self.net
+            .carry(self.from, self.inc, self.to, frame, answer)
+            .await
+    }
+}
+
+impl SimNet {
+    /// A node's current incarnation (life): what a request it sends now
+    /// is stamped with.
+    pub fn incarnation(&self, id: NodeId) -> u64 {
+        self.state().incarnation(id)
+    }
+
+    /// Carries one request `from` (in life `inc`) to `to` and its reply
+    /// back, through the faults: `answer` runs at the target when the
+    /// request arrives, with the target's Raft endpoint. Raft messages
+    /// answer through the endpoint; a simulation carries the daemon's own
+    /// calls (the controller's operations to an executor) the same way.
+    /// Lost: never answered (the caller's timeout fires, as over a silent
+    /// TCP path); the target down: refused.
+    pub async fn carry<F, Fut>(
+        &self,
+        from: NodeId,
+        inc: u64,
+        to: NodeId,
+        frame: Vec<u8>,
+        answer: F,
+    ) -> io::Result<Vec<u8>>
+    where
+        F: FnOnce(Endpoint, Vec<u8>) -> Fut,
+        Fut: std::future::Future<Output = io::Result<Vec<u8>>>,
+    {
         let lost = std::future::pending::<io::Result<Vec<u8>>>;
-        let Some(delay) = self.net.state().launch(from, to) else {
+        let Some(delay) = self.state().launch(from, to) else {
             return lost().await;
         };
         tokio::time::sleep(delay).await;
         let arrived = {
-            let mut net = self.net.state();
+            let mut net = self.state();
             net.arrive(from, inc, to, &frame)
                 .then(|| net.nodes.get(&to).map(|(i, e)| (*i, e.clone())))
         };
@@ -178,12 +211,12 @@ impl SimLink {
                 "node down",
             ));
         };
-        let reply = endpoint.answer(&frame).await?;
-        let Some(delay) = self.net.state().launch(to, from) else {
+        let reply = answer(endpoint, frame).await?;
+        let Some(delay) = self.state().launch(to, from) else {
             return lost().await;
         };
         tokio::time::sleep(delay).await;
-        if !self.net.state().arrive(to, target_inc, from, &reply) {
+        if !self.state().arrive(to, target_inc, from, &reply) {
             return lost().await;
         }
         Ok(reply)

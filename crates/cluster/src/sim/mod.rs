@@ -1,0 +1,13 @@
+//! What deterministic simulations of tandem share (feature `sim`, tests
+//! only): a seeded random source, a simulated network that carries the
+//! cluster's real messages on tokio's paused clock, and the run's trace.
+//! The cluster core's simulation (`crates/cluster/tests/sim`) and the
+//! whole-daemon simulation (`crates/daemon/tests/sim`) run on them.
+
+mod net;
+mod rng;
+mod trace;
+
+pub use net::{NetState, SimNet, CALM_DELAY_US};
+pub use rng::SimRng;
+pub use trace::{digest, Trace};

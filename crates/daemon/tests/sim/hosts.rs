@@ -1,0 +1,291 @@
+//! The simulated machines and their agents: what really runs where. A
+//! resource is active on a host from the moment an agent's start is
+//! called there until a stop there returns (a failed or cancelled start
+//! may have started the service all the same), or until the host is
+//! powered off. A fence device is active where a daemon registered it,
+//! so only until that daemon dies. The safety checks watch these effects, never a flag of
+//! the code under test:
+//!
+//! * a primitive active on two hosts at once;
+//! * a start or promote called on a node that holds no lease (the
+//!   lease as its own cluster member computes it).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tandem_agents::{Action, AgentStatus, OpRequest, OpResult};
+use tandem_cluster::sim::SimRng;
+use tandem_cluster::{BoxFuture, ClusterNode};
+use tandem_daemon::executor::Agents;
+
+/// Every host of a run, shared by the agents and the driver.
+#[derive(Clone)]
+pub struct Hosts(Arc<Mutex<HostsState>>);
+
+pub struct HostsState {
+    rng: SimRng,
+    start: tokio::time::Instant,
+    /// Host name → what runs there.
+    pub hosts: BTreeMap<String, Host>,
+    /// The first safety violation seen, if any.
+    pub violation: Option<String>,
+    /// Agents fail now and then while this holds (the fault phase).
+    pub agents_fail: bool,
+    /// Starts called, by any host (how much the run exercised).
+    pub starts: u64,
+    /// Successful fences.
+    pub fenced: u64,
+    /// Fences succeed without powering anything off (see `Params`).
+    pub lying_fence: bool,
+}
+
+#[derive(Default)]
+pub struct Host {
+    /// The daemon's life: bumped when it dies; agents of an older life
+    /// act no more (their daemon is gone).
+    pub life: u64,
+    /// Resources active here.
+    pub active: BTreeMap<String, Activity>,
+    /// Since when (virtual ms) the host is off.
+    pub off_since: Option<u64>,
+}
+
+pub struct Activity {
+    /// Virtual ms of the start call.
+    pub since: u64,
+    /// A fence device: registered with the daemon, gone with it.
+    pub with_daemon: bool,
+}
+
+impl Hosts {
+    pub fn new(seed: u64, names: &[String], lying_fence: bool) -> Hosts {
+        let hosts = names.iter().map(|n| (n.clone(), Host::default())).collect();
+        Hosts(Arc::new(Mutex::new(HostsState {
+            rng: SimRng::new(seed),
+            start: tokio::time::Instant::now(),
+            hosts,
+            violation: None,
+            agents_fail: true,
+            starts: 0,
+            fenced: 0,
+            lying_fence,
+        })))
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, HostsState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The daemon on `host` dies (its resources keep running).
+    pub fn daemon_died(&self, host: &str) {
+        let mut hosts = self.state();
+        let h = hosts.host(host);
+        h.life += 1;
+        h.active.retain(|_, a| !a.with_daemon);
+    }
+
+    /// `host` loses power: its daemon and everything it ran are gone.
+    pub fn power_off(&self, host: &str) {
+        let mut hosts = self.state();
+        let now = hosts.now_ms();
+        let h = hosts.host(host);
+        h.life += 1;
+        h.active.clear();
+        h.off_since.get_or_insert(now);
+    }
+
+    pub fn power_on(&self, host: &str) {
+        self.state().host(host).off_since = None;
+    }
+
+    /// Agents for the daemon now starting on `host`, whose lease `node`
+    /// computes.
+    pub fn agents(&self, host: &str, node: Arc<ClusterNode>) -> Arc<SimAgents> {
+        let life = self.state().host(host).life;
+        Arc::new(SimAgents {
+            hosts: self.clone(),
+            host: host.to_string(),
+            life,
+            node,
+        })
+    }
+}
+
+impl HostsState {
+    fn host(&mut self, name: &str) -> &mut Host {
+        self.hosts.entry(name.to_string()).or_default()
+    }
+
+    pub fn rng(&mut self) -> &mut SimRng {
+        &mut self.rng
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn violate(&mut self, what: String) {
+        let at = self.now_ms();
+        self.violation
+            .get_or_insert_with(|| format!("t={at}ms: {what}"));
+    }
+
+    /// Where `resource` is active now.
+    pub fn active_on(&self, resource: &str) -> Vec<&str> {
+        self.hosts
+            .iter()
+            .filter(|(_, h)| h.active.contains_key(resource))
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+}
+
+/// The agents of one daemon life on one host.
+pub struct SimAgents {
+    hosts: Hosts,
+    host: String,
+    life: u64,
+    node: Arc<ClusterNode>,
+}
+
+/// How long a simulated operation takes, and whether it fails.
+struct Draw {
+    took: Duration,
+    fails: bool,
+}
+
+impl SimAgents {
+    /// Whether this daemon life still acts on the host.
+    fn alive(hosts: &mut HostsState, host: &str, life: u64) -> bool {
+        let h = hosts.host(host);
+        h.life == life && h.off_since.is_none()
+    }
+
+    fn draw(&self, action: Action) -> Draw {
+        let mut hosts = self.hosts.state();
+        let failing = hosts.agents_fail;
+        let rng = &mut hosts.rng;
+        let took = match rng.range(0, 100) {
+            0..=79 => rng.range(5, 120),
+            80..=95 => rng.range(120, 1_000),
+            _ => rng.range(1_000, 3_000),
+        };
+        let fails = failing && matches!(action, Action::Start) && rng.chance(40);
+        Draw {
+            took: Duration::from_millis(took),
+            fails,
+        }
+    }
+
+    /// The call's first effect: a start makes the resource active here
+    /// from now on.
+    fn called(&self, op: &OpRequest) -> Result<(), OpResult> {
+        let mut hosts = self.hosts.state();
+        if !Self::alive(&mut hosts, &self.host, self.life) {
+            return Err(OpResult::exec_failed("the daemon is dead"));
+        }
+        if matches!(op.action, Action::Start | Action::Promote) {
+            hosts.starts += 1;
+            let lease_left = self.node.view().lease_left_ms;
+            if lease_left == 0 {
+                hosts.violate(format!(
+                    "{} of {} called on {} which holds no lease",
+                    op.action.as_str(),
+                    op.resource,
+                    self.host
+                ));
+            }
+            let elsewhere: Vec<String> = hosts
+                .hosts
+                .iter()
+                .filter(|(name, _)| **name != self.host)
+                .filter_map(|(name, h)| {
+                    let since = h.active.get(&op.resource)?.since;
+                    Some(format!("{name} since t={since}ms"))
+                })
+                .collect();
+            if !elsewhere.is_empty() {
+                hosts.violate(format!(
+                    "{} started on {} while active on {elsewhere:?}",
+                    op.resource, self.host
+                ));
+            }
+            let since = hosts.now_ms();
+            let with_daemon = op.agent.class == tandem_agents::AgentClass::Stonith;
+            hosts
+                .host(&self.host)
+                .active
+                .entry(op.resource.clone())
+                .or_insert(Activity { since, with_daemon });
+        }
+        Ok(())
+    }
+
+    /// The call's last effect, when the agent returns.
+    fn finished(&self, op: &OpRequest, draw: &Draw) -> OpResult {
+        let mut hosts = self.hosts.state();
+        if !Self::alive(&mut hosts, &self.host, self.life) {
+            // Killed with its daemon or its host: nobody hears back.
+            return OpResult::exec_failed("the daemon is dead");
+        }
+        let host = hosts.host(&self.host);
+        let running = host.active.contains_key(&op.resource);
+        let status = match op.action {
+            Action::Stop => {
+                host.active.remove(&op.resource);
+                AgentStatus::Ok
+            }
+            Action::Start if draw.fails => AgentStatus::GenericError,
+            Action::Monitor if running => AgentStatus::Ok,
+            Action::Monitor => AgentStatus::NotRunning,
+            _ => AgentStatus::Ok,
+        };
+        result(status, draw.took)
+    }
+}
+
+fn result(status: AgentStatus, took: Duration) -> OpResult {
+    let mut r = OpResult::exec_failed("");
+    r.status = status;
+    r.exit_reason = None;
+    r.duration_ms = took.as_millis() as u64;
+    r
+}
+
+impl Agents for SimAgents {
+    fn run(&self, op: OpRequest) -> BoxFuture<'static, OpResult> {
+        let draw = self.draw(op.action);
+        let called = self.called(&op);
+        let this = SimAgents {
+            hosts: self.hosts.clone(),
+            host: self.host.clone(),
+            life: self.life,
+            node: self.node.clone(),
+        };
+        Box::pin(async move {
+            if let Err(refused) = called {
+                return refused;
+            }
+            // Cancelled (the node lost its lease): the process group is
+            // killed; whatever it started stays until a stop.
+            let deadline = tokio::time::Instant::now() + draw.took;
+            while tokio::time::Instant::now() < deadline {
+                if op.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+                    let mut r = result(AgentStatus::TimedOut, draw.took);
+                    r.exit_reason = Some("cancelled".into());
+                    return r;
+                }
+                let step = Duration::from_millis(10).min(deadline - tokio::time::Instant::now());
+                tokio::time::sleep(step).await;
+            }
+            this.finished(&op, &draw)
+        })
+    }
+
+    fn keep_monitoring(&self, _spec: tandem_agents::monitor::MonitorSpec) -> Result<(), String> {
+        // Recurring monitors are not simulated yet: each runs once.
+        Ok(())
+    }
+
+    fn stop_monitoring(&self, _instance: &str) {}
+}
