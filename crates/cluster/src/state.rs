@@ -105,6 +105,21 @@ impl Replicated {
                     .entry(resource.id.clone())
                     .or_default();
                 entry.agent.clone_from(resource);
+                // A monitor's result that arrives after a newer operation
+                // of the same node was recorded (a probe answered just
+                // before the lease rule stopped the resource) describes
+                // the past: it must not say the resource runs.
+                let stale = op.operation == "monitor"
+                    && op.call_id >= 0
+                    && entry
+                        .ops
+                        .get(&op.id)
+                        .is_some_and(|newer| newer.call_id > op.call_id);
+                if stale {
+                    return CommandResult::Applied {
+                        config_version: self.config_version,
+                    };
+                }
                 for id in forget {
                     entry.ops.remove(id);
                 }
@@ -252,5 +267,40 @@ mod tests {
         assert_eq!(s.node_attributes["n1"]["standby"], "on");
         s.apply(&set(None));
         assert!(s.node_attributes.is_empty());
+    }
+    #[test]
+    fn a_monitor_result_older_than_the_recorded_operation_is_dropped() {
+        let op = |operation: &str, call_id: i64| Command::RecordOp {
+            node: "n1".into(),
+            resource: ResourceAgent {
+                id: "web".into(),
+                ..Default::default()
+            },
+            op: Box::new(HistoryOp {
+                id: "web_last_0".into(),
+                operation: operation.into(),
+                call_id,
+                ..Default::default()
+            }),
+            forget: Vec::new(),
+        };
+        let mut s = Replicated::default();
+        s.apply(&op("stop", 12));
+        s.apply(&op("monitor", 11));
+        assert_eq!(
+            s.status["n1"].resources["web"].ops["web_last_0"].operation,
+            "stop"
+        );
+        s.apply(&op("monitor", 13));
+        assert_eq!(
+            s.status["n1"].resources["web"].ops["web_last_0"].operation,
+            "monitor"
+        );
+        // A pending record (call id -1) or a start always lands.
+        s.apply(&op("start", -1));
+        assert_eq!(
+            s.status["n1"].resources["web"].ops["web_last_0"].operation,
+            "start"
+        );
     }
 }

@@ -331,8 +331,8 @@ fn pending_on_online_nodes(facts: &Facts) -> Vec<(String, String)> {
     pending
 }
 
-/// (node, resource) pairs with no recorded history: resources never
-/// probed on an online data node.
+/// (node, resource) pairs with no recorded one-shot operation: resources
+/// never probed on an online data node (or whose history was forgotten).
 fn missing_probes(facts: &Facts) -> Vec<(String, String)> {
     if facts.cluster.config.option("enable-startup-probes") == Some("false") {
         return Vec::new();
@@ -343,7 +343,14 @@ fn missing_probes(facts: &Facts) -> Vec<(String, String)> {
         let known = facts.state.status.get(&peer.name);
         for r in &facts.cluster.config.resources {
             for p in r.primitives() {
-                if !known.is_some_and(|s| s.resources.contains_key(&p.id)) {
+                // Only a one-shot operation (`_last_0`) says what runs: a
+                // recurring monitor's result recorded after the history
+                // was forgotten (a rejoin) says nothing about now.
+                let last = format!("{}_last_0", p.id);
+                let settled = known
+                    .and_then(|s| s.resources.get(&p.id))
+                    .is_some_and(|r| r.ops.contains_key(&last));
+                if !settled {
                     probes.push((peer.name.clone(), p.id.clone()));
                 }
             }

@@ -376,7 +376,13 @@ impl LocalExecutor {
         let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
         let running = outcome.result.status.is_running();
         match request.action.as_str() {
-            "start" | "promote" | "demote" | "migrate_from" if outcome.ok => {
+            // A failed start may have started the service all the same
+            // (Pacemaker stops it): it stays here until a stop, so the
+            // lease rule stops it too. A fence device's failed start
+            // registered nothing.
+            "start" | "promote" | "demote" | "migrate_from"
+                if outcome.ok || !request.is_fence_device() =>
+            {
                 active.insert(request.instance.clone(), request.clone());
             }
             "stop" | "migrate_to" if outcome.ok => {

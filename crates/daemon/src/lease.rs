@@ -219,13 +219,23 @@ pub async fn stop_and_record(node: &Arc<ClusterNode>, executor: &Arc<LocalExecut
     if let Some(record) = record {
         let node = node.clone();
         tokio::spawn(async move {
-            if let Err(e) = node.propose(record).await {
-                tracing::warn!("the stops here could not be recorded: {e}");
+            // Retried until the cluster has a DC again: otherwise the log
+            // keeps saying these resources run here.
+            let deadline = tokio::time::Instant::now() + RECORD_STOPS_WITHIN;
+            while let Err(e) = node.propose(record.clone()).await {
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!("the stops here could not be recorded: {e}");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
     }
     failed
 }
+
+/// How long the lease loop keeps trying to record its stops.
+const RECORD_STOPS_WITHIN: Duration = Duration::from_secs(60);
 
 /// Stops everything this node runs or starts; returns how many stops
 /// failed and the command that records them (none when nothing ran).

@@ -6,8 +6,10 @@
 
 mod net;
 mod rng;
+mod seeds;
 mod trace;
 
 pub use net::{NetState, SimNet, CALM_DELAY_US};
 pub use rng::SimRng;
+pub use seeds::{node_settings, run_seeds};
 pub use trace::{digest, Trace};

@@ -19,8 +19,6 @@
 mod invariants;
 mod world;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 use world::{Outcome, Params};
 
@@ -53,16 +51,8 @@ fn env_u64(name: &str) -> Option<u64> {
     )
 }
 
-/// Runs one seed, turning a panic inside the run into a failure too.
 fn run_seed(seed: u64) -> Result<Outcome, String> {
-    std::panic::catch_unwind(|| world::run(seed, PARAMS)).unwrap_or_else(|panic| {
-        let text = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        Err(format!("panicked: {text}"))
-    })
+    world::run(seed, PARAMS)
 }
 
 fn replay_command(seed: u64) -> String {
@@ -71,26 +61,8 @@ fn replay_command(seed: u64) -> String {
     )
 }
 
-/// Runs `seeds` on all cores (one runtime per thread, each run on one
-/// thread) and reports every failure with its replay command.
 fn run_all(seeds: &[u64]) -> Vec<(u64, Result<Outcome, String>)> {
-    let next = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.min(seeds.len()) {
-            scope.spawn(|| loop {
-                let Some(&seed) = seeds.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    return;
-                };
-                let result = run_seed(seed);
-                results.lock().unwrap().push((seed, result));
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap();
-    results.sort_by_key(|(seed, _)| *seed);
-    results
+    tandem_cluster::sim::run_seeds(seeds, run_seed)
 }
 
 fn assert_all_pass(seeds: &[u64]) {

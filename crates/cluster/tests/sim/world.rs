@@ -8,13 +8,12 @@
 use crate::invariants::leader_per_term::LeaderPerTerm;
 use crate::invariants::{committed_history::CommittedHistory, convergence, dc_lease, node_lease};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tandem_cluster::sim::{SimNet, SimRng, Trace, CALM_DELAY_US};
+use tandem_cluster::sim::{node_settings, SimNet, SimRng, Trace, CALM_DELAY_US};
 use tandem_cluster::{
     seed_thread_rng, AppliedState, ClusterNode, Command, CommandResult, MemDisk, Member,
-    MembershipView, NodeId, NodeSettings, Seams, Timing, TlsFiles,
+    MembershipView, NodeId, Seams,
 };
 
 /// How long a run lasts, in virtual milliseconds.
@@ -323,7 +322,7 @@ impl World {
             transport: Arc::new(self.net.clone()),
             disk,
         };
-        let node = ClusterNode::start_with(self.settings(id), seams)
+        let node = ClusterNode::start_with(node_settings(id, &self.members), seams)
             .await
             .map_err(|e| format!("node {id} failed to start: {e}"))?;
         self.net.up(id, node.endpoint());
@@ -394,23 +393,6 @@ impl World {
     async fn stop(&mut self) {
         for (_, node) in std::mem::take(&mut self.nodes) {
             node.shutdown().await;
-        }
-    }
-
-    fn settings(&self, id: NodeId) -> NodeSettings {
-        let nowhere = PathBuf::from("/nonexistent/tandem-sim");
-        NodeSettings {
-            id,
-            data_dir: nowhere.clone(),
-            listen: "127.0.0.1:0".parse().expect("an address"),
-            tls: TlsFiles {
-                ca: nowhere.clone(),
-                cert: nowhere.clone(),
-                key: nowhere,
-            },
-            members: self.members.clone(),
-            timing: Timing::default(),
-            joining: false,
         }
     }
 }

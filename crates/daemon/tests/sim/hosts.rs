@@ -124,6 +124,30 @@ impl HostsState {
         self.start.elapsed().as_millis() as u64
     }
 
+    /// `resource` becomes active on `host` (a fence device `with_daemon`);
+    /// active anywhere else is the violation this simulation looks for.
+    fn begin(&mut self, host: &str, resource: &str, with_daemon: bool) {
+        let elsewhere: Vec<String> = self
+            .hosts
+            .iter()
+            .filter(|(name, _)| *name != host)
+            .filter_map(|(name, h)| {
+                let since = h.active.get(resource)?.since;
+                Some(format!("{name} since t={since}ms"))
+            })
+            .collect();
+        if !elsewhere.is_empty() {
+            self.violate(format!(
+                "{resource} started on {host} while active on {elsewhere:?}"
+            ));
+        }
+        let since = self.now_ms();
+        self.host(host)
+            .active
+            .entry(resource.to_string())
+            .or_insert(Activity { since, with_daemon });
+    }
+
     fn violate(&mut self, what: String) {
         let at = self.now_ms();
         self.violation
@@ -184,7 +208,9 @@ impl SimAgents {
         if !Self::alive(&mut hosts, &self.host, self.life) {
             return Err(OpResult::exec_failed("the daemon is dead"));
         }
-        if matches!(op.action, Action::Start | Action::Promote) {
+        // A fence device is registered when its start succeeds (below).
+        let device = op.agent.class == tandem_agents::AgentClass::Stonith;
+        if matches!(op.action, Action::Start | Action::Promote) && !device {
             hosts.starts += 1;
             let lease_left = self.node.view().lease_left_ms;
             if lease_left == 0 {
@@ -195,28 +221,7 @@ impl SimAgents {
                     self.host
                 ));
             }
-            let elsewhere: Vec<String> = hosts
-                .hosts
-                .iter()
-                .filter(|(name, _)| **name != self.host)
-                .filter_map(|(name, h)| {
-                    let since = h.active.get(&op.resource)?.since;
-                    Some(format!("{name} since t={since}ms"))
-                })
-                .collect();
-            if !elsewhere.is_empty() {
-                hosts.violate(format!(
-                    "{} started on {} while active on {elsewhere:?}",
-                    op.resource, self.host
-                ));
-            }
-            let since = hosts.now_ms();
-            let with_daemon = op.agent.class == tandem_agents::AgentClass::Stonith;
-            hosts
-                .host(&self.host)
-                .active
-                .entry(op.resource.clone())
-                .or_insert(Activity { since, with_daemon });
+            hosts.begin(&self.host, &op.resource, false);
         }
         Ok(())
     }
@@ -227,6 +232,11 @@ impl SimAgents {
         if !Self::alive(&mut hosts, &self.host, self.life) {
             // Killed with its daemon or its host: nobody hears back.
             return OpResult::exec_failed("the daemon is dead");
+        }
+        let device = op.agent.class == tandem_agents::AgentClass::Stonith;
+        if device && op.action == Action::Start && !draw.fails {
+            hosts.starts += 1;
+            hosts.begin(&self.host, &op.resource, true);
         }
         let host = hosts.host(&self.host);
         let running = host.active.contains_key(&op.resource);

@@ -13,14 +13,13 @@
 //! * `TANDEM_DSIM_SEEDS=N` runs N seeds (default 40), from
 //!   `TANDEM_DSIM_FIRST_SEED` (default 0); `bench/sim --daemons` runs
 //!   more;
-//! * `TANDEM_DSIM_VERBOSE=1` prints each fault.
+//! * `TANDEM_DSIM_VERBOSE=1` prints each fault, `TANDEM_DSIM_LOG=info`
+//!   the daemons' logs.
 
 mod hosts;
 mod reach;
 mod world;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 use world::{Outcome, Params};
 
@@ -33,9 +32,6 @@ const PARAMS: Params = Params {
     lying_fence: false,
 };
 
-/// The scheduler runs inline on the seed's thread (see `world::run`).
-const STACK_BYTES: usize = 64 << 20;
-
 fn env_u64(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;
     Some(
@@ -45,38 +41,19 @@ fn env_u64(name: &str) -> Option<u64> {
     )
 }
 
-fn run_seed(seed: u64, params: Params) -> Result<Outcome, String> {
-    std::panic::catch_unwind(|| world::run(seed, params)).unwrap_or_else(|panic| {
-        let text = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        Err(format!("panicked: {text}"))
-    })
+/// `TANDEM_DSIM_LOG=info` (a tracing filter) prints what the daemons log.
+fn log_if_asked() {
+    if let Ok(filter) = std::env::var("TANDEM_DSIM_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_ansi(false)
+            .try_init();
+    }
 }
 
 fn run_all(seeds: &[u64], params: Params) -> Vec<(u64, Result<Outcome, String>)> {
-    let next = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.min(seeds.len()) {
-            std::thread::Builder::new()
-                .stack_size(STACK_BYTES)
-                .spawn_scoped(scope, || loop {
-                    let Some(&seed) = seeds.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        return;
-                    };
-                    let result = run_seed(seed, params);
-                    results.lock().unwrap().push((seed, result));
-                })
-                .expect("a seed thread");
-        }
-    });
-    let mut results = results.into_inner().unwrap();
-    results.sort_by_key(|(seed, _)| *seed);
-    results
+    log_if_asked();
+    tandem_cluster::sim::run_seeds(seeds, |seed| world::run(seed, params))
 }
 
 #[test]

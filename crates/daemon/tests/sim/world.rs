@@ -14,11 +14,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tandem_cluster::sim::{SimNet, SimRng, CALM_DELAY_US};
-use tandem_cluster::{
-    seed_thread_rng, ClusterNode, Command, MemDisk, Member, NodeId, NodeSettings, Seams, Timing,
-    TlsFiles,
-};
+use tandem_cluster::sim::{node_settings, SimNet, SimRng, CALM_DELAY_US};
+use tandem_cluster::{seed_thread_rng, ClusterNode, Command, MemDisk, Member, NodeId, Seams};
 use tandem_daemon::executor::LocalExecutor;
 use tandem_daemon::Guard;
 
@@ -304,6 +301,16 @@ impl World {
             .find(|(_, l)| l.node.view().state == "Leader")
             .map(|(id, _)| *id);
         let fault = self.rng.range(0, 15);
+        // Daemons die, hosts lose power and stop only while a majority
+        // would remain: a cluster kept mostly dead exercises little
+        // (partitions still take quorum away).
+        let majority = ids.len() / 2 + 1;
+        let may_lose_one = live.len() > majority;
+        let fault = if matches!(fault, 6 | 7 | 8 | 11) && !may_lose_one {
+            9
+        } else {
+            fault
+        };
         if std::env::var_os("TANDEM_DSIM_VERBOSE").is_some() {
             let at = self.hosts.state().now_ms();
             let runs = self.where_things_run();
@@ -406,7 +413,7 @@ impl World {
             transport: Arc::new(self.net.clone()),
             disk,
         };
-        let node = ClusterNode::start_with(self.settings(id), seams)
+        let node = ClusterNode::start_with(node_settings(id, &self.members), seams)
             .await
             .map_err(|e| format!("node {id} failed to start: {e}"))?;
         let node = Arc::new(node);
@@ -467,7 +474,14 @@ impl World {
             return;
         }
         self.kills += 1;
-        let restart_at = self.hosts.state().now_ms() + self.rng.range(500, 4_000);
+        // With a lying fence, restarts come late enough that the DC has
+        // "fenced" the node and recovered its resources first.
+        let (soonest, latest) = if self.params.lying_fence {
+            (5_000, 10_000)
+        } else {
+            (500, 4_000)
+        };
+        let restart_at = self.hosts.state().now_ms() + self.rng.range(soonest, latest);
         self.restarts.insert(id, restart_at);
         self.hosts.daemon_died(&self.members[&id].name);
         self.net.down(id);
@@ -541,23 +555,6 @@ impl World {
             }
         }
         self.daemons.lock().unwrap().clear();
-    }
-
-    fn settings(&self, id: NodeId) -> NodeSettings {
-        let nowhere = PathBuf::from("/nonexistent/tandem-sim");
-        NodeSettings {
-            id,
-            data_dir: nowhere.clone(),
-            listen: "127.0.0.1:0".parse().expect("an address"),
-            tls: TlsFiles {
-                ca: nowhere.clone(),
-                cert: nowhere.clone(),
-                key: nowhere,
-            },
-            members: self.members.clone(),
-            timing: Timing::default(),
-            joining: false,
-        }
     }
 }
 
