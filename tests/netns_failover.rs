@@ -727,20 +727,24 @@ impl Watch {
 }
 
 /// How long two or more nodes surely had `pick`. A node counts between
-/// two consecutive samples of its own only when both show it: a change
-/// between samples is not dated, and a sampler starved of CPU for a moment
-/// must not turn a clean handover into a double. A double shorter than a
+/// two of its samples that both show it, with at most one sample between
+/// them that does not (a probe that timed out while the service answered
+/// before and after is no evidence that it stopped): a change between
+/// samples is not dated, and a sampler starved of CPU for a moment must
+/// not turn a clean handover into a double. A double shorter than a
 /// sampling gap can be missed here; the VIP's `ip monitor` events, exact
 /// to the event, are checked besides.
 fn surely_doubled(all: &[Vec<Sample>], pick: fn(&Sample) -> bool) -> Duration {
     // (instant, +1 when a sure interval opens, -1 when it closes); at one
     // instant closes sort first, so a node's adjacent intervals join.
-    let mut edges: Vec<(Instant, i32)> = all
-        .iter()
-        .flat_map(|samples| samples.windows(2))
-        .filter(|w| pick(&w[0]) && pick(&w[1]))
-        .flat_map(|w| [(w[0].at, 1), (w[1].at, -1)])
-        .collect();
+    let mut edges: Vec<(Instant, i32)> = Vec::new();
+    for samples in all {
+        let shown: Vec<usize> = (0..samples.len()).filter(|i| pick(&samples[*i])).collect();
+        for pair in shown.windows(2).filter(|p| p[1] - p[0] <= 2) {
+            edges.push((samples[pair[0]].at, 1));
+            edges.push((samples[pair[1]].at, -1));
+        }
+    }
     edges.sort();
     let mut on = 0;
     let mut total = Duration::ZERO;
@@ -753,6 +757,40 @@ fn surely_doubled(all: &[Vec<Sample>], pick: fn(&Sample) -> bool) -> Duration {
         last = Some(at);
     }
     total
+}
+
+#[test]
+fn the_double_checker_counts_flapping_answers_but_not_one_stale_sample() {
+    let t0 = Instant::now();
+    let series = |shows: &[bool]| -> Vec<Sample> {
+        shows
+            .iter()
+            .enumerate()
+            .map(|(i, web)| Sample {
+                at: t0 + Duration::from_millis(100 * i as u64),
+                web: *web,
+                vip: false,
+                slow: false,
+            })
+            .collect()
+    };
+    let solid = series(&[true; 7]);
+    // Serving all along, every other probe timed out: doubled 600 ms.
+    let flapping = series(&[true, false, true, false, true, false, true]);
+    assert_eq!(
+        surely_doubled(&[solid.clone(), flapping], |s| s.web),
+        Duration::from_millis(600)
+    );
+    // Seen once (a starved sampler's stale view): not sure.
+    let once = series(&[false, false, false, true, false, false, false]);
+    assert_eq!(
+        surely_doubled(&[solid.clone(), once], |s| s.web),
+        Duration::ZERO
+    );
+    // A clean handover: no overlap.
+    let first = series(&[true, true, true, false, false, false, false]);
+    let then = series(&[false, false, false, false, true, true, true]);
+    assert_eq!(surely_doubled(&[first, then], |s| s.web), Duration::ZERO);
 }
 
 /// Every sample instant, with each node's latest sample at that instant.

@@ -120,23 +120,38 @@ pub fn run(spawn: &Spawn, stdin_max: usize) -> Result<Finished, SpawnError> {
         }
     }
     let started = Instant::now();
-    let mut child = Command::new(&spawn.program)
-        .args(&spawn.args)
-        .env_clear()
-        .envs(spawn.env.iter().map(|(k, v)| (k, v)))
-        .stdin(if spawn.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|source| SpawnError::Exec {
-            program: program.clone(),
-            source,
-        })?;
+    let start = || {
+        Command::new(&spawn.program)
+            .args(&spawn.args)
+            .env_clear()
+            .envs(spawn.env.iter().map(|(k, v)| (k, v)))
+            .stdin(if spawn.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+    };
+    // ETXTBSY: a script just written here is still open for writing in a
+    // child another thread forked before its exec; it passes at once.
+    let mut tries = 0;
+    let mut child = loop {
+        match start() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 10 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => {
+                break other.map_err(|source| SpawnError::Exec {
+                    program: program.clone(),
+                    source,
+                })?
+            }
+        }
+    };
     if let (Some(text), Some(mut pipe)) = (&spawn.stdin, child.stdin.take()) {
         // Below the pipe buffer size (checked above), so this never blocks;
         // an agent that exits without reading gives EPIPE, which is fine.
