@@ -418,7 +418,9 @@ pub(crate) fn now() -> i64 {
 /// would conflict. Best effort: without a DC the local state is answered
 /// (the write's version check still guards it).
 pub(crate) async fn read_current(node: &ClusterNode) -> tandem_cluster::Replicated {
-    let _ = node.read_barrier(READ_BARRIER_WITHIN).await;
+    if let Err(e) = node.read_barrier(READ_BARRIER_WITHIN).await {
+        tracing::warn!("answering this node's state, which may be behind the DC's: {e}");
+    }
     node.replicated()
 }
 

@@ -157,6 +157,10 @@ pub struct LocalExecutor {
     /// recorded.
     last_monitor: Mutex<HashMap<MonitorKey, Option<i32>>>,
     pub(crate) attr_store: PathBuf,
+    /// Taken by the lease loop while it announces a rejoin and by a clean
+    /// stop while it starts leaving, so a rejoin checked before the leave
+    /// cannot commit after the shutdown announcement and withdraw it.
+    rejoin_turn: tokio::sync::Mutex<()>,
 }
 
 impl LocalExecutor {
@@ -239,6 +243,7 @@ impl LocalExecutor {
             }),
             last_monitor: Mutex::new(HashMap::new()),
             attr_store,
+            rejoin_turn: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -344,8 +349,14 @@ impl LocalExecutor {
         gate.closed = gate.leaving;
     }
 
+    /// The turn of a rejoin or a leave (see the field).
+    pub async fn rejoin_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.rejoin_turn.lock().await
+    }
+
     /// Closes the gate for good (a clean stop): what is running finishes
-    /// and is moved or stopped, nothing new starts here.
+    /// and is moved or stopped, nothing new starts here. Called in the
+    /// rejoin turn.
     pub fn leave(&self) {
         let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
         gate.leaving = true;

@@ -97,8 +97,11 @@ pub async fn watch(
             stuck = false;
             // A leaving node does not rejoin: that would withdraw its
             // shutdown and forget the history the DC moves it by.
-            if !rejoined && view.dc_id.is_some() && !executor.is_leaving() {
-                rejoined = announce_rejoin(&node, executor.node_name()).await;
+            if !rejoined && view.dc_id.is_some() {
+                let _turn = executor.rejoin_turn().await;
+                if !executor.is_leaving() {
+                    rejoined = announce_rejoin(&node, executor.node_name()).await;
+                }
             }
         } else {
             executor.close_gate();

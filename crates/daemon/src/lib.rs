@@ -279,7 +279,11 @@ pub async fn leave_cleanly(
         },
     ]);
     let started = tokio::time::Instant::now();
-    executor.leave();
+    {
+        // No rejoin is in flight once this holds, and none starts after.
+        let _turn = executor.rejoin_turn().await;
+        executor.leave();
+    }
     // Announced even when this node runs nothing: the DC then records it
     // down as a clean shutdown instead of fencing it. Without quorum
     // nothing can be announced or moved: stop here at once.
