@@ -362,16 +362,17 @@ fn missing_probes(facts: &Facts) -> Vec<(String, String)> {
 /// The acknowledgements of shutdowns while a transition still has work
 /// (or keeps coming back, or nothing is configured): a leaving node that
 /// runs nothing and that no action concerns may go; the DC (`dc`) stays
-/// until the transition is done, since it dispatches the starts of what it
-/// gave up.
+/// until no work is left, since it dispatches the starts of what it gave
+/// up.
 pub fn shutdowns_done_meanwhile(
     actions: &[Action],
     state: &Replicated,
     dc: &str,
     now_s: i64,
 ) -> Vec<Command> {
+    let idle = actions.iter().all(|a| a.pseudo);
     shutdowns_done(state, now_s, |node| {
-        node != dc
+        (node != dc || idle)
             && !actions
                 .iter()
                 .any(|a| !a.pseudo && a.node.as_deref() == Some(node))

@@ -389,10 +389,15 @@ impl LocalExecutor {
         match request.action.as_str() {
             // A failed start may have started the service all the same
             // (Pacemaker stops it): it stays here until a stop, so the
-            // lease rule stops it too. A fence device's failed start
-            // registered nothing.
+            // lease rule stops it too. Not when the agent never ran or is
+            // missing, nor a fence device's (it registered nothing).
             "start" | "promote" | "demote" | "migrate_from"
-                if outcome.ok || !request.is_fence_device() =>
+                if outcome.ok
+                    || !(request.is_fence_device()
+                        || matches!(
+                            outcome.result.status,
+                            AgentStatus::ExecFailed | AgentStatus::NotInstalled
+                        )) =>
             {
                 active.insert(request.instance.clone(), request.clone());
             }

@@ -422,6 +422,11 @@ fn while_work_remains_a_leaving_node_no_action_concerns_may_go_but_not_the_dc() 
         vec![ack("n1"), ack("n2")],
         "nothing configured: every leaving node that runs nothing"
     );
+    assert_eq!(
+        crate::engine::shutdowns_done_meanwhile(&[], &s, "n1", 7),
+        vec![ack("n1"), ack("n2")],
+        "with no work left the DC may go too"
+    );
 }
 
 #[test]
