@@ -156,7 +156,13 @@ impl World {
             .collect();
         for id in due {
             self.restarts.remove(&id);
-            booted.push(id);
+            // A host that lost power meanwhile boots on its own time.
+            if self.hosts.state().hosts[&self.members[&id].name]
+                .off_since
+                .is_none()
+            {
+                booted.push(id);
+            }
         }
         for id in booted {
             self.start(id).await?;
@@ -208,6 +214,8 @@ impl World {
                 self.calm().await?;
                 continue;
             }
+            // A clean stop that ended after the faults: start it again.
+            self.calm().await?;
             // Failures from the fault phase ban resources from nodes: an
             // operator's cleanup, as after any incident.
             if !cleaned {
