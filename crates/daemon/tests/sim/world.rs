@@ -215,7 +215,7 @@ impl World {
                 continue;
             }
             // A clean stop that ended after the faults: start it again.
-            self.calm().await?;
+            self.start_every_daemon().await?;
             // Failures from the fault phase ban resources from nodes: an
             // operator's cleanup, as after any incident.
             if !cleaned {
@@ -397,6 +397,11 @@ impl World {
     async fn calm(&mut self) -> Result<(), String> {
         self.net.heal();
         self.hosts.state().agents_fail = false;
+        self.start_every_daemon().await
+    }
+
+    /// Starts every daemon that does not run (powering its host on).
+    async fn start_every_daemon(&mut self) -> Result<(), String> {
         let down: Vec<NodeId> = self
             .members
             .keys()
