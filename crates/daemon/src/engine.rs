@@ -231,6 +231,7 @@ impl Engine {
                 fence_due: by == SettledBy::Fencing && self.fence_due(&peer.name, facts.now),
                 shutting_down: status.transient.contains_key(SHUTDOWN),
                 runs_nothing: runs_nothing(status),
+                watchdog_ms: crate::watchdog::reported_ms(status),
             };
             match settle::decide(&node, &by) {
                 Decision::Fence => fence.push(peer.name.clone()),

@@ -15,6 +15,7 @@
 //! ([`InstalledAgents`], on blocking threads since `tandem-agents` is
 //! synchronous, never on the async workers), or simulated.
 
+use crate::held::HeldFile;
 use crate::oprecord::{self, Outcome};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -150,6 +151,12 @@ pub struct LocalExecutor {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// What was started here and how to stop it, for the lease rule.
     active: Mutex<BTreeMap<String, ExecRequest>>,
+    /// `active` and the starts in flight, on disk (see [`crate::held`]);
+    /// the lock orders the saves.
+    held_file: Mutex<Option<HeldFile>>,
+    /// Why this executor may not know everything that runs here (its
+    /// record could not be read or saved), if so.
+    uncertain: Mutex<Option<String>>,
     /// Starts closed: nothing needing a lease runs before the lease loop
     /// has seen one.
     gate: Mutex<Gate>,
@@ -179,6 +186,7 @@ impl LocalExecutor {
         let builtin_root = data_dir.join("builtin-ocf");
         builtin::install(&builtin_root, &exe)?;
         let attr_store = data_dir.join("attrs.json");
+        let held = HeldFile::new(data_dir.join("held.json"));
         let mut config = ExecConfig {
             shim_dir: Some(shim_dir),
             attr_store: Some(attr_store.clone()),
@@ -212,18 +220,32 @@ impl LocalExecutor {
         let runner = Arc::new(Dispatch { installed, builtin });
         let monitors = MonitorScheduler::start(runner.clone(), events_tx);
         let agents = Arc::new(InstalledAgents { runner, monitors });
-        let executor = LocalExecutor::with_agents(node_name, agents, config, attr_store);
+        let executor =
+            LocalExecutor::with_agents(node_name, agents, config, attr_store, Some(held));
         Ok((executor, events_rx))
     }
 
     /// An executor whose operations `agents` run (a simulation's, or
-    /// [`InstalledAgents`] through [`Self::start`]).
+    /// [`InstalledAgents`] through [`Self::start`]), holding at first what
+    /// `held` says a predecessor left running.
     pub fn with_agents(
         node_name: &str,
         agents: Arc<dyn Agents>,
         exec_config: ExecConfig,
         attr_store: PathBuf,
+        held: Option<HeldFile>,
     ) -> Arc<LocalExecutor> {
+        let loaded = held.as_ref().map(HeldFile::load).unwrap_or_default();
+        if let Some(why) = &loaded.uncertain {
+            tracing::error!("{why}: what runs here is unknown until the DC probes it; the watchdog is fed only under a lease");
+        }
+        if !loaded.held.is_empty() {
+            let names: Vec<&str> = loaded.held.keys().map(String::as_str).collect();
+            tracing::warn!(
+                "the previous daemon left these running (or starting): {}; they are stopped here unless a DC keeps them",
+                names.join(", ")
+            );
+        }
         // Call ids order a node's history; wall-clock milliseconds keep
         // them increasing across daemon restarts.
         let first_call_id = std::time::SystemTime::now()
@@ -236,7 +258,9 @@ impl LocalExecutor {
             next_call_id: AtomicI64::new(first_call_id),
             highest_term: AtomicU64::new(0),
             locks: Mutex::new(HashMap::new()),
-            active: Mutex::new(BTreeMap::new()),
+            active: Mutex::new(loaded.held),
+            held_file: Mutex::new(held),
+            uncertain: Mutex::new(loaded.uncertain),
             gate: Mutex::new(Gate {
                 closed: true,
                 ..Gate::default()
@@ -288,7 +312,10 @@ impl LocalExecutor {
             }
             gate.in_flight
                 .insert(request.instance.clone(), (request.clone(), cancel.clone()));
+            drop(gate);
             op.cancel = Some(cancel);
+            // On disk before it runs: a crash during it can leave a process.
+            self.save_held();
         }
         if op.action == Action::Stop || op.action == Action::Demote {
             self.agents.stop_monitoring(&request.instance);
@@ -297,10 +324,13 @@ impl LocalExecutor {
         let outcome = self.outcome(&request, result);
         // Tracked before it leaves the gate, so a resource is always in one
         // of the two while it may be active.
-        self.track(&request, &op, &outcome);
+        let changed = self.track(&request, &op, &outcome);
         if request.needs_lease() {
             let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
             gate.in_flight.remove(&request.instance);
+        }
+        if changed || request.needs_lease() {
+            self.save_held();
         }
         outcome
     }
@@ -382,9 +412,54 @@ impl LocalExecutor {
             .collect()
     }
 
-    /// Remembers what runs here and keeps recurring monitors going.
-    fn track(&self, request: &ExecRequest, op: &OpRequest, outcome: &Outcome) {
+    /// Saves what is held (`active` and the operations in flight that
+    /// need the lease) to the held file; a failed save leaves this
+    /// executor uncertain. Fence devices are left out: their registration
+    /// ends with the daemon.
+    fn save_held(&self) {
+        let file = self.held_file.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(file) = file.as_ref() else {
+            return;
+        };
+        let mut held = self
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for (request, _) in self
+            .gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .in_flight
+            .values()
+        {
+            held.entry(request.instance.clone())
+                .or_insert_with(|| request.clone());
+        }
+        held.retain(|_, r| !r.is_fence_device());
+        if let Err(e) = file.save(&held) {
+            tracing::error!(
+                "cannot save what runs here: {e}; the watchdog is fed only under a lease"
+            );
+            *self.uncertain.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("a save failed: {e}"));
+        }
+    }
+
+    /// Whether this executor knows everything that runs here: what it
+    /// holds is on record, its predecessor's record included.
+    pub fn knows_what_runs(&self) -> bool {
+        self.uncertain
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+    }
+
+    /// Remembers what runs here and keeps recurring monitors going;
+    /// whether what is held changed.
+    fn track(&self, request: &ExecRequest, op: &OpRequest, outcome: &Outcome) -> bool {
         let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let before = active.len();
         let running = outcome.result.status.is_running();
         match request.action.as_str() {
             // A failed start may have started the service all the same
@@ -406,6 +481,13 @@ impl LocalExecutor {
             }
             "monitor" if request.interval_ms == 0 && running => {
                 active.insert(request.instance.clone(), request.clone());
+            }
+            // A probe that found it stopped (a predecessor's start that
+            // never took, or a resource that died).
+            "monitor"
+                if request.interval_ms == 0 && outcome.result.status == AgentStatus::NotRunning =>
+            {
+                active.remove(&request.instance);
             }
             "monitor" if request.interval_ms > 0 => {
                 let key = MonitorKey {
@@ -431,6 +513,9 @@ impl LocalExecutor {
             }
             _ => {}
         }
+        // A one-shot operation may replace the request a resource is
+        // held by (its parameters) without changing the count.
+        active.len() != before || request.interval_ms == 0
     }
 
     fn outcome(&self, request: &ExecRequest, result: OpResult) -> Outcome {

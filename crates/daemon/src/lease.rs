@@ -11,20 +11,24 @@
 //! The DC never recovers a lost node's resources on the strength of the
 //! lease alone: a crashed or paused daemon stops nothing. It recovers them
 //! after a fence, after the node's watchdog has had time to reset it, or
-//! after an operator confirmed the node down (`crate::controller`).
+//! after an operator confirmed the node down (`crate::settle`).
 //!
 //! When the node holds a lease again (or first starts), it forgets its
 //! recorded history so the DC probes what really runs, and withdraws any
 //! operator confirmation that it was down.
 //!
-//! With `watchdog` set, the node keeps a Linux watchdog device (softdog or
-//! hardware) fed while it holds its lease or holds nothing; a node that
-//! lost its lease and could not stop its resources, or whose daemon is
-//! paused or dead, stops feeding it and is reset.
+//! With a watchdog ([`crate::watchdog`]), the node feeds it while it holds
+//! its lease, or holds nothing and knows it ([`LocalExecutor::knows_what_runs`]:
+//! its predecessor's record was read); a node that lost its lease and did
+//! not stop its resources, or whose daemon is paused or dead, stops
+//! feeding it and is reset. `no-quorum-policy` `freeze` or `ignore` keeps
+//! resources without a lease, but not the watchdog fed: the DC recovers a
+//! watchdog node's resources after the timeout whatever the policy, so a
+//! node that keeps them must be reset (as with Pacemaker and SBD). The
+//! node reports the timeout when it (re)joins ([`WATCHDOG_MS`]).
 
 use crate::executor::LocalExecutor;
-use std::io::Write;
-use std::path::PathBuf;
+use crate::watchdog::{Armed, WATCHDOG_MS};
 use std::sync::Arc;
 use std::time::Duration;
 use tandem_cluster::{ClusterNode, Command};
@@ -52,21 +56,13 @@ pub fn keeps_resources_without_lease(config: &tandem_model::Configuration) -> bo
 pub async fn watch(
     node: Arc<ClusterNode>,
     executor: Arc<LocalExecutor>,
-    watchdog: Option<PathBuf>,
+    watchdog: Option<Armed>,
     margin_ms: u64,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let mut dog = watchdog.and_then(|path| match std::fs::OpenOptions::new().write(true).open(&path) {
-        Ok(f) => {
-            tracing::info!("feeding the watchdog {}", path.display());
-            Some(f)
-        }
-        Err(e) => {
-            tracing::error!("cannot open the watchdog {}: {e}; self-fencing falls back to stopping resources", path.display());
-            None
-        }
-    });
+    let watchdog_ms = watchdog.as_ref().map(|w| w.timeout_ms);
+    let mut dog = watchdog.map(|w| w.dog);
     let mut rejoined = false;
     let mut stuck = false;
     let mut policy = NoQuorumPolicy::default();
@@ -100,7 +96,7 @@ pub async fn watch(
             if !rejoined && view.dc_id.is_some() {
                 let _turn = executor.rejoin_turn().await;
                 if !executor.is_leaving() {
-                    rejoined = announce_rejoin(&node, executor.node_name()).await;
+                    rejoined = announce_rejoin(&node, executor.node_name(), watchdog_ms).await;
                 }
             }
         } else {
@@ -121,19 +117,20 @@ pub async fn watch(
                 }
             }
         }
-        if let Some(f) = dog.as_mut() {
-            // Fed only while safe: the lease is held, or nothing is.
-            let safe = holds || !executor.holds_resources() || policy.keeps(&node);
+        if let Some(dog) = dog.as_mut() {
+            // Fed only while safe: the lease is held, or nothing is (and
+            // this daemon knows it).
+            let safe = holds || (!executor.holds_resources() && executor.knows_what_runs());
             if safe && !stuck {
-                let _ = f.write_all(b"\0").and_then(|_| f.flush());
+                dog.feed();
             }
         }
     }
-    if let Some(mut f) = dog {
+    if let Some(dog) = dog {
         // The magic close: a clean shutdown (resources stopped or moved
         // first, see `crate::serve`) disarms the watchdog.
-        if !executor.holds_resources() {
-            let _ = f.write_all(b"V");
+        if !executor.holds_resources() && executor.knows_what_runs() {
+            dog.disarm();
         }
     }
 }
@@ -186,7 +183,7 @@ fn clocks() -> Option<(Duration, Duration)> {
 /// really runs), withdraw any operator confirmation that it was down and
 /// any shutdown a previous run of this daemon announced.
 /// Returns whether it was committed.
-async fn announce_rejoin(node: &ClusterNode, me: &str) -> bool {
+async fn announce_rejoin(node: &ClusterNode, me: &str, watchdog_ms: Option<u64>) -> bool {
     let rejoin = Command::Batch(vec![
         Command::ForgetHistory {
             node: Some(me.to_string()),
@@ -207,6 +204,14 @@ async fn announce_rejoin(node: &ClusterNode, me: &str) -> bool {
             node: me.to_string(),
             name: crate::controller::SHUTDOWN_DONE.to_string(),
             value: None,
+        },
+        // How this daemon's loss is settled: replaced whatever a
+        // predecessor said (its armed watchdog, if left armed, resets the
+        // machine unless this daemon feeds it).
+        Command::SetTransient {
+            node: me.to_string(),
+            name: WATCHDOG_MS.to_string(),
+            value: watchdog_ms.map(|ms| ms.to_string()),
         },
     ]);
     node.propose(rejoin).await.is_ok()

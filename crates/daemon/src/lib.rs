@@ -17,6 +17,7 @@ pub mod edit;
 mod engine;
 pub mod executor;
 mod fencing;
+pub mod held;
 pub mod join;
 mod lease;
 pub mod limits;
@@ -31,6 +32,7 @@ pub mod settings;
 mod settle;
 pub mod traffic;
 mod view;
+pub mod watchdog;
 
 pub use client::{AdminFile, ApiClient, ClientError};
 pub use fencing::record_fence;
@@ -201,8 +203,14 @@ where
         client: Arc::new(client),
         agents: executor.exec_config(),
     };
+    let watchdog = config.watchdog.as_ref().and_then(|path| {
+        watchdog::Device::arm(path, config.watchdog_timeout_ms)
+            .inspect(|armed| tracing::info!("watchdog {} armed, timeout {} ms", path.display(), armed.timeout_ms))
+            .map_err(|e| tracing::error!("{e}: the node stops its resources on its own when it loses its lease, and the DC waits for fencing or an operator to recover them"))
+            .ok()
+    });
     let guard = Guard {
-        watchdog: config.watchdog.clone(),
+        watchdog,
         margin_ms: config.lease_margin_ms,
     };
     spawn_lease_and_controller(node, &executor, Arc::new(reach), guard, stopped);
@@ -210,10 +218,10 @@ where
 }
 
 /// How a data node guards its lease.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Guard {
-    /// The watchdog device fed while the node is safe.
-    pub watchdog: Option<std::path::PathBuf>,
+    /// The watchdog fed while the node is safe.
+    pub watchdog: Option<watchdog::Armed>,
     /// Stops begin when less than this much of the lease is left.
     pub margin_ms: u64,
 }

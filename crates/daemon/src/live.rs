@@ -46,6 +46,16 @@ pub fn apply_live_state(cluster: &mut Cluster, view: &MembershipView, state: &Re
         let node = cluster.config.nodes.iter().find(|n| &n.uname == dc)?;
         Some(node.id.clone())
     });
+    // Watchdog self-fencing is available (Pacemaker's `have-watchdog`)
+    // when every data node that reported a status runs an armed
+    // watchdog: fencing-enabled then does not need a fence device.
+    let mut reported = state
+        .status
+        .iter()
+        .filter(|(name, _)| cluster.config.nodes.iter().any(|n| &n.uname == *name))
+        .map(|(_, s)| crate::watchdog::reported_ms(s).is_some())
+        .peekable();
+    cluster.status.have_watchdog = reported.peek().is_some() && reported.all(|armed| armed);
     // The replicated status replaces whatever the document carried.
     cluster.status.nodes.clear();
     for node in &mut cluster.config.nodes {

@@ -39,10 +39,16 @@ pub struct DaemonConfig {
     /// this node's resources to move or stop before it stops them here.
     #[serde(default = "default_shutdown_timeout_ms")]
     pub shutdown_timeout_ms: u64,
-    /// A watchdog device (`/dev/watchdog`) to feed; resets this machine
-    /// when it loses quorum and cannot stop its resources. Off by default.
+    /// A watchdog device (`/dev/watchdog`) to feed: it resets this
+    /// machine when the node holds resources without a lease (cut off,
+    /// stuck, paused or dead), and the DC then recovers them after the
+    /// timeout without fencing (`crate::watchdog`). Off by default.
     #[serde(default)]
     pub watchdog: Option<PathBuf>,
+    /// The watchdog's timeout, set by the daemon (whole seconds; the DC
+    /// waits twice this after the node's lease before recovering).
+    #[serde(default = "default_watchdog_timeout_ms")]
+    pub watchdog_timeout_ms: u64,
     /// Where resource and fence agents live.
     #[serde(default)]
     pub agents: crate::executor::AgentSettings,
@@ -69,6 +75,10 @@ fn default_lease_margin_ms() -> u64 {
     // while the others elect a successor (300-500 ms) that grants again
     // at once: 150 ms of stop time keeps them clear of that gap.
     150
+}
+
+fn default_watchdog_timeout_ms() -> u64 {
+    1000
 }
 
 fn default_shutdown_timeout_ms() -> u64 {
@@ -131,6 +141,7 @@ impl DaemonConfig {
             lease_margin_ms: default_lease_margin_ms(),
             shutdown_timeout_ms: default_shutdown_timeout_ms(),
             watchdog: None,
+            watchdog_timeout_ms: default_watchdog_timeout_ms(),
             agents: Default::default(),
             traffic: Default::default(),
             joining: false,

@@ -2,10 +2,12 @@
 //! no longer hears may be cut off (its lease rule stops its resources), or
 //! its daemon may be dead or paused (nothing stops them). The DC cannot
 //! tell which, so it recovers the node's resources only after something
-//! that does not depend on the node's daemon: a fence, or an operator's
-//! `tandem node confirm-down` (the analogue of `stonith_admin --confirm`),
-//! and in the second case only once every lease the node could hold has
-//! expired by the DC's clock (`docs/safety.md`). A node that left cleanly
+//! that does not depend on the node's daemon: a fence, the node's watchdog
+//! (reported armed, it resets a node that holds resources without a lease
+//! within its timeout), or an operator's `tandem node confirm-down` (the
+//! analogue of `stonith_admin --confirm`); in the last two cases only once
+//! every lease the node could hold has expired by the DC's clock
+//! (`docs/safety.md`). A node that left cleanly
 //! (it announced its shutdown, its resources were moved or stopped and
 //! recorded so, and its lease has expired) needs neither.
 
@@ -25,6 +27,16 @@ pub struct LostNode {
     pub shutting_down: bool,
     /// Its recorded history shows nothing active or pending there.
     pub runs_nothing: bool,
+    /// The timeout of the watchdog it reported armed when it last joined.
+    pub watchdog_ms: Option<u64>,
+}
+
+/// How long after a node's lease expired its watchdog has surely reset
+/// it: twice the timeout, as Pacemaker advises for `stonith-watchdog-timeout`
+/// (a device's timer is coarse, and the last feed may come just before the
+/// lease ends).
+pub fn watchdog_reset_within_ms(timeout_ms: u64) -> u64 {
+    timeout_ms.saturating_mul(2)
 }
 
 /// What settles a lost node in this configuration.
@@ -66,6 +78,16 @@ pub fn decide(node: &LostNode, by: &SettledBy) -> Decision {
             },
         };
     }
+    if let (Some(timeout), Some(ms)) = (node.watchdog_ms, node.lease_expired_ms) {
+        if ms >= watchdog_reset_within_ms(timeout) {
+            return Decision::RecordDown {
+                how: "watchdog",
+                detail: format!(
+                    "its watchdog ({timeout} ms) has reset it: its lease expired {ms} ms ago"
+                ),
+            };
+        }
+    }
     if *by == SettledBy::Fencing {
         return if node.fence_due {
             Decision::Fence
@@ -84,6 +106,13 @@ pub fn decide(node: &LostNode, by: &SettledBy) -> Decision {
             why: format!(
                 "{} is confirmed down; waiting for every lease it could hold to expire",
                 node.name
+            ),
+        },
+        (false, _) if node.watchdog_ms.is_some() => Decision::Wait {
+            why: format!(
+                "{} is lost; its watchdog resets it: its resources are recovered {} ms after its lease expired",
+                node.name,
+                watchdog_reset_within_ms(node.watchdog_ms.unwrap_or_default())
             ),
         },
         (false, _) => Decision::Wait {
@@ -107,6 +136,7 @@ mod tests {
             fence_due,
             shutting_down: false,
             runs_nothing: false,
+            watchdog_ms: None,
         }
     }
 
@@ -182,6 +212,44 @@ mod tests {
                 how: "confirmed-down",
                 detail: "an operator confirmed it down; its lease expired 40 ms ago".into()
             }
+        );
+    }
+
+    #[test]
+    fn a_watchdog_settles_twice_its_timeout_after_the_lease_expired() {
+        let dog = |expired: Option<u64>| LostNode {
+            watchdog_ms: Some(1000),
+            ..lost(expired, false, false)
+        };
+        for by in [SettledBy::Fencing, SettledBy::Operator] {
+            // Not before the lease expired, nor within twice the timeout.
+            for early in [None, Some(0), Some(1999)] {
+                assert!(
+                    matches!(decide(&dog(early), &by), Decision::Wait { .. }),
+                    "{early:?}"
+                );
+            }
+            assert_eq!(
+                decide(&dog(Some(2000)), &by),
+                Decision::RecordDown {
+                    how: "watchdog",
+                    detail: "its watchdog (1000 ms) has reset it: its lease expired 2000 ms ago"
+                        .into()
+                }
+            );
+        }
+        // With fencing, a fence is still tried first (it is faster).
+        let due = LostNode {
+            fence_due: true,
+            ..dog(Some(5))
+        };
+        assert_eq!(decide(&due, &SettledBy::Fencing), Decision::Fence);
+        let Decision::Wait { why } = decide(&dog(Some(5)), &SettledBy::Operator) else {
+            panic!()
+        };
+        assert_eq!(
+            why,
+            "n2 is lost; its watchdog resets it: its resources are recovered 2000 ms after its lease expired"
         );
     }
 }

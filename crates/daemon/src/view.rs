@@ -71,26 +71,39 @@ fn node_loss(view: &MembershipView, state: &Replicated) -> Vec<serde_json::Value
         .map(|v| {
             let status = state.status.get(&v.name);
             let confirmed = status.is_some_and(crate::lease::confirmed_down);
+            let watchdog_ms = status.and_then(crate::watchdog::reported_ms);
+            let fencing = by == crate::settle::SettledBy::Fencing;
             let state = match (view.online(v), status.is_some()) {
                 (true, _) => "online".to_string(),
                 (false, false) => "down (settled)".to_string(),
-                (false, true) if by == crate::settle::SettledBy::Fencing => {
-                    "lost: being fenced".to_string()
-                }
+                (false, true) if fencing => "lost: being fenced".to_string(),
                 (false, true) if confirmed => {
                     "lost: confirmed down, waiting for its lease to expire".to_string()
+                }
+                (false, true) if watchdog_ms.is_some() => {
+                    "lost: waiting for its watchdog to reset it".to_string()
                 }
                 (false, true) => format!(
                     "lost: its resources are blocked until it returns or `tandem node confirm-down {}`",
                     v.name
                 ),
             };
+            let watchdog = watchdog_ms.map(|ms| {
+                format!(
+                    "its watchdog ({ms} ms; recovered {} ms after its lease)",
+                    crate::settle::watchdog_reset_within_ms(ms)
+                )
+            });
+            let settled_by = match (fencing, watchdog) {
+                (true, Some(w)) => format!("fencing ({}), or {w}", devices.join(", ")),
+                (true, None) => format!("fencing ({})", devices.join(", ")),
+                (false, Some(w)) => w,
+                (false, None) => "an operator (tandem node confirm-down)".to_string(),
+            };
             serde_json::json!({
                 "node": v.name,
-                "settled_by": match by {
-                    crate::settle::SettledBy::Fencing => format!("fencing ({})", devices.join(", ")),
-                    crate::settle::SettledBy::Operator => "an operator (tandem node confirm-down)".to_string(),
-                },
+                "settled_by": settled_by,
+                "watchdog_ms": watchdog_ms,
                 "state": state,
             })
         })

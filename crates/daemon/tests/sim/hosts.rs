@@ -9,6 +9,10 @@
 //! * a primitive active on two hosts at once;
 //! * a start or promote called on a node that holds no lease (the
 //!   lease as its own cluster member computes it).
+//!
+//! A host's watchdog, once a daemon armed it, powers the host off when it
+//! is not fed for its timeout (a daemon's death leaves it armed, as
+//! closing a device without the magic character does).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,6 +21,7 @@ use tandem_agents::{Action, AgentStatus, OpRequest, OpResult};
 use tandem_cluster::sim::SimRng;
 use tandem_cluster::{BoxFuture, ClusterNode};
 use tandem_daemon::executor::Agents;
+use tandem_daemon::watchdog::{Armed, Watchdog};
 
 /// Every host of a run, shared by the agents and the driver.
 #[derive(Clone)]
@@ -37,6 +42,10 @@ pub struct HostsState {
     pub fenced: u64,
     /// Fences succeed without powering anything off (see `Params`).
     pub lying_fence: bool,
+    /// Watchdogs never reset their host (see `Params`).
+    pub lying_watchdog: bool,
+    /// Hosts their watchdog reset.
+    pub watchdog_resets: u64,
 }
 
 #[derive(Default)]
@@ -48,6 +57,8 @@ pub struct Host {
     pub active: BTreeMap<String, Activity>,
     /// Since when (virtual ms) the host is off.
     pub off_since: Option<u64>,
+    /// An armed watchdog: its timeout and when it was last fed.
+    pub watchdog: Option<(u64, u64)>,
 }
 
 pub struct Activity {
@@ -58,7 +69,7 @@ pub struct Activity {
 }
 
 impl Hosts {
-    pub fn new(seed: u64, names: &[String], lying_fence: bool) -> Hosts {
+    pub fn new(seed: u64, names: &[String], lying_fence: bool, lying_watchdog: bool) -> Hosts {
         let hosts = names.iter().map(|n| (n.clone(), Host::default())).collect();
         Hosts(Arc::new(Mutex::new(HostsState {
             rng: SimRng::new(seed),
@@ -69,7 +80,57 @@ impl Hosts {
             starts: 0,
             fenced: 0,
             lying_fence,
+            lying_watchdog,
+            watchdog_resets: 0,
         })))
+    }
+
+    /// The watchdog of `host`, armed now (opening the device) with
+    /// `timeout_ms`.
+    pub fn arm_watchdog(&self, host: &str, timeout_ms: u64) -> Armed {
+        let mut hosts = self.state();
+        let now = hosts.now_ms();
+        let h = hosts.host(host);
+        h.watchdog = Some((timeout_ms, now));
+        Armed {
+            dog: Box::new(SimWatchdog {
+                hosts: self.clone(),
+                host: host.to_string(),
+                life: h.life,
+            }),
+            timeout_ms,
+        }
+    }
+
+    /// Powers off the hosts whose watchdog was not fed for its timeout;
+    /// returns them.
+    pub fn watchdog_resets(&self) -> Vec<String> {
+        let (now, lying) = {
+            let hosts = self.state();
+            (hosts.now_ms(), hosts.lying_watchdog)
+        };
+        let expired: Vec<String> = self
+            .state()
+            .hosts
+            .iter()
+            .filter(|(_, h)| h.off_since.is_none())
+            .filter(|(_, h)| h.watchdog.is_some_and(|(timeout, fed)| now > fed + timeout))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &expired {
+            if lying {
+                // Counts as fed: the host lives on.
+                self.state().host(name).watchdog = Some((u64::MAX / 2, now));
+                continue;
+            }
+            self.power_off(name);
+            self.state().watchdog_resets += 1;
+        }
+        if lying {
+            Vec::new()
+        } else {
+            expired
+        }
     }
 
     pub fn state(&self) -> MutexGuard<'_, HostsState> {
@@ -91,6 +152,7 @@ impl Hosts {
         let h = hosts.host(host);
         h.life += 1;
         h.active.clear();
+        h.watchdog = None;
         h.off_since.get_or_insert(now);
     }
 
@@ -161,6 +223,33 @@ impl HostsState {
             .filter(|(_, h)| h.active.contains_key(resource))
             .map(|(n, _)| n.as_str())
             .collect()
+    }
+}
+
+/// A host's watchdog device as one daemon life holds it: once that
+/// daemon is dead (killed: no magic close) its handle does nothing.
+struct SimWatchdog {
+    hosts: Hosts,
+    host: String,
+    life: u64,
+}
+
+impl Watchdog for SimWatchdog {
+    fn feed(&mut self) {
+        let mut hosts = self.hosts.state();
+        let now = hosts.now_ms();
+        if SimAgents::alive(&mut hosts, &self.host, self.life) {
+            if let Some((_, fed)) = hosts.host(&self.host).watchdog.as_mut() {
+                *fed = now;
+            }
+        }
+    }
+
+    fn disarm(self: Box<Self>) {
+        let mut hosts = self.hosts.state();
+        if SimAgents::alive(&mut hosts, &self.host, self.life) {
+            hosts.host(&self.host).watchdog = None;
+        }
     }
 }
 

@@ -30,6 +30,7 @@ const PARAMS: Params = Params {
     converge_ms: 40_000,
     step_ms: 10,
     lying_fence: false,
+    lying_watchdog: false,
 };
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -79,7 +80,7 @@ fn simulated_daemons_never_run_a_service_twice() {
     let converge: Vec<u64> = passed.iter().map(|o| o.converged_ms).collect();
     println!(
         "dsim: {} seeds in {wall:.1} s ({:.2} seeds/s): {} passed, {} failed; \
-         {} nodes, {} starts, {} daemons killed, {} hosts fenced; \
+         {} nodes, {} starts, {} daemons killed, {} hosts fenced, {} reset by their watchdog; \
          every resource once after the faults: max {} ms, mean {} ms",
         results.len(),
         results.len() as f64 / wall,
@@ -89,6 +90,7 @@ fn simulated_daemons_never_run_a_service_twice() {
         passed.iter().map(|o| o.starts).sum::<u64>(),
         passed.iter().map(|o| o.kills).sum::<u64>(),
         passed.iter().map(|o| o.fenced).sum::<u64>(),
+        passed.iter().map(|o| o.watchdog_resets).sum::<u64>(),
         converge.iter().max().unwrap_or(&0),
         converge.iter().sum::<u64>() / converge.len().max(1) as u64,
     );
@@ -110,29 +112,40 @@ fn simulated_daemons_never_run_a_service_twice() {
 /// and some seed among the first few shows it.
 #[test]
 fn a_fence_that_powers_nothing_off_is_caught() {
-    let lying = Params {
+    caught_among_16(Params {
         lying_fence: true,
         ..PARAMS
-    };
+    });
+}
+
+/// The same for watchdogs that never reset their host: the DC recovers a
+/// lost node's resources after the watchdog's time, and they live on.
+#[test]
+fn a_watchdog_that_resets_nothing_is_caught() {
+    caught_among_16(Params {
+        lying_watchdog: true,
+        ..PARAMS
+    });
+}
+
+/// Runs the first 16 seeds (or `TANDEM_DSIM_SEED`) with `broken` and
+/// asserts one of them shows a service active twice.
+fn caught_among_16(broken: Params) {
     let seeds: Vec<u64> = match env_u64("TANDEM_DSIM_SEED") {
         Some(seed) => vec![seed],
         None => (0..16).collect(),
     };
-    let results = run_all(&seeds, lying);
+    let results = run_all(&seeds, broken);
     let caught: Vec<(u64, &String)> = results
         .iter()
         .filter_map(|(seed, r)| r.as_ref().err().map(|e| (*seed, e)))
         .filter(|(_, e)| e.contains("while active on"))
         .collect();
     println!(
-        "dsim: a lying fence was caught in {} of {} seeds, first: {:?}",
+        "dsim: {broken:?} was caught in {} of {} seeds, first: {:?}",
         caught.len(),
         seeds.len(),
         caught.first()
     );
-
-    assert!(
-        !caught.is_empty(),
-        "no seed caught a fence that powers nothing off"
-    );
+    assert!(!caught.is_empty(), "no seed caught {broken:?}");
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tandem_cluster::sim::{node_settings, SimNet, SimRng, CALM_DELAY_US};
 use tandem_cluster::{seed_thread_rng, ClusterNode, Command, MemDisk, Member, NodeId, Seams};
 use tandem_daemon::executor::LocalExecutor;
+use tandem_daemon::held::HeldFile;
 use tandem_daemon::Guard;
 
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +32,9 @@ pub struct Params {
     /// The checker's own test: fences report success without powering
     /// anything off, so a lost node's services live on (must be caught).
     pub lying_fence: bool,
+    /// The same for watchdogs: armed and reported, they never reset
+    /// their host.
+    pub lying_watchdog: bool,
 }
 
 /// What a passing run reports.
@@ -40,6 +44,7 @@ pub struct Outcome {
     pub starts: u64,
     pub kills: u64,
     pub fenced: u64,
+    pub watchdog_resets: u64,
     /// Virtual time from the end of the faults until every resource ran
     /// exactly once.
     pub converged_ms: u64,
@@ -49,6 +54,8 @@ pub struct Outcome {
 const MARGIN_MS: u64 = 150;
 /// How long a clean stop may take.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The watchdog timeout daemons set where a run has watchdogs.
+const WATCHDOG_MS: u64 = 1_000;
 /// How long a powered-off host takes to come back.
 const BOOT_MS: u64 = 3_000;
 /// Every resource must have run exactly once for this long to count as
@@ -67,6 +74,7 @@ pub fn run(seed: u64, params: Params) -> Result<Outcome, String> {
         let mut world = World::new(seed, params);
         let result = world.run().await;
         world.stop_all().await;
+        let _ = std::fs::remove_dir_all(&world.scratch);
         result
     })
 }
@@ -95,6 +103,10 @@ struct World {
     /// Killed daemons systemd restarts (`Restart=on-failure`), and when
     /// (virtual ms).
     restarts: BTreeMap<NodeId, u64>,
+    /// Daemons arm a watchdog on their host.
+    watchdogs: bool,
+    /// Each host's directory (its executor's record of what it holds).
+    scratch: PathBuf,
 }
 
 impl World {
@@ -113,11 +125,33 @@ impl World {
             })
             .collect();
         let names: Vec<String> = members.values().map(|m| m.name.clone()).collect();
-        let (config, resources) = configuration(&mut rng, &names);
+        // What settles a lost node: a fence device, a watchdog, or both.
+        let settle = rng.range(0, 4);
+        let (fence_device, watchdogs) = match settle {
+            0 | 1 => (true, false),
+            2 => (false, true),
+            _ => (true, true),
+        };
+        let (fence_device, watchdogs) = if params.lying_fence {
+            (true, false)
+        } else if params.lying_watchdog {
+            (false, true)
+        } else {
+            (fence_device, watchdogs)
+        };
+        let (config, resources) = configuration(&mut rng, &names, fence_device);
+        let scratch =
+            std::env::temp_dir().join(format!("tandem-dsim-{}-{seed}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
         World {
             params,
             net: SimNet::new(rng.next_u64()),
-            hosts: Hosts::new(rng.next_u64(), &names, params.lying_fence),
+            hosts: Hosts::new(
+                rng.next_u64(),
+                &names,
+                params.lying_fence,
+                params.lying_watchdog,
+            ),
             rng,
             daemons: Daemons::default(),
             members,
@@ -128,6 +162,8 @@ impl World {
             resources,
             kills: 0,
             restarts: BTreeMap::new(),
+            watchdogs,
+            scratch,
         }
     }
 
@@ -189,7 +225,7 @@ impl World {
         loop {
             tokio::time::sleep(Duration::from_millis(step_ms)).await;
             now += step_ms;
-            self.retire();
+            self.retire().await;
             self.boot().await?;
             if let Some(violation) = self.hosts.state().violation.clone() {
                 return Err(violation);
@@ -231,6 +267,7 @@ impl World {
                         starts: hosts.starts,
                         kills: self.kills,
                         fenced: hosts.fenced,
+                        watchdog_resets: hosts.watchdog_resets,
                         converged_ms: since - fault_ms,
                     });
                 }
@@ -363,14 +400,16 @@ impl World {
                     let name = self.members[&id].name.clone();
                     self.hosts.power_off(&name);
                     self.net.down(id);
-                    self.retire();
+                    self.retire().await;
                 }
             }
             9 | 10 => {
+                // An operator starts a stopped daemon; killed ones are
+                // systemd's to restart.
                 let down: Vec<NodeId> = ids
                     .iter()
                     .copied()
-                    .filter(|id| !self.lives.contains_key(id))
+                    .filter(|id| !self.lives.contains_key(id) && !self.restarts.contains_key(id))
                     .collect();
                 if let Some(id) = pick(&mut self.rng, &down) {
                     self.start(id).await?;
@@ -433,11 +472,14 @@ impl World {
         self.net.up(id, node.endpoint());
         self.hosts.power_on(&name);
         let agents = self.hosts.agents(&name, node.clone());
+        let dir = self.scratch.join(&name);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let executor = LocalExecutor::with_agents(
             &name,
             agents,
             Default::default(),
             PathBuf::from("/nonexistent/tandem-sim/attrs.json"),
+            Some(HeldFile::new(dir.join("held.json"))),
         );
         let reach = SimReach {
             me: id,
@@ -455,7 +497,9 @@ impl World {
             }
         };
         let guard = Guard {
-            watchdog: None,
+            watchdog: self
+                .watchdogs
+                .then(|| self.hosts.arm_watchdog(&name, WATCHDOG_MS)),
             margin_ms: MARGIN_MS,
         };
         tandem_daemon::spawn_lease_and_controller(
@@ -487,9 +531,9 @@ impl World {
             return;
         }
         self.kills += 1;
-        // With a lying fence, restarts come late enough that the DC has
-        // "fenced" the node and recovered its resources first.
-        let (soonest, latest) = if self.params.lying_fence {
+        // With a lying fence or watchdog, restarts come late enough that
+        // the DC has "settled" the node and recovered its resources first.
+        let (soonest, latest) = if self.params.lying_fence || self.params.lying_watchdog {
             (5_000, 10_000)
         } else {
             (500, 4_000)
@@ -524,14 +568,22 @@ impl World {
     }
 
     /// Retires daemons that are gone: their clean stop ended, or their
-    /// host lost power (a fence, or the fault itself).
-    fn retire(&mut self) {
+    /// host lost power (a fence, its watchdog, or the fault itself).
+    async fn retire(&mut self) {
+        for host in self.hosts.watchdog_resets() {
+            let id = crate::reach::id_of(&host);
+            self.net.down(id);
+        }
         let left = std::mem::take(&mut *self.left.lock().unwrap());
         for id in left {
             if self.lives.contains_key(&id) {
+                // The daemon exits as `serve` does after a clean stop: its
+                // tasks see the end (the lease loop's magic close), then
+                // the process is gone.
+                self.end_life(id);
+                tokio::time::sleep(Duration::from_millis(1)).await;
                 self.hosts.daemon_died(&self.members[&id].name);
                 self.net.down(id);
-                self.end_life(id);
             }
         }
         let off: Vec<NodeId> = {
@@ -576,9 +628,9 @@ fn pick(rng: &mut SimRng, ids: &[NodeId]) -> Option<NodeId> {
 }
 
 /// The run's configuration: a few services (sometimes a group, sometimes a
-/// preferred node) and a fence device; and the resources that must each
+/// preferred node) and a fence device if `fence_device`; and the resources that must each
 /// run exactly once in the end.
-fn configuration(rng: &mut SimRng, nodes: &[String]) -> (String, Vec<String>) {
+fn configuration(rng: &mut SimRng, nodes: &[String], fence_device: bool) -> (String, Vec<String>) {
     let mut text = String::from(
         r#"[cluster]
 name = "sim"
@@ -607,10 +659,12 @@ op-defaults = { timeout = "20s" }
         text +=
             &format!("\n[[location]]\nresource = \"svc1\"\nnode = \"node{node}\"\nscore = 50\n");
     }
-    text += &format!(
-        "\n[[resource]]\nid = \"power\"\nagent = \"stonith:fence_sim\"\nparams = {{ pcmk_host_list = \"{}\" }}\n",
-        nodes.join(" ")
-    );
-    resources.push("power".into());
+    if fence_device {
+        text += &format!(
+            "\n[[resource]]\nid = \"power\"\nagent = \"stonith:fence_sim\"\nparams = {{ pcmk_host_list = \"{}\" }}\n",
+            nodes.join(" ")
+        );
+        resources.push("power".into());
+    }
     (text, resources)
 }
