@@ -253,3 +253,78 @@ fn removing_a_live_node_that_runs_a_service_is_refused() {
         samples.iter().find(|s| s.serving != [victim.clone()])
     );
 }
+
+/// A daemon killed and restarted knows what its predecessor left running
+/// (`held.json`): in a healthy cluster it keeps serving through the
+/// restart (it is granted a lease before its grace ends); without a lease
+/// (no quorum anywhere) it stops the service itself, as the lease rule
+/// says. Before, a restarted daemon knew nothing and a service it left
+/// ran on, lease or not.
+#[test]
+fn a_restarted_daemon_keeps_what_it_left_running_only_under_a_lease() {
+    let _serial = one_at_a_time();
+    let tag = "heldrestart";
+    let mut c = ProcessCluster::setup_apart(tag, 3, None).unwrap();
+    c.start_all();
+    let doc = c
+        .wait_get("node1", "/status", FORM, POLL, |d| {
+            d["cluster"]["quorum"] == true && d["cluster"]["dc"].is_string()
+        })
+        .unwrap();
+    let dc = doc["cluster"]["dc"].as_str().unwrap().to_string();
+    let b = ["node1", "node2", "node3"]
+        .into_iter()
+        .find(|n| *n != dc)
+        .unwrap()
+        .to_string();
+    let port = service_port();
+    apply(&c, tag, &config(tag, port, &b, false, true));
+    let host_b = c.nodes.iter().find(|n| n.name == b).unwrap().host.clone();
+    let deadline = Instant::now() + FORM;
+    while serving(&host_b, port).as_deref() != Some(b.as_str()) {
+        assert!(Instant::now() < deadline, "site never served on {b}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // 1. kill -9 and an immediate restart (systemd's Restart=): served on
+    //    B throughout, never anywhere else.
+    let hosts: Vec<String> = c.nodes.iter().map(|n| n.host.clone()).collect();
+    let sampler = Sampler::start(hosts, port, Vec::new(), Duration::from_millis(50));
+    c.kill(&b);
+    c.start(&b);
+    std::thread::sleep(Duration::from_secs(5));
+    let samples = sampler.finish();
+    assert!(samples.len() >= 50, "{} samples", samples.len());
+    let elsewhere: Vec<_> = samples
+        .iter()
+        .filter(|s| s.serving != [b.clone()])
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "site was not served by {b} alone through its daemon's restart ({} of {} samples), first {:?}",
+        elsewhere.len(),
+        samples.len(),
+        elsewhere.first()
+    );
+    assert!(
+        c.log(&b)
+            .contains("the previous daemon left these running (or starting): site"),
+        "the restarted daemon did not know what it left running"
+    );
+
+    // 2. Every daemon killed; only B's restarts: no quorum, no lease, so B
+    //    stops what its predecessor left running.
+    for name in ["node1", "node2", "node3"] {
+        c.kill(name);
+    }
+    assert_eq!(serving(&host_b, port).as_deref(), Some(b.as_str()));
+    c.start(&b);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while serving(&host_b, port).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "{b} restarted without a lease still serves site after 15 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -69,6 +69,12 @@ pub async fn watch(
     let mut suspend = SuspendCheck::new();
     // Until then, no lease is trusted (see `SuspendCheck`).
     let mut distrust_until: Option<tokio::time::Instant> = None;
+    // What a predecessor left running (`crate::held`) ran without a lease
+    // since it died; a DC recovers it only after a settlement, so it is
+    // given one lease to be granted before it is stopped (a daemon
+    // restarted in a healthy cluster keeps its services).
+    let inherited_until = tokio::time::Instant::now() + Duration::from_millis(node.view().lease_ms);
+    let mut ever_held = false;
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -91,6 +97,7 @@ pub async fn watch(
         if holds {
             executor.open_gate();
             stuck = false;
+            ever_held = true;
             // A leaving node does not rejoin: that would withdraw its
             // shutdown and forget the history the DC moves it by.
             if !rejoined && view.dc_id.is_some() {
@@ -104,7 +111,8 @@ pub async fn watch(
             // Any lapse: withdraw a confirmation made meanwhile once the
             // lease is back.
             rejoined = false;
-            if executor.holds_resources() && !policy.keeps(&node) {
+            let waits_for_first_grant = !ever_held && tokio::time::Instant::now() < inherited_until;
+            if executor.holds_resources() && !policy.keeps(&node) && !waits_for_first_grant {
                 tracing::warn!(
                     lease_left_ms = view.lease_left_ms,
                     dc = ?view.dc,
