@@ -71,6 +71,48 @@ fn apply(c: &ProcessCluster, tag: &str, text: &str) {
     );
 }
 
+/// A formed 3-node cluster whose `site` serves on `b`, a node that is not
+/// the DC, placed there with `score`.
+struct Serving {
+    c: ProcessCluster,
+    b: String,
+    host_b: String,
+    port: u16,
+}
+
+/// Starts every node and waits for a DC; returns it and another node.
+fn formed(c: &mut ProcessCluster) -> (String, String) {
+    c.start_all();
+    let doc = c
+        .wait_get("node1", "/status", FORM, POLL, |d| {
+            d["cluster"]["quorum"] == true && d["cluster"]["dc"].is_string()
+        })
+        .unwrap();
+    let dc = doc["cluster"]["dc"].as_str().unwrap().to_string();
+    let b = ["node1", "node2", "node3"]
+        .into_iter()
+        .find(|n| *n != dc)
+        .unwrap()
+        .to_string();
+    (dc, b)
+}
+
+fn site_on_a_data_node(tag: &str, score: &str) -> Serving {
+    let mut c = ProcessCluster::setup_apart(tag, 3, None).unwrap();
+    let (_, b) = formed(&mut c);
+    let port = service_port();
+    let text = config(tag, port, &b, false, true)
+        .replace("score = \"INFINITY\"", &format!("score = \"{score}\""));
+    apply(&c, tag, &text);
+    let host_b = c.nodes.iter().find(|n| n.name == b).unwrap().host.clone();
+    let deadline = Instant::now() + FORM;
+    while serving(&host_b, port).as_deref() != Some(b.as_str()) {
+        assert!(Instant::now() < deadline, "site never served on {b}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Serving { c, b, host_b, port }
+}
+
 /// An operator confirms a paused node down while the DC is busy in a long
 /// transition; the node comes back before the DC uses it. Much later its
 /// daemon crashes: the old confirmation must not settle that crash.
@@ -93,18 +135,7 @@ fn a_confirm_down_the_dc_never_used_does_not_settle_a_later_crash() {
         s.agents.ocf_root = Some(agents.join("ocf"));
         std::fs::write(&node.config, s.to_toml()).unwrap();
     }
-    c.start_all();
-    let doc = c
-        .wait_get("node1", "/status", FORM, POLL, |d| {
-            d["cluster"]["quorum"] == true && d["cluster"]["dc"].is_string()
-        })
-        .unwrap();
-    let dc = doc["cluster"]["dc"].as_str().unwrap().to_string();
-    let b = ["node1", "node2", "node3"]
-        .into_iter()
-        .find(|n| *n != dc)
-        .unwrap()
-        .to_string();
+    let (dc, b) = formed(&mut c);
     let port = service_port();
 
     // 1. site runs somewhere else than B; B runs nothing.
@@ -202,36 +233,9 @@ fn a_confirm_down_the_dc_never_used_does_not_settle_a_later_crash() {
 #[test]
 fn removing_a_live_node_that_runs_a_service_is_refused() {
     let _serial = one_at_a_time();
-    let tag = "rmlive";
-    let mut c = ProcessCluster::setup_apart(tag, 3, None).unwrap();
-    c.start_all();
-    let doc = c
-        .wait_get("node1", "/status", FORM, POLL, |d| {
-            d["cluster"]["quorum"] == true && d["cluster"]["dc"].is_string()
-        })
-        .unwrap();
-    let dc = doc["cluster"]["dc"].as_str().unwrap().to_string();
-    let victim = ["node1", "node2", "node3"]
-        .into_iter()
-        .find(|n| *n != dc)
-        .unwrap()
-        .to_string();
-    let port = service_port();
-    let mut text = config(tag, port, &victim, false, true);
-    text = text.replace("score = \"INFINITY\"", "score = \"1000\"");
-    apply(&c, tag, &text);
-    let host = c
-        .nodes
-        .iter()
-        .find(|n| n.name == victim)
-        .unwrap()
-        .host
-        .clone();
-    let deadline = Instant::now() + FORM;
-    while serving(&host, port).as_deref() != Some(victim.as_str()) {
-        assert!(Instant::now() < deadline, "site never served on {victim}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let Serving {
+        c, b: victim, port, ..
+    } = site_on_a_data_node("rmlive", "1000");
     let hosts: Vec<String> = c.nodes.iter().map(|n| n.host.clone()).collect();
     let sampler = Sampler::start(hosts, port, Vec::new(), Duration::from_millis(20));
     let out = c.tandem(&["node", "remove", &victim, "--force"]);
@@ -263,28 +267,12 @@ fn removing_a_live_node_that_runs_a_service_is_refused() {
 #[test]
 fn a_restarted_daemon_keeps_what_it_left_running_only_under_a_lease() {
     let _serial = one_at_a_time();
-    let tag = "heldrestart";
-    let mut c = ProcessCluster::setup_apart(tag, 3, None).unwrap();
-    c.start_all();
-    let doc = c
-        .wait_get("node1", "/status", FORM, POLL, |d| {
-            d["cluster"]["quorum"] == true && d["cluster"]["dc"].is_string()
-        })
-        .unwrap();
-    let dc = doc["cluster"]["dc"].as_str().unwrap().to_string();
-    let b = ["node1", "node2", "node3"]
-        .into_iter()
-        .find(|n| *n != dc)
-        .unwrap()
-        .to_string();
-    let port = service_port();
-    apply(&c, tag, &config(tag, port, &b, false, true));
-    let host_b = c.nodes.iter().find(|n| n.name == b).unwrap().host.clone();
-    let deadline = Instant::now() + FORM;
-    while serving(&host_b, port).as_deref() != Some(b.as_str()) {
-        assert!(Instant::now() < deadline, "site never served on {b}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let Serving {
+        mut c,
+        b,
+        host_b,
+        port,
+    } = site_on_a_data_node("heldrestart", "INFINITY");
 
     // 1. kill -9 and an immediate restart (systemd's Restart=): served on
     //    B throughout, never anywhere else.
