@@ -145,6 +145,7 @@ pub struct LocalExecutor {
     /// The agent settings fence devices run with.
     exec_config: ExecConfig,
     next_call_id: AtomicI64,
+    first_call_id: i64,
     /// The newest term an operation here was stamped with.
     highest_term: AtomicU64,
     /// Per-resource locks: one operation at a time per resource.
@@ -157,6 +158,9 @@ pub struct LocalExecutor {
     /// Why this executor may not know everything that runs here (its
     /// record could not be read or saved), if so.
     uncertain: Mutex<Option<String>>,
+    /// Resources (ids as recorded) a one-shot operation ran for since this
+    /// daemon started: what runs of them here is known.
+    known: Mutex<std::collections::BTreeSet<String>>,
     /// Starts closed: nothing needing a lease runs before the lease loop
     /// has seen one.
     gate: Mutex<Gate>,
@@ -186,7 +190,7 @@ impl LocalExecutor {
         let builtin_root = data_dir.join("builtin-ocf");
         builtin::install(&builtin_root, &exe)?;
         let attr_store = data_dir.join("attrs.json");
-        let held = HeldFile::new(data_dir.join("held.json"));
+        let held = HeldFile::new(data_dir.join("held.json"), crate::held::this_boot());
         let mut config = ExecConfig {
             shim_dir: Some(shim_dir),
             attr_store: Some(attr_store.clone()),
@@ -256,11 +260,13 @@ impl LocalExecutor {
             agents,
             exec_config,
             next_call_id: AtomicI64::new(first_call_id),
+            first_call_id,
             highest_term: AtomicU64::new(0),
             locks: Mutex::new(HashMap::new()),
             active: Mutex::new(loaded.held),
             held_file: Mutex::new(held),
             uncertain: Mutex::new(loaded.uncertain),
+            known: Mutex::default(),
             gate: Mutex::new(Gate {
                 closed: true,
                 ..Gate::default()
@@ -273,6 +279,12 @@ impl LocalExecutor {
 
     pub fn node_name(&self) -> &str {
         &self.node_name
+    }
+
+    /// This daemon life's id: its first call id (wall-clock milliseconds
+    /// when it started, so a successor's is another).
+    pub fn life_id(&self) -> u64 {
+        self.first_call_id as u64
     }
 
     /// The agent settings fence devices run with.
@@ -455,9 +467,49 @@ impl LocalExecutor {
             .is_none()
     }
 
+    /// An uncertain executor becomes certain once a one-shot operation
+    /// (a probe, start or stop) has run here for each of `configured`
+    /// since this daemon started: the caller passes a configuration at
+    /// least as new as anything a predecessor could have been asked to
+    /// run. Returns [`Self::knows_what_runs`].
+    pub fn learn_certainty<'a>(&self, configured: impl IntoIterator<Item = &'a str>) -> bool {
+        let mut uncertain = self.uncertain.lock().unwrap_or_else(|p| p.into_inner());
+        if uncertain.is_none() {
+            return true;
+        }
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if !configured.into_iter().all(|id| known.contains(id)) {
+            return false;
+        }
+        drop(known);
+        let held_file = self.held_file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(file) = held_file.as_ref() {
+            file.complete();
+        }
+        tracing::info!(
+            "every configured resource was probed here: what runs here is known again (was: {})",
+            uncertain.take().unwrap_or_default()
+        );
+        true
+    }
+
     /// Remembers what runs here and keeps recurring monitors going;
     /// whether what is held changed.
     fn track(&self, request: &ExecRequest, op: &OpRequest, outcome: &Outcome) -> bool {
+        // The agent ran and answered: what runs of this resource is known
+        // (not when it could not run, or when a fence device is probed
+        // from its registration).
+        if request.interval_ms == 0
+            && !matches!(
+                outcome.result.status,
+                AgentStatus::ExecFailed | AgentStatus::TimedOut
+            )
+        {
+            self.known
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(request.resource.id.clone());
+        }
         let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
         let before = active.len();
         let running = outcome.result.status.is_running();

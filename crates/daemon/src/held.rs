@@ -9,10 +9,15 @@
 //! Saved before an operation that may make a resource active runs (a crash
 //! during it can leave a process) and after every change, replaced
 //! atomically (write, fsync, rename, fsync the directory), mode 0600 (the
-//! parameters may hold secrets). When a save fails, a marker file says the
-//! record may be incomplete until a later save succeeds; a daemon that
-//! finds the marker, or a file it cannot read, knows less than it must
-//! ([`Loaded::uncertain`]).
+//! parameters may hold secrets), with the machine's boot id: a record from
+//! an earlier boot holds nothing (a reboot ended every process).
+//!
+//! A daemon that finds no record (a first start, or a data directory made
+//! anew), one it cannot read, or the marker a failed save leaves, is
+//! uncertain ([`Loaded::uncertain`]) until it has learnt what runs here
+//! (`LocalExecutor::learn_certainty`: every configured resource probed or
+//! operated since it started); only then is the marker removed
+//! ([`HeldFile::complete`]).
 
 use crate::executor::ExecRequest;
 use serde::{Deserialize, Serialize};
@@ -25,15 +30,28 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 struct Record {
     version: u32,
+    /// `/proc/sys/kernel/random/boot_id` when it was written.
+    boot_id: String,
     held: Vec<ExecRequest>,
 }
 
 const VERSION: u32 = 1;
 
 /// The file and its marker.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct HeldFile {
     path: PathBuf,
+    boot_id: String,
+    /// What the last successful save wrote (unchanged records are not
+    /// written again).
+    last: std::sync::Mutex<Option<Vec<u8>>>,
+}
+
+/// This machine's boot id (empty if the kernel does not say).
+pub fn this_boot() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// What a restarted daemon learns from the file.
@@ -46,8 +64,14 @@ pub struct Loaded {
 }
 
 impl HeldFile {
-    pub fn new(path: PathBuf) -> HeldFile {
-        HeldFile { path }
+    /// The record at `path` on the machine booted as `boot_id`
+    /// ([`this_boot`]; a simulation's hosts have their own).
+    pub fn new(path: PathBuf, boot_id: String) -> HeldFile {
+        HeldFile {
+            path,
+            boot_id,
+            last: std::sync::Mutex::new(None),
+        }
     }
 
     fn marker(&self) -> PathBuf {
@@ -56,31 +80,43 @@ impl HeldFile {
         PathBuf::from(name)
     }
 
-    /// Reads the record; a missing file holds nothing. A file that cannot
-    /// be read is set aside (`.unreadable`) rather than lost.
+    /// Reads the record. A file that cannot be read is set aside
+    /// (`.unreadable`) rather than lost, the marker made first.
     pub fn load(&self) -> Loaded {
         let mut loaded = Loaded::default();
-        if self.marker().exists() {
-            loaded.uncertain = Some(format!(
-                "{} may be incomplete (a save failed before the daemon stopped)",
-                self.path.display()
-            ));
-        }
         let text = match std::fs::read(&self.path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return loaded,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                loaded.uncertain = Some(format!(
+                    "no record of what runs here ({} is missing: a first start, or a new data directory)",
+                    self.path.display()
+                ));
+                return loaded;
+            }
             Err(e) => {
+                self.mark_incomplete();
                 loaded.uncertain = Some(format!("cannot read {}: {e}", self.path.display()));
                 return loaded;
             }
         };
         match serde_json::from_slice::<Record>(&text) {
+            Ok(record) if record.version == VERSION && record.boot_id != self.boot_id => {
+                // Written before the machine last booted: nothing of it
+                // runs, whatever a failed save may have left out.
+                let _ = std::fs::remove_file(self.marker());
+            }
             Ok(record) if record.version == VERSION => {
                 loaded.held = record
                     .held
                     .into_iter()
                     .map(|r| (r.instance.clone(), r))
                     .collect();
+                if self.marker().exists() {
+                    loaded.uncertain = Some(format!(
+                        "{} may be incomplete (a save failed, and nothing since learnt what runs here)",
+                        self.path.display()
+                    ));
+                }
             }
             Ok(record) => {
                 loaded.uncertain = Some(format!(
@@ -90,6 +126,7 @@ impl HeldFile {
                 ));
             }
             Err(e) => {
+                self.mark_incomplete();
                 let aside = self.path.with_extension("json.unreadable");
                 let _ = std::fs::rename(&self.path, &aside);
                 loaded.uncertain = Some(format!(
@@ -102,31 +139,45 @@ impl HeldFile {
         loaded
     }
 
-    /// Replaces the record with `held`. On failure the marker is left (or
-    /// made), so the next daemon knows the record may miss something.
+    /// Replaces the record with `held` (unless it says that already). On
+    /// failure the marker is made, so a later daemon knows the record may
+    /// miss something.
     pub fn save(&self, held: &BTreeMap<String, ExecRequest>) -> std::io::Result<()> {
-        let result = self.write(held);
+        let record = Record {
+            version: VERSION,
+            boot_id: self.boot_id.clone(),
+            held: held.values().cloned().collect(),
+        };
+        let text = serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() == Some(&text) {
+            return Ok(());
+        }
+        let result = self.write(&text);
         match &result {
-            Ok(()) => {
-                let _ = std::fs::remove_file(self.marker());
-            }
+            Ok(()) => *last = Some(text),
             Err(_) => {
-                let _ = std::fs::File::create(self.marker());
+                *last = None;
+                self.mark_incomplete();
             }
         }
         result
     }
 
-    fn write(&self, held: &BTreeMap<String, ExecRequest>) -> std::io::Result<()> {
-        let record = Record {
-            version: VERSION,
-            held: held.values().cloned().collect(),
-        };
-        let text = serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?;
+    /// The record is complete again (the daemon learnt what runs here).
+    pub fn complete(&self) {
+        let _ = std::fs::remove_file(self.marker());
+    }
+
+    fn mark_incomplete(&self) {
+        let _ = std::fs::File::create(self.marker());
+    }
+
+    fn write(&self, text: &[u8]) -> std::io::Result<()> {
         let tmp = self.path.with_extension("json.tmp");
         {
             let mut f = open_private(&tmp)?;
-            f.write_all(&text)?;
+            f.write_all(text)?;
             f.sync_all()?;
         }
         std::fs::rename(&tmp, &self.path)?;
@@ -189,15 +240,20 @@ mod tests {
         .unwrap()
     }
 
+    fn file(dir: &Scratch, boot: &str) -> HeldFile {
+        HeldFile::new(dir.path().join("held.json"), boot.into())
+    }
+
     #[test]
     fn what_was_saved_is_what_a_restarted_daemon_loads() {
         let dir = Scratch::new("saved");
-        let file = HeldFile::new(dir.path().join("held.json"));
-        let fresh = file.load();
-        assert!(fresh.held.is_empty() && fresh.uncertain.is_none());
+        let fresh = file(&dir, "boot-a").load();
+        assert!(fresh.held.is_empty());
+        let why = fresh.uncertain.unwrap();
+        assert!(why.starts_with("no record of what runs here"), "{why}");
         let held: BTreeMap<_, _> = [("web".to_string(), request("web"))].into();
-        file.save(&held).unwrap();
-        let loaded = file.load();
+        file(&dir, "boot-a").save(&held).unwrap();
+        let loaded = file(&dir, "boot-a").load();
         assert_eq!(loaded.uncertain, None);
         assert_eq!(loaded.held.keys().collect::<Vec<_>>(), ["web"]);
         assert_eq!(loaded.held["web"].params["state"], "/run/web.state");
@@ -207,36 +263,43 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        // After a reboot nothing of it runs.
+        let rebooted = file(&dir, "boot-b").load();
+        assert!(rebooted.held.is_empty() && rebooted.uncertain.is_none());
     }
 
     #[test]
-    fn an_unreadable_record_is_kept_aside_and_makes_the_daemon_uncertain() {
+    fn an_unreadable_record_is_kept_aside_and_the_doubt_outlives_the_next_daemon() {
         let dir = Scratch::new("unreadable");
         let path = dir.path().join("held.json");
         std::fs::write(&path, b"{\"version\":1,\"held\":[{\"term\"").unwrap();
-        let loaded = HeldFile::new(path.clone()).load();
+        let loaded = file(&dir, "boot-a").load();
         assert!(loaded.held.is_empty());
         let why = loaded.uncertain.unwrap();
         assert!(why.contains("is not a valid record"), "{why}");
         assert!(dir.path().join("held.json.unreadable").exists());
         assert!(!path.exists());
+        // That daemon saves once, then dies: the next one still doubts.
+        file(&dir, "boot-a").save(&BTreeMap::new()).unwrap();
+        let why = file(&dir, "boot-a").load().uncertain.unwrap();
+        assert!(why.contains("may be incomplete"), "{why}");
     }
 
     #[test]
-    fn a_failed_save_leaves_a_marker_until_a_save_succeeds() {
+    fn a_failed_save_leaves_a_marker_until_the_daemon_learnt_what_runs() {
         let dir = Scratch::new("failed");
-        let file = HeldFile::new(dir.path().join("sub").join("held.json"));
-        // The directory is missing, so the save fails.
-        assert!(file.save(&BTreeMap::new()).is_err());
-        std::fs::create_dir(dir.path().join("sub")).unwrap();
-        // The marker could not be made in a missing directory either;
-        // make the failure again now that it can.
-        std::fs::create_dir(dir.path().join("sub").join("held.json.tmp")).unwrap();
-        assert!(file.save(&BTreeMap::new()).is_err());
-        let why = file.load().uncertain.unwrap();
+        let held = file(&dir, "boot-a");
+        held.save(&BTreeMap::new()).unwrap();
+        std::fs::create_dir(dir.path().join("held.json.tmp")).unwrap();
+        assert!(held
+            .save(&[("web".to_string(), request("web"))].into())
+            .is_err());
+        std::fs::remove_dir(dir.path().join("held.json.tmp")).unwrap();
+        // A later save succeeds, but the record may still miss something.
+        held.save(&BTreeMap::new()).unwrap();
+        let why = file(&dir, "boot-a").load().uncertain.unwrap();
         assert!(why.contains("may be incomplete"), "{why}");
-        std::fs::remove_dir(dir.path().join("sub").join("held.json.tmp")).unwrap();
-        file.save(&BTreeMap::new()).unwrap();
-        assert_eq!(file.load().uncertain, None);
+        held.complete();
+        assert_eq!(file(&dir, "boot-a").load().uncertain, None);
     }
 }

@@ -28,7 +28,7 @@
 //! node reports the timeout when it (re)joins ([`WATCHDOG_MS`]).
 
 use crate::executor::LocalExecutor;
-use crate::watchdog::{Armed, WATCHDOG_MS};
+use crate::watchdog::{Watchdog, WATCHDOG_MS};
 use std::sync::Arc;
 use std::time::Duration;
 use tandem_cluster::{ClusterNode, Command};
@@ -56,13 +56,14 @@ pub fn keeps_resources_without_lease(config: &tandem_model::Configuration) -> bo
 pub async fn watch(
     node: Arc<ClusterNode>,
     executor: Arc<LocalExecutor>,
-    watchdog: Option<Armed>,
+    watchdog: Option<Box<dyn Watchdog>>,
     margin_ms: u64,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let watchdog_ms = watchdog.as_ref().map(|w| w.timeout_ms);
-    let mut dog = watchdog.map(|w| w.dog);
+    let mut dog = Dog::new(watchdog);
+    let life = executor.life_id();
+    let mut rejoin: Option<tokio::task::JoinHandle<bool>> = None;
     let mut rejoined = false;
     let mut stuck = false;
     let mut policy = NoQuorumPolicy::default();
@@ -77,6 +78,10 @@ pub async fn watch(
     let mut ever_held = false;
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let holds_now = |distrust_until: Option<tokio::time::Instant>| {
+        let distrusted = distrust_until.is_some_and(|t| tokio::time::Instant::now() < t);
+        node.view().lease_left_ms > margin_ms && !distrusted
+    };
     loop {
         tokio::select! {
             biased;
@@ -92,25 +97,42 @@ pub async fn watch(
             distrust_until =
                 Some(tokio::time::Instant::now() + Duration::from_millis(view.lease_ms));
         }
-        let distrusted = distrust_until.is_some_and(|t| tokio::time::Instant::now() < t);
-        let holds = view.lease_left_ms > margin_ms && !distrusted;
+        let holds = holds_now(distrust_until);
         if holds {
+            // Armed before the rejoin reports it.
+            dog.arm_when_safe();
             executor.open_gate();
             stuck = false;
             ever_held = true;
+            if rejoin.as_ref().is_some_and(|t| t.is_finished()) {
+                let done = rejoin
+                    .take()
+                    .and_then(futures_util::FutureExt::now_or_never);
+                rejoined = matches!(done, Some(Ok(true)));
+            }
             // A leaving node does not rejoin: that would withdraw its
-            // shutdown and forget the history the DC moves it by.
-            if !rejoined && view.dc_id.is_some() {
-                let _turn = executor.rejoin_turn().await;
-                if !executor.is_leaving() {
-                    rejoined = announce_rejoin(&node, executor.node_name(), watchdog_ms).await;
-                }
+            // shutdown and forget the history the DC moves it by. Its
+            // own task, so the loop keeps its pace while it commits.
+            if !rejoined && rejoin.is_none() && view.dc_id.is_some() {
+                let (node, executor) = (node.clone(), executor.clone());
+                let watchdog_ms = dog.reported_ms();
+                rejoin = Some(tokio::spawn(async move {
+                    let _turn = executor.rejoin_turn().await;
+                    !executor.is_leaving()
+                        && announce_rejoin(&node, executor.node_name(), watchdog_ms, life).await
+                }));
+            }
+            if rejoined && !executor.knows_what_runs() {
+                learn_certainty(&node, &executor, life);
             }
         } else {
             executor.close_gate();
             // Any lapse: withdraw a confirmation made meanwhile once the
             // lease is back.
             rejoined = false;
+            if let Some(task) = rejoin.take() {
+                task.abort();
+            }
             let waits_for_first_grant = !ever_held && tokio::time::Instant::now() < inherited_until;
             if executor.holds_resources() && !policy.keeps(&node) && !waits_for_first_grant {
                 tracing::warn!(
@@ -125,22 +147,117 @@ pub async fn watch(
                 }
             }
         }
-        if let Some(dog) = dog.as_mut() {
-            // Fed only while safe: the lease is held, or nothing is (and
-            // this daemon knows it).
-            let safe = holds || (!executor.holds_resources() && executor.knows_what_runs());
-            if safe && !stuck {
-                dog.feed();
+        // Fed only while safe, judged now (not at the top of the round):
+        // the lease is held, or nothing is and this daemon knows it.
+        let holds_nothing = !executor.holds_resources() && executor.knows_what_runs();
+        if holds_nothing {
+            dog.arm_when_safe();
+        }
+        if !stuck && (holds_nothing || holds_now(distrust_until)) {
+            dog.feed();
+        }
+    }
+    if let Some(task) = rejoin {
+        task.abort();
+    }
+    // The magic close: a clean shutdown (resources stopped or moved
+    // first, see `crate::serve`) disarms the watchdog.
+    if !executor.holds_resources() && executor.knows_what_runs() {
+        dog.disarm();
+    }
+}
+
+/// The watchdog as the lease loop keeps it: opened and armed only once it
+/// is safe to feed, so a daemon restarted while its predecessor's
+/// resources run without a lease never restarts the countdown its
+/// predecessor left (opening a device and setting its timeout count as a
+/// feed).
+struct Dog {
+    device: Option<Box<dyn Watchdog>>,
+    /// `None` until armed; then the timeout it reports, if it may be
+    /// counted on.
+    armed: Option<Option<u64>>,
+    feed_failed: bool,
+}
+
+impl Dog {
+    fn new(device: Option<Box<dyn Watchdog>>) -> Dog {
+        Dog {
+            device,
+            armed: None,
+            feed_failed: false,
+        }
+    }
+
+    fn arm_when_safe(&mut self) {
+        let Some(device) = self.device.as_mut().filter(|_| self.armed.is_none()) else {
+            return;
+        };
+        self.armed = Some(match device.arm() {
+            Ok(ms) => {
+                tracing::info!("watchdog armed, timeout {ms} ms");
+                Some(ms)
             }
+            Err(e) => {
+                tracing::error!("{e}: it is fed all the same, but not counted on: the DC waits for fencing or an operator to recover this node's resources");
+                None
+            }
+        });
+    }
+
+    /// The timeout to report, once armed.
+    fn reported_ms(&self) -> Option<u64> {
+        self.armed.flatten()
+    }
+
+    fn feed(&mut self) {
+        let Some(device) = self.device.as_mut().filter(|_| self.armed.is_some()) else {
+            return;
+        };
+        match device.feed() {
+            Ok(()) => self.feed_failed = false,
+            Err(e) if !self.feed_failed => {
+                self.feed_failed = true;
+                tracing::error!("cannot feed the watchdog: {e}; it will reset this machine");
+            }
+            Err(_) => {}
         }
     }
-    if let Some(dog) = dog {
-        // The magic close: a clean shutdown (resources stopped or moved
-        // first, see `crate::serve`) disarms the watchdog.
-        if !executor.holds_resources() && executor.knows_what_runs() {
-            dog.disarm();
+
+    fn disarm(&mut self) {
+        if let Some(mut device) = self.device.take().filter(|_| self.armed.is_some()) {
+            device.disarm();
         }
     }
+}
+
+/// Once this daemon's rejoin is applied here (so the local configuration
+/// is at least as new as anything a predecessor could have been asked to
+/// run), an uncertain executor checks whether every configured resource
+/// has been probed or operated here since it started.
+fn learn_certainty(node: &ClusterNode, executor: &LocalExecutor, life: u64) {
+    let state = node.replicated();
+    let applied = state
+        .status
+        .get(executor.node_name())
+        .and_then(|s| s.transient.get(LIFE))
+        .is_some_and(|v| *v == life.to_string());
+    if !applied {
+        return;
+    }
+    let Ok(cluster) = tandem_model::native::parse_toml(&state.config_text) else {
+        return;
+    };
+    // Fence devices are registrations that end with their daemon.
+    let configured: Vec<&str> = cluster
+        .config
+        .resources
+        .iter()
+        .flat_map(|r| r.primitives())
+        .filter(|p| !p.is_fencing_device())
+        .map(|p| p.id.as_str())
+        .collect();
+    executor.learn_certainty(configured);
 }
 
 /// Notices a system suspend (or a VM restored from a snapshot): leases are
@@ -191,7 +308,16 @@ fn clocks() -> Option<(Duration, Duration)> {
 /// really runs), withdraw any operator confirmation that it was down and
 /// any shutdown a previous run of this daemon announced.
 /// Returns whether it was committed.
-async fn announce_rejoin(node: &ClusterNode, me: &str, watchdog_ms: Option<u64>) -> bool {
+/// The transient attribute a daemon's rejoin sets to its life's id, so it
+/// can tell when its rejoin is applied locally.
+const LIFE: &str = "#life";
+
+async fn announce_rejoin(
+    node: &ClusterNode,
+    me: &str,
+    watchdog_ms: Option<u64>,
+    life: u64,
+) -> bool {
     let rejoin = Command::Batch(vec![
         Command::ForgetHistory {
             node: Some(me.to_string()),
@@ -220,6 +346,11 @@ async fn announce_rejoin(node: &ClusterNode, me: &str, watchdog_ms: Option<u64>)
             node: me.to_string(),
             name: WATCHDOG_MS.to_string(),
             value: watchdog_ms.map(|ms| ms.to_string()),
+        },
+        Command::SetTransient {
+            node: me.to_string(),
+            name: LIFE.to_string(),
+            value: Some(life.to_string()),
         },
     ]);
     node.propose(rejoin).await.is_ok()

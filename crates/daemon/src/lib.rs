@@ -203,11 +203,10 @@ where
         client: Arc::new(client),
         agents: executor.exec_config(),
     };
-    let watchdog = config.watchdog.as_ref().and_then(|path| {
-        watchdog::Device::arm(path, config.watchdog_timeout_ms)
-            .inspect(|armed| tracing::info!("watchdog {} armed, timeout {} ms", path.display(), armed.timeout_ms))
-            .map_err(|e| tracing::error!("{e}: the node stops its resources on its own when it loses its lease, and the DC waits for fencing or an operator to recover them"))
-            .ok()
+    // Opened by the lease loop once it is safe to feed (`lease::Dog`).
+    let watchdog = config.watchdog.as_ref().map(|path| {
+        Box::new(watchdog::Device::new(path, config.watchdog_timeout_ms))
+            as Box<dyn watchdog::Watchdog>
     });
     let guard = Guard {
         watchdog,
@@ -218,10 +217,10 @@ where
 }
 
 /// How a data node guards its lease.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Guard {
-    /// The watchdog fed while the node is safe.
-    pub watchdog: Option<watchdog::Armed>,
+    /// The watchdog fed while the node is safe (armed by the lease loop).
+    pub watchdog: Option<Box<dyn watchdog::Watchdog>>,
     /// Stops begin when less than this much of the lease is left.
     pub margin_ms: u64,
 }

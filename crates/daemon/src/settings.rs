@@ -46,7 +46,9 @@ pub struct DaemonConfig {
     #[serde(default)]
     pub watchdog: Option<PathBuf>,
     /// The watchdog's timeout, set by the daemon (whole seconds; the DC
-    /// waits twice this after the node's lease before recovering).
+    /// waits twice this after the node's lease before recovering; longer
+    /// than the slowest stop, or a node that loses its lease while
+    /// stopping is reset).
     #[serde(default = "default_watchdog_timeout_ms")]
     pub watchdog_timeout_ms: u64,
     /// Where resource and fence agents live.
@@ -78,7 +80,9 @@ fn default_lease_margin_ms() -> u64 {
 }
 
 fn default_watchdog_timeout_ms() -> u64 {
-    1000
+    // SBD's default: a reset must not come from a stop that merely takes
+    // a few seconds after the lease ends.
+    5000
 }
 
 fn default_shutdown_timeout_ms() -> u64 {

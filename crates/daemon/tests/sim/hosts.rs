@@ -21,7 +21,7 @@ use tandem_agents::{Action, AgentStatus, OpRequest, OpResult};
 use tandem_cluster::sim::SimRng;
 use tandem_cluster::{BoxFuture, ClusterNode};
 use tandem_daemon::executor::Agents;
-use tandem_daemon::watchdog::{Armed, Watchdog};
+use tandem_daemon::watchdog::Watchdog;
 
 /// Every host of a run, shared by the agents and the driver.
 #[derive(Clone)]
@@ -59,6 +59,8 @@ pub struct Host {
     pub off_since: Option<u64>,
     /// An armed watchdog: its timeout and when it was last fed.
     pub watchdog: Option<(u64, u64)>,
+    /// Bumped at every power loss: the host's boot id.
+    pub boots: u64,
 }
 
 pub struct Activity {
@@ -85,21 +87,22 @@ impl Hosts {
         })))
     }
 
-    /// The watchdog of `host`, armed now (opening the device) with
-    /// `timeout_ms`.
-    pub fn arm_watchdog(&self, host: &str, timeout_ms: u64) -> Armed {
-        let mut hosts = self.state();
-        let now = hosts.now_ms();
-        let h = hosts.host(host);
-        h.watchdog = Some((timeout_ms, now));
-        Armed {
-            dog: Box::new(SimWatchdog {
-                hosts: self.clone(),
-                host: host.to_string(),
-                life: h.life,
-            }),
+    /// The watchdog of `host` as the daemon starting now holds it (armed
+    /// when its lease loop decides).
+    pub fn watchdog(&self, host: &str, timeout_ms: u64) -> Box<dyn Watchdog> {
+        let life = self.state().host(host).life;
+        Box::new(SimWatchdog {
+            hosts: self.clone(),
+            host: host.to_string(),
+            life,
             timeout_ms,
-        }
+            open: false,
+        })
+    }
+
+    /// The boot id of `host` now.
+    pub fn boot_id(&self, host: &str) -> String {
+        format!("{host}-boot-{}", self.state().host(host).boots)
     }
 
     /// Powers off the hosts whose watchdog was not fed for its timeout;
@@ -151,6 +154,7 @@ impl Hosts {
         let now = hosts.now_ms();
         let h = hosts.host(host);
         h.life += 1;
+        h.boots += 1;
         h.active.clear();
         h.watchdog = None;
         h.off_since.get_or_insert(now);
@@ -226,29 +230,66 @@ impl HostsState {
     }
 }
 
-/// A host's watchdog device as one daemon life holds it: once that
-/// daemon is dead (killed: no magic close) its handle does nothing.
+/// A host's watchdog device as one daemon life holds it. As the kernel's:
+/// opening it and setting its timeout restart the countdown, closing it
+/// without the magic character (the daemon killed) restarts it once more
+/// and leaves it counting; once that daemon is dead, its handle feeds
+/// nothing.
 struct SimWatchdog {
     hosts: Hosts,
     host: String,
     life: u64,
+    timeout_ms: u64,
+    open: bool,
+}
+
+impl SimWatchdog {
+    /// Restarts the countdown (with `timeout_ms` if given) while the host
+    /// is on, if this life is alive (or `always`).
+    fn ping(&self, always: bool, timeout_ms: Option<u64>) {
+        let mut hosts = self.hosts.state();
+        let now = hosts.now_ms();
+        if !(always || SimAgents::alive(&mut hosts, &self.host, self.life)) {
+            return;
+        }
+        let h = hosts.host(&self.host);
+        if h.off_since.is_some() {
+            return;
+        }
+        match (h.watchdog.as_mut(), timeout_ms) {
+            (_, Some(t)) => h.watchdog = Some((t, now)),
+            (Some((_, fed)), None) => *fed = now,
+            (None, None) => {}
+        }
+    }
 }
 
 impl Watchdog for SimWatchdog {
-    fn feed(&mut self) {
-        let mut hosts = self.hosts.state();
-        let now = hosts.now_ms();
-        if SimAgents::alive(&mut hosts, &self.host, self.life) {
-            if let Some((_, fed)) = hosts.host(&self.host).watchdog.as_mut() {
-                *fed = now;
-            }
-        }
+    fn arm(&mut self) -> Result<u64, String> {
+        self.open = true;
+        self.ping(false, Some(self.timeout_ms));
+        Ok(self.timeout_ms)
     }
 
-    fn disarm(self: Box<Self>) {
+    fn feed(&mut self) -> std::io::Result<()> {
+        self.ping(false, None);
+        Ok(())
+    }
+
+    fn disarm(&mut self) {
         let mut hosts = self.hosts.state();
-        if SimAgents::alive(&mut hosts, &self.host, self.life) {
+        if self.open && SimAgents::alive(&mut hosts, &self.host, self.life) {
             hosts.host(&self.host).watchdog = None;
+            self.open = false;
+        }
+    }
+}
+
+impl Drop for SimWatchdog {
+    fn drop(&mut self) {
+        // "watchdog did not stop!": the kernel pings on an unexpected close.
+        if self.open {
+            self.ping(true, None);
         }
     }
 }

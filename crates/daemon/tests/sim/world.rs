@@ -479,7 +479,10 @@ impl World {
             agents,
             Default::default(),
             PathBuf::from("/nonexistent/tandem-sim/attrs.json"),
-            Some(HeldFile::new(dir.join("held.json"))),
+            Some(HeldFile::new(
+                dir.join("held.json"),
+                self.hosts.boot_id(&name),
+            )),
         );
         let reach = SimReach {
             me: id,
@@ -499,7 +502,7 @@ impl World {
         let guard = Guard {
             watchdog: self
                 .watchdogs
-                .then(|| self.hosts.arm_watchdog(&name, WATCHDOG_MS)),
+                .then(|| self.hosts.watchdog(&name, WATCHDOG_MS)),
             margin_ms: MARGIN_MS,
         };
         tandem_daemon::spawn_lease_and_controller(
