@@ -46,7 +46,7 @@ pub struct DaemonConfig {
     #[serde(default)]
     pub watchdog: Option<PathBuf>,
     /// The watchdog's timeout, set by the daemon (whole seconds; the DC
-    /// waits twice this after the node's lease before recovering; longer
+    /// waits 2.5 times this after the node's lease before recovering; longer
     /// than the slowest stop, or a node that loses its lease while
     /// stopping is reset).
     #[serde(default = "default_watchdog_timeout_ms")]
