@@ -52,6 +52,11 @@ impl Replicated {
     /// Applies one command; deterministic, never fails: a stale config
     /// write answers `Conflict` and changes nothing.
     pub fn apply(&mut self, command: &Command) -> CommandResult {
+        self.apply_as(command, false)
+    }
+
+    /// [`Self::apply`]; `late`: inside [`Command::Late`].
+    fn apply_as(&mut self, command: &Command, late: bool) -> CommandResult {
         match command {
             Command::PutConfig {
                 expected_version,
@@ -109,7 +114,7 @@ impl Replicated {
                 // of the same node was recorded (a probe answered just
                 // before the lease rule stopped the resource) describes
                 // the past: it must not say the resource runs.
-                let stale = op.operation == "monitor"
+                let stale = (op.operation == "monitor" || late)
                     && op.call_id >= 0
                     && entry
                         .ops
@@ -163,10 +168,11 @@ impl Replicated {
                     config_version: self.config_version,
                 };
                 for c in commands {
-                    last = self.apply(c);
+                    last = self.apply_as(c, late);
                 }
                 return last;
             }
+            Command::Late(inner) => return self.apply_as(inner, true),
         }
         CommandResult::Applied {
             config_version: self.config_version,
@@ -295,6 +301,21 @@ mod tests {
         assert_eq!(
             s.status["n1"].resources["web"].ops["web_last_0"].operation,
             "monitor"
+        );
+        // A stop the node recorded late (retried while no DC answered)
+        // does not hide a start its executor ran since.
+        s.apply(&op("start", 20));
+        s.apply(&Command::Late(Box::new(Command::Batch(vec![op(
+            "stop", 15,
+        )]))));
+        assert_eq!(
+            s.status["n1"].resources["web"].ops["web_last_0"].operation,
+            "start"
+        );
+        s.apply(&Command::Late(Box::new(op("stop", 21))));
+        assert_eq!(
+            s.status["n1"].resources["web"].ops["web_last_0"].operation,
+            "stop"
         );
         // A pending record (call id -1) or a start always lands.
         s.apply(&op("start", -1));

@@ -85,6 +85,11 @@ pub enum Command {
     RecordFence(FenceRecord),
     /// Several commands applied as one, in order.
     Batch(Vec<Command>),
+    /// Operation results that may arrive late (a node's own stops, retried
+    /// until a DC is reachable again): each `RecordOp` inside is dropped
+    /// when a newer result of the same operation id (a higher call id:
+    /// the same executor ran something since) is recorded already.
+    Late(Box<Command>),
 }
 
 /// Which agent runs a resource, recorded with its history so a resource
@@ -138,6 +143,7 @@ impl fmt::Display for Command {
                 write!(f, "forget-history({resource:?} on {node:?})")
             }
             Command::NodeDown { node } => write!(f, "node-down({node})"),
+            Command::Late(inner) => write!(f, "late({inner})"),
             Command::RecordFence(r) => write!(f, "fence({} {} ok={})", r.target, r.action, r.ok),
             Command::Batch(commands) => write!(f, "batch({})", commands.len()),
         }

@@ -399,7 +399,8 @@ pub async fn stop_here(
         .collect();
     (
         failed,
-        (!commands.is_empty()).then_some(Command::Batch(commands)),
+        // Recorded when a DC answers, maybe after this node ran more.
+        (!commands.is_empty()).then(|| Command::Late(Box::new(Command::Batch(commands)))),
     )
 }
 

@@ -548,6 +548,15 @@ impl World {
         let disk = self.disks[&id].after_crash();
         self.disks.insert(id, disk);
         self.end_life(id);
+        // Now and then the executor's record does not survive (a disk
+        // error, an operator wiping the data directory): the restarted
+        // daemon must know it does not know what runs.
+        let held = self.scratch.join(&self.members[&id].name).join("held.json");
+        match self.rng.range(0, 20) {
+            0 => drop(std::fs::remove_file(&held)),
+            1 => drop(std::fs::write(&held, b"{\"version\":1,")),
+            _ => {}
+        }
     }
 
     /// `systemctl stop`: the production clean stop, then the daemon ends.
