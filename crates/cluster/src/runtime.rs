@@ -46,6 +46,12 @@ fn next_seed() -> u64 {
     })
 }
 
+/// A random number from this thread's chain (so the simulation replays
+/// it from its seed): for ids that must differ between daemon lives.
+pub fn random_u64() -> u64 {
+    next_seed()
+}
+
 /// tokio with a seedable `thread_rng`; the `AsyncRuntime` of [`crate::types::TypeConfig`].
 #[derive(Debug)]
 pub struct TandemRuntime(TokioRuntime);

@@ -27,6 +27,11 @@ pub struct Replicated {
     pub fence_history: Vec<FenceRecord>,
 }
 
+/// The transient attribute a daemon's rejoin sets to its life's id (a
+/// number that differs from its predecessors'): late results of another
+/// life are dropped ([`Command::Late`]).
+pub const LIFE_ATTRIBUTE: &str = "#life";
+
 /// How many fencing attempts the replicated history keeps.
 pub const FENCE_HISTORY_LEN: usize = 64;
 
@@ -52,11 +57,11 @@ impl Replicated {
     /// Applies one command; deterministic, never fails: a stale config
     /// write answers `Conflict` and changes nothing.
     pub fn apply(&mut self, command: &Command) -> CommandResult {
-        self.apply_as(command, false)
+        self.apply_as(command, None)
     }
 
-    /// [`Self::apply`]; `late`: inside [`Command::Late`].
-    fn apply_as(&mut self, command: &Command, late: bool) -> CommandResult {
+    /// [`Self::apply`]; `late`: inside [`Command::Late`] of that life.
+    fn apply_as(&mut self, command: &Command, late: Option<u64>) -> CommandResult {
         match command {
             Command::PutConfig {
                 expected_version,
@@ -102,6 +107,11 @@ impl Replicated {
                 op,
                 forget,
             } => {
+                if late.is_some_and(|life| !self.late_lands(node, life, &resource.id, op)) {
+                    return CommandResult::Applied {
+                        config_version: self.config_version,
+                    };
+                }
                 let entry = self
                     .status
                     .entry(node.clone())
@@ -114,7 +124,7 @@ impl Replicated {
                 // of the same node was recorded (a probe answered just
                 // before the lease rule stopped the resource) describes
                 // the past: it must not say the resource runs.
-                let stale = (op.operation == "monitor" || late)
+                let stale = op.operation == "monitor"
                     && op.call_id >= 0
                     && entry
                         .ops
@@ -131,6 +141,11 @@ impl Replicated {
                 entry.ops.insert(op.id.clone(), (**op).clone());
             }
             Command::SetTransient { node, name, value } => {
+                if late.is_some_and(|life| !self.is_life(node, life)) {
+                    return CommandResult::Applied {
+                        config_version: self.config_version,
+                    };
+                }
                 let status = self.status.entry(node.clone()).or_default();
                 match value {
                     Some(v) => {
@@ -172,11 +187,31 @@ impl Replicated {
                 }
                 return last;
             }
-            Command::Late(inner) => return self.apply_as(inner, true),
+            Command::Late { life, command } => return self.apply_as(command, Some(*life)),
         }
         CommandResult::Applied {
             config_version: self.config_version,
         }
+    }
+
+    /// Whether `node`'s daemon is the life `life` (its rejoin set
+    /// [`LIFE_ATTRIBUTE`], and the node was not recorded down since).
+    fn is_life(&self, node: &str, life: u64) -> bool {
+        self.status
+            .get(node)
+            .and_then(|s| s.transient.get(LIFE_ATTRIBUTE))
+            .is_some_and(|v| *v == life.to_string())
+    }
+
+    /// Whether a late result of `life` still describes the newest thing
+    /// known of `resource` on `node` (see [`Command::Late`]).
+    fn late_lands(&self, node: &str, life: u64, resource: &str, op: &HistoryOp) -> bool {
+        let recorded = self
+            .status
+            .get(node)
+            .and_then(|s| s.resources.get(resource))
+            .and_then(|r| r.ops.get(&op.id));
+        self.is_life(node, life) && recorded.is_some_and(|r| r.call_id < op.call_id)
     }
 }
 
@@ -274,9 +309,8 @@ mod tests {
         s.apply(&set(None));
         assert!(s.node_attributes.is_empty());
     }
-    #[test]
-    fn a_monitor_result_older_than_the_recorded_operation_is_dropped() {
-        let op = |operation: &str, call_id: i64| Command::RecordOp {
+    fn web_op(operation: &str, call_id: i64) -> Command {
+        Command::RecordOp {
             node: "n1".into(),
             resource: ResourceAgent {
                 id: "web".into(),
@@ -289,39 +323,70 @@ mod tests {
                 ..Default::default()
             }),
             forget: Vec::new(),
-        };
+        }
+    }
+
+    fn last_operation(s: &Replicated) -> Option<&str> {
+        let ops = &s.status.get("n1")?.resources.get("web")?.ops;
+        Some(ops.get("web_last_0")?.operation.as_str())
+    }
+
+    fn late(life: u64, command: Command) -> Command {
+        Command::Late {
+            life,
+            command: Box::new(command),
+        }
+    }
+
+    fn life_is(life: u64) -> Command {
+        Command::SetTransient {
+            node: "n1".into(),
+            name: LIFE_ATTRIBUTE.into(),
+            value: Some(life.to_string()),
+        }
+    }
+
+    #[test]
+    fn a_monitor_result_older_than_the_recorded_operation_is_dropped() {
         let mut s = Replicated::default();
-        s.apply(&op("stop", 12));
-        s.apply(&op("monitor", 11));
-        assert_eq!(
-            s.status["n1"].resources["web"].ops["web_last_0"].operation,
-            "stop"
-        );
-        s.apply(&op("monitor", 13));
-        assert_eq!(
-            s.status["n1"].resources["web"].ops["web_last_0"].operation,
-            "monitor"
-        );
-        // A stop the node recorded late (retried while no DC answered)
-        // does not hide a start its executor ran since.
-        s.apply(&op("start", 20));
-        s.apply(&Command::Late(Box::new(Command::Batch(vec![op(
-            "stop", 15,
-        )]))));
-        assert_eq!(
-            s.status["n1"].resources["web"].ops["web_last_0"].operation,
-            "start"
-        );
-        s.apply(&Command::Late(Box::new(op("stop", 21))));
-        assert_eq!(
-            s.status["n1"].resources["web"].ops["web_last_0"].operation,
-            "stop"
-        );
+        s.apply(&web_op("stop", 12));
+        s.apply(&web_op("monitor", 11));
+        assert_eq!(last_operation(&s), Some("stop"));
+        s.apply(&web_op("monitor", 13));
+        assert_eq!(last_operation(&s), Some("monitor"));
         // A pending record (call id -1) or a start always lands.
-        s.apply(&op("start", -1));
-        assert_eq!(
-            s.status["n1"].resources["web"].ops["web_last_0"].operation,
-            "start"
-        );
+        s.apply(&web_op("start", -1));
+        assert_eq!(last_operation(&s), Some("start"));
+    }
+
+    #[test]
+    fn a_late_stop_lands_only_on_what_its_own_life_saw() {
+        let mut s = Replicated::default();
+        s.apply(&life_is(7));
+        s.apply(&web_op("start", 20));
+        // It does not hide a start its executor ran since.
+        s.apply(&late(7, Command::Batch(vec![web_op("stop", 15)])));
+        assert_eq!(last_operation(&s), Some("start"));
+        s.apply(&late(7, web_op("stop", 21)));
+        assert_eq!(last_operation(&s), Some("stop"));
+        // Another life's (a predecessor's, whatever its call ids) is dropped.
+        s.apply(&web_op("start", 30));
+        s.apply(&life_is(8));
+        s.apply(&late(7, web_op("stop", 31)));
+        assert_eq!(last_operation(&s), Some("start"));
+        // Onto a forgotten history (a cleanup, a rejoin) it would tell the
+        // DC "stopped" where it should probe: dropped.
+        s.apply(&Command::ForgetHistory {
+            node: None,
+            resource: None,
+        });
+        s.apply(&late(8, web_op("stop", 32)));
+        assert_eq!(last_operation(&s), None);
+        // After the node was recorded down, no life is current.
+        s.apply(&web_op("start", -1));
+        s.apply(&Command::NodeDown { node: "n1".into() });
+        s.apply(&web_op("start", -1));
+        s.apply(&late(8, web_op("stop", 33)));
+        assert_eq!(last_operation(&s), Some("start"));
     }
 }

@@ -86,10 +86,15 @@ pub enum Command {
     /// Several commands applied as one, in order.
     Batch(Vec<Command>),
     /// Operation results that may arrive late (a node's own stops, retried
-    /// until a DC is reachable again): each `RecordOp` inside is dropped
-    /// when a newer result of the same operation id (a higher call id:
-    /// the same executor ran something since) is recorded already.
-    Late(Box<Command>),
+    /// until a DC is reachable again), made by the daemon life `life`.
+    /// Each `RecordOp` inside lands only on what that life's executor
+    /// saw: while the node's [`LIFE_ATTRIBUTE`] is still `life` (no
+    /// successor rejoined, the node was not recorded down), the operation
+    /// id is recorded (history forgotten since means the DC probes
+    /// instead) and its call id is older (the executor ran nothing since).
+    /// Dropping a late result only ever leaves the DC less sure, so it
+    /// probes or monitors again.
+    Late { life: u64, command: Box<Command> },
 }
 
 /// Which agent runs a resource, recorded with its history so a resource
@@ -143,7 +148,7 @@ impl fmt::Display for Command {
                 write!(f, "forget-history({resource:?} on {node:?})")
             }
             Command::NodeDown { node } => write!(f, "node-down({node})"),
-            Command::Late(inner) => write!(f, "late({inner})"),
+            Command::Late { life, command } => write!(f, "late(life {life}: {command})"),
             Command::RecordFence(r) => write!(f, "fence({} {} ok={})", r.target, r.action, r.ok),
             Command::Batch(commands) => write!(f, "batch({})", commands.len()),
         }

@@ -18,6 +18,7 @@ use crate::{fencing, live, opspec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 // tokio's clock: the same in production, virtual under a paused runtime.
 use tandem_cluster::{ClusterNode, Command, MembershipView, Replicated};
 use tandem_model::Cluster;
@@ -169,10 +170,9 @@ impl Controller {
     /// depends on changed, or [`REPLAN_EVERY`] passed: an idle DC idles.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let watcher = tokio::spawn(watch_confirmations(
-            self.node.clone(),
-            self.confirmations.clone(),
-        ));
+        let watcher = tokio::spawn(
+            watch_confirmations(self.node.clone(), self.confirmations.clone()).in_current_span(),
+        );
         let _stop_watcher = AbortOnDrop(watcher);
         let mut engine = Engine::default();
         let mut changes = self.node.watch_changes();
@@ -407,7 +407,7 @@ impl Controller {
     async fn run_batch(&self, requests: Vec<(String, ExecRequest)>) {
         let mut calls = JoinSet::new();
         for (node, request) in requests {
-            calls.spawn(self.dispatch(node, request));
+            calls.spawn(self.dispatch(node, request).in_current_span());
         }
         while let Some(joined) = calls.join_next().await {
             match joined {
@@ -446,7 +446,7 @@ impl Controller {
                 match start {
                     Start::Fence(i) => {
                         let fence = self.fence_job(cluster, &actions[i].target);
-                        calls.spawn(async move { (i, Done::Fence(fence.await)) });
+                        calls.spawn(async move { (i, Done::Fence(fence.await)) }.in_current_span());
                     }
                     Start::Execute(i) => {
                         let Some((node, request)) = requests[i].clone() else {
@@ -457,17 +457,20 @@ impl Controller {
                             .then(|| oprecord::pending(&request, &node, chrono_now()));
                         let recorder = self.node.clone();
                         let dispatch = self.dispatch(node, request);
-                        calls.spawn(async move {
-                            // Recorded before it is sent: a successor DC
-                            // then knows it may be active there.
-                            if let Some(pending) = pending {
-                                if let Err(e) = recorder.propose_as_leader(pending).await {
-                                    let why = format!("cannot record it as pending: {e}");
-                                    return (i, Done::Op(Err(Unreached::before_sending(why))));
+                        calls.spawn(
+                            async move {
+                                // Recorded before it is sent: a successor DC
+                                // then knows it may be active there.
+                                if let Some(pending) = pending {
+                                    if let Err(e) = recorder.propose_as_leader(pending).await {
+                                        let why = format!("cannot record it as pending: {e}");
+                                        return (i, Done::Op(Err(Unreached::before_sending(why))));
+                                    }
                                 }
+                                (i, Done::Op(dispatch.await.map(Box::new)))
                             }
-                            (i, Done::Op(dispatch.await.map(Box::new)))
-                        });
+                            .in_current_span(),
+                        );
                     }
                 }
             }

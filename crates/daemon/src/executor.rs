@@ -145,7 +145,7 @@ pub struct LocalExecutor {
     /// The agent settings fence devices run with.
     exec_config: ExecConfig,
     next_call_id: AtomicI64,
-    first_call_id: i64,
+    life_id: u64,
     /// The newest term an operation here was stamped with.
     highest_term: AtomicU64,
     /// Per-resource locks: one operation at a time per resource.
@@ -260,7 +260,8 @@ impl LocalExecutor {
             agents,
             exec_config,
             next_call_id: AtomicI64::new(first_call_id),
-            first_call_id,
+            // Never 0, so no life reads as "none".
+            life_id: tandem_cluster::random_u64().max(1),
             highest_term: AtomicU64::new(0),
             locks: Mutex::new(HashMap::new()),
             active: Mutex::new(loaded.held),
@@ -281,10 +282,10 @@ impl LocalExecutor {
         &self.node_name
     }
 
-    /// This daemon life's id: its first call id (wall-clock milliseconds
-    /// when it started, so a successor's is another).
+    /// This daemon life's id: random, so a successor's is another (its
+    /// late results are told apart, see `Command::Late`).
     pub fn life_id(&self) -> u64 {
-        self.first_call_id as u64
+        self.life_id
     }
 
     /// The agent settings fence devices run with.

@@ -31,7 +31,8 @@ use crate::executor::LocalExecutor;
 use crate::watchdog::{Watchdog, WATCHDOG_MS};
 use std::sync::Arc;
 use std::time::Duration;
-use tandem_cluster::{ClusterNode, Command};
+use tandem_cluster::{ClusterNode, Command, LIFE_ATTRIBUTE};
+use tracing::Instrument;
 
 /// How often the node checks its lease.
 const CHECK_EVERY: Duration = Duration::from_millis(50);
@@ -116,11 +117,14 @@ pub async fn watch(
             if !rejoined && rejoin.is_none() && view.dc_id.is_some() {
                 let (node, executor) = (node.clone(), executor.clone());
                 let watchdog_ms = dog.reported_ms();
-                rejoin = Some(tokio::spawn(async move {
-                    let _turn = executor.rejoin_turn().await;
-                    !executor.is_leaving()
-                        && announce_rejoin(&node, executor.node_name(), watchdog_ms, life).await
-                }));
+                rejoin = Some(tokio::spawn(
+                    async move {
+                        let _turn = executor.rejoin_turn().await;
+                        !executor.is_leaving()
+                            && announce_rejoin(&node, executor.node_name(), watchdog_ms, life).await
+                    }
+                    .in_current_span(),
+                ));
             }
             if rejoined && !executor.knows_what_runs() {
                 learn_certainty(&node, &executor, life);
@@ -240,7 +244,7 @@ fn learn_certainty(node: &ClusterNode, executor: &LocalExecutor, life: u64) {
     let applied = state
         .status
         .get(executor.node_name())
-        .and_then(|s| s.transient.get(LIFE))
+        .and_then(|s| s.transient.get(LIFE_ATTRIBUTE))
         .is_some_and(|v| *v == life.to_string());
     if !applied {
         return;
@@ -308,10 +312,6 @@ fn clocks() -> Option<(Duration, Duration)> {
 /// really runs), withdraw any operator confirmation that it was down and
 /// any shutdown a previous run of this daemon announced.
 /// Returns whether it was committed.
-/// The transient attribute a daemon's rejoin sets to its life's id, so it
-/// can tell when its rejoin is applied locally.
-const LIFE: &str = "#life";
-
 async fn announce_rejoin(
     node: &ClusterNode,
     me: &str,
@@ -349,7 +349,7 @@ async fn announce_rejoin(
         },
         Command::SetTransient {
             node: me.to_string(),
-            name: LIFE.to_string(),
+            name: LIFE_ATTRIBUTE.to_string(),
             value: Some(life.to_string()),
         },
     ]);
@@ -365,18 +365,21 @@ pub async fn stop_and_record(node: &Arc<ClusterNode>, executor: &Arc<LocalExecut
     let (failed, record) = stop_here(node, executor).await;
     if let Some(record) = record {
         let node = node.clone();
-        tokio::spawn(async move {
-            // Retried until the cluster has a DC again: otherwise the log
-            // keeps saying these resources run here.
-            let deadline = tokio::time::Instant::now() + RECORD_STOPS_WITHIN;
-            while let Err(e) = node.propose(record.clone()).await {
-                if tokio::time::Instant::now() >= deadline {
-                    tracing::warn!("the stops here could not be recorded: {e}");
-                    return;
+        tokio::spawn(
+            async move {
+                // Retried until the cluster has a DC again: otherwise the log
+                // keeps saying these resources run here.
+                let deadline = tokio::time::Instant::now() + RECORD_STOPS_WITHIN;
+                while let Err(e) = node.propose(record.clone()).await {
+                    if tokio::time::Instant::now() >= deadline {
+                        tracing::warn!("the stops here could not be recorded: {e}");
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-        });
+            .in_current_span(),
+        );
     }
     failed
 }
@@ -400,7 +403,10 @@ pub async fn stop_here(
     (
         failed,
         // Recorded when a DC answers, maybe after this node ran more.
-        (!commands.is_empty()).then(|| Command::Late(Box::new(Command::Batch(commands)))),
+        (!commands.is_empty()).then(|| Command::Late {
+            life: executor.life_id(),
+            command: Box::new(Command::Batch(commands)),
+        }),
     )
 }
 

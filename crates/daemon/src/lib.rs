@@ -45,6 +45,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tandem_cluster::{ClusterError, ClusterNode};
+use tracing::Instrument;
 
 /// Why a node stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -240,19 +241,24 @@ pub fn spawn_lease_and_controller<F, Fut>(
     F: Fn() -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    tokio::spawn(lease::watch(
-        node.clone(),
-        executor.clone(),
-        guard.watchdog,
-        guard.margin_ms,
-        stopped(),
-    ));
+    // The tasks log in the caller's span (the simulation names each node).
+    let span = tracing::Span::current();
+    tokio::spawn(
+        lease::watch(
+            node.clone(),
+            executor.clone(),
+            guard.watchdog,
+            guard.margin_ms,
+            stopped(),
+        )
+        .instrument(span.clone()),
+    );
     let controller = controller::Controller {
         node: node.clone(),
         reach,
         confirmations: Default::default(),
     };
-    tokio::spawn(controller.run(stopped()));
+    tokio::spawn(controller.run(stopped()).instrument(span));
 }
 
 /// How long a leaving node waits for its last stops to be recorded.

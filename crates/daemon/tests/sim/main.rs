@@ -47,6 +47,7 @@ fn log_if_asked() {
     if let Ok(filter) = std::env::var("TANDEM_DSIM_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_timer(world::VirtualTime)
             .with_ansi(false)
             .try_init();
     }

@@ -70,6 +70,7 @@ pub fn run(seed: u64, params: Params) -> Result<Outcome, String> {
         .expect("a current-thread runtime");
     tandem_daemon::schedule_guard::run_inline_on_this_thread();
     runtime.block_on(async move {
+        RUN_STARTED.set(Some(tokio::time::Instant::now()));
         seed_thread_rng(seed);
         let mut world = World::new(seed, params);
         let result = world.run().await;
@@ -77,6 +78,22 @@ pub fn run(seed: u64, params: Params) -> Result<Outcome, String> {
         let _ = std::fs::remove_dir_all(&world.scratch);
         result
     })
+}
+
+thread_local! {
+    static RUN_STARTED: std::cell::Cell<Option<tokio::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Log lines carry the run's virtual time.
+pub struct VirtualTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for VirtualTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match RUN_STARTED.get() {
+            Some(started) => write!(w, "t={}ms", started.elapsed().as_millis()),
+            None => write!(w, "t=?"),
+        }
+    }
 }
 
 /// One daemon's life.
@@ -228,6 +245,9 @@ impl World {
             self.retire().await;
             self.boot().await?;
             if let Some(violation) = self.hosts.state().violation.clone() {
+                if std::env::var_os("TANDEM_DSIM_VERBOSE").is_some() {
+                    self.print_records();
+                }
                 return Err(violation);
             }
             if !configured {
@@ -279,6 +299,23 @@ impl World {
                     "not converged {converge_ms} ms after the faults ended: {}",
                     self.where_things_run()
                 ));
+            }
+        }
+    }
+
+    /// What each live node's replicated state records of each resource.
+    fn print_records(&self) {
+        for (id, life) in &self.lives {
+            let state = life.node.replicated();
+            for (node, status) in &state.status {
+                for (resource, ops) in &status.resources {
+                    for op in ops.ops.values() {
+                        println!(
+                            "  node{id} records {resource}@{node}: {} {} call {} rc {} status {} key {:?}",
+                            op.id, op.operation, op.call_id, op.rc_code, op.op_status, op.transition_key
+                        );
+                    }
+                }
             }
         }
     }
@@ -469,6 +506,7 @@ impl World {
             .await
             .map_err(|e| format!("node {id} failed to start: {e}"))?;
         let node = Arc::new(node);
+        tracing::info!(node = id, "a daemon starts");
         self.net.up(id, node.endpoint());
         self.hosts.power_on(&name);
         let agents = self.hosts.agents(&name, node.clone());
@@ -505,6 +543,8 @@ impl World {
                 .then(|| self.hosts.watchdog(&name, WATCHDOG_MS)),
             margin_ms: MARGIN_MS,
         };
+        // Each life's logs name its node.
+        let _span = tracing::info_span!("", n = %name).entered();
         tandem_daemon::spawn_lease_and_controller(
             &node,
             &executor,
@@ -617,6 +657,7 @@ impl World {
         let Some(life) = self.lives.remove(&id) else {
             return;
         };
+        tracing::info!(node = id, "the daemon's life ends");
         self.daemons.lock().unwrap().remove(&self.members[&id].name);
         let _ = life.stop.send(true);
         // Stops the old life's tasks; they write only to the old disk.
