@@ -39,7 +39,7 @@ pub use node::{
 };
 pub use pki::{Authority, Issued, PkiError, SERVER_NAME};
 pub use runtime::{random_u64, seed_thread_rng};
-pub use state::{NodeStatus, Replicated, ResourceOps, FENCE_HISTORY_LEN, LIFE_ATTRIBUTE};
+pub use state::{NodeStatus, Replicated, ResourceOps, FENCE_HISTORY_LEN};
 pub use store::{force_single_node, MemDisk, StoreError};
 pub use tls::{identity_of, server_name, Identity, TlsError, TlsFiles};
 pub use types::{Command, CommandResult, FenceRecord, HistoryOp, Member, NodeId, ResourceAgent};

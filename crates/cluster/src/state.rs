@@ -27,11 +27,6 @@ pub struct Replicated {
     pub fence_history: Vec<FenceRecord>,
 }
 
-/// The transient attribute a daemon's rejoin sets to its life's id (a
-/// number that differs from its predecessors'): late results of another
-/// life are dropped ([`Command::Late`]).
-pub const LIFE_ATTRIBUTE: &str = "#life";
-
 /// How many fencing attempts the replicated history keeps.
 pub const FENCE_HISTORY_LEN: usize = 64;
 
@@ -43,6 +38,14 @@ pub struct NodeStatus {
     pub transient: BTreeMap<String, String>,
     /// Resource id → its agent and recorded operations.
     pub resources: BTreeMap<String, ResourceOps>,
+    /// The node's current rejoin ([`Command::Rejoined`]); `None` until
+    /// its daemon rejoined, or after the node was recorded down.
+    #[serde(default)]
+    pub rejoin: Option<u64>,
+    /// Operation id → the highest call id recorded for it under the
+    /// current rejoin, kept when a cleanup forgets the history.
+    #[serde(default)]
+    pub newest_calls: BTreeMap<String, i64>,
 }
 
 /// The recorded operations of one resource on one node.
@@ -57,11 +60,10 @@ impl Replicated {
     /// Applies one command; deterministic, never fails: a stale config
     /// write answers `Conflict` and changes nothing.
     pub fn apply(&mut self, command: &Command) -> CommandResult {
-        self.apply_as(command, None)
+        self.apply_inner(command)
     }
 
-    /// [`Self::apply`]; `late`: inside [`Command::Late`] of that life.
-    fn apply_as(&mut self, command: &Command, late: Option<u64>) -> CommandResult {
+    fn apply_inner(&mut self, command: &Command) -> CommandResult {
         match command {
             Command::PutConfig {
                 expected_version,
@@ -106,46 +108,25 @@ impl Replicated {
                 resource,
                 op,
                 forget,
+                ..
             } => {
-                if late.is_some_and(|life| !self.late_lands(node, life, &resource.id, op)) {
+                if !self.is_news(command) {
                     return CommandResult::Applied {
                         config_version: self.config_version,
                     };
                 }
-                let entry = self
-                    .status
-                    .entry(node.clone())
-                    .or_default()
-                    .resources
-                    .entry(resource.id.clone())
-                    .or_default();
+                let status = self.status.entry(node.clone()).or_default();
+                if op.call_id >= 0 {
+                    status.newest_calls.insert(op.id.clone(), op.call_id);
+                }
+                let entry = status.resources.entry(resource.id.clone()).or_default();
                 entry.agent.clone_from(resource);
-                // A monitor's result that arrives after a newer operation
-                // of the same node was recorded (a probe answered just
-                // before the lease rule stopped the resource) describes
-                // the past: it must not say the resource runs.
-                let stale = op.operation == "monitor"
-                    && op.call_id >= 0
-                    && entry
-                        .ops
-                        .get(&op.id)
-                        .is_some_and(|newer| newer.call_id > op.call_id);
-                if stale {
-                    return CommandResult::Applied {
-                        config_version: self.config_version,
-                    };
-                }
                 for id in forget {
                     entry.ops.remove(id);
                 }
                 entry.ops.insert(op.id.clone(), (**op).clone());
             }
             Command::SetTransient { node, name, value } => {
-                if late.is_some_and(|life| !self.is_life(node, life)) {
-                    return CommandResult::Applied {
-                        config_version: self.config_version,
-                    };
-                }
                 let status = self.status.entry(node.clone()).or_default();
                 match value {
                     Some(v) => {
@@ -172,6 +153,12 @@ impl Replicated {
             Command::NodeDown { node } => {
                 self.status.remove(node);
             }
+            Command::Rejoined { node, id } => {
+                let status = self.status.entry(node.clone()).or_default();
+                status.resources.clear();
+                status.newest_calls.clear();
+                status.rejoin = Some(*id);
+            }
             Command::RecordFence(record) => {
                 if self.fence_history.len() >= FENCE_HISTORY_LEN {
                     self.fence_history.remove(0);
@@ -182,36 +169,37 @@ impl Replicated {
                 let mut last = CommandResult::Applied {
                     config_version: self.config_version,
                 };
+                if commands.first().is_some_and(|first| !self.is_news(first)) {
+                    return last;
+                }
                 for c in commands {
-                    last = self.apply_as(c, late);
+                    last = self.apply_inner(c);
                 }
                 return last;
             }
-            Command::Late { life, command } => return self.apply_as(command, Some(*life)),
         }
         CommandResult::Applied {
             config_version: self.config_version,
         }
     }
 
-    /// Whether `node`'s daemon is the life `life` (its rejoin set
-    /// [`LIFE_ATTRIBUTE`], and the node was not recorded down since).
-    fn is_life(&self, node: &str, life: u64) -> bool {
-        self.status
-            .get(node)
-            .and_then(|s| s.transient.get(LIFE_ATTRIBUTE))
-            .is_some_and(|v| *v == life.to_string())
-    }
-
-    /// Whether a late result of `life` still describes the newest thing
-    /// known of `resource` on `node` (see [`Command::Late`]).
-    fn late_lands(&self, node: &str, life: u64, resource: &str, op: &HistoryOp) -> bool {
-        let recorded = self
-            .status
-            .get(node)
-            .and_then(|s| s.resources.get(resource))
-            .and_then(|r| r.ops.get(&op.id));
-        self.is_life(node, life) && recorded.is_some_and(|r| r.call_id < op.call_id)
+    /// Whether an executor's result still tells something new (see
+    /// [`Command::RecordOp`]); anything else always does.
+    fn is_news(&self, command: &Command) -> bool {
+        let Command::RecordOp {
+            node,
+            op,
+            rejoin: Some(rejoin),
+            ..
+        } = command
+        else {
+            return true;
+        };
+        let Some(status) = self.status.get(node) else {
+            return false;
+        };
+        let newest = status.newest_calls.get(&op.id).copied().unwrap_or(-1);
+        status.rejoin == Some(*rejoin) && (op.call_id < 0 || op.call_id > newest)
     }
 }
 
@@ -260,6 +248,7 @@ mod tests {
                 ..Default::default()
             }),
             forget: vec![format!("{rsc}_monitor_10000")],
+            rejoin: None,
         }
     }
 
@@ -309,7 +298,8 @@ mod tests {
         s.apply(&set(None));
         assert!(s.node_attributes.is_empty());
     }
-    fn web_op(operation: &str, call_id: i64) -> Command {
+    /// A result of `web` on n1 an executor reported under `rejoin`.
+    fn web_op(operation: &str, call_id: i64, rejoin: Option<u64>) -> Command {
         Command::RecordOp {
             node: "n1".into(),
             resource: ResourceAgent {
@@ -323,6 +313,7 @@ mod tests {
                 ..Default::default()
             }),
             forget: Vec::new(),
+            rejoin,
         }
     }
 
@@ -331,62 +322,73 @@ mod tests {
         Some(ops.get("web_last_0")?.operation.as_str())
     }
 
-    fn late(life: u64, command: Command) -> Command {
-        Command::Late {
-            life,
-            command: Box::new(command),
-        }
-    }
-
-    fn life_is(life: u64) -> Command {
-        Command::SetTransient {
+    fn rejoined(id: u64) -> Command {
+        Command::Rejoined {
             node: "n1".into(),
-            name: LIFE_ATTRIBUTE.into(),
-            value: Some(life.to_string()),
+            id,
         }
     }
 
     #[test]
-    fn a_monitor_result_older_than_the_recorded_operation_is_dropped() {
+    fn an_executors_result_lands_only_if_it_is_news() {
         let mut s = Replicated::default();
-        s.apply(&web_op("stop", 12));
-        s.apply(&web_op("monitor", 11));
+        // Before the node's daemon rejoined, nothing it reports lands.
+        s.apply(&web_op("start", 20, Some(7)));
+        assert_eq!(last_operation(&s), None);
+        s.apply(&rejoined(7));
+        s.apply(&web_op("start", 20, Some(7)));
+        assert_eq!(last_operation(&s), Some("start"));
+        // A result older than one recorded (a stop retried until a DC
+        // answered, a probe answered late) does not hide it.
+        s.apply(&web_op("stop", 15, Some(7)));
+        s.apply(&web_op("monitor", 19, Some(7)));
+        assert_eq!(last_operation(&s), Some("start"));
+        s.apply(&web_op("stop", 21, Some(7)));
         assert_eq!(last_operation(&s), Some("stop"));
-        s.apply(&web_op("monitor", 13));
-        assert_eq!(last_operation(&s), Some("monitor"));
-        // A pending record (call id -1) or a start always lands.
-        s.apply(&web_op("start", -1));
+        // The DC's own record of an operation in flight always lands.
+        s.apply(&web_op("start", -1, None));
         assert_eq!(last_operation(&s), Some("start"));
-    }
-
-    #[test]
-    fn a_late_stop_lands_only_on_what_its_own_life_saw() {
-        let mut s = Replicated::default();
-        s.apply(&life_is(7));
-        s.apply(&web_op("start", 20));
-        // It does not hide a start its executor ran since.
-        s.apply(&late(7, Command::Batch(vec![web_op("stop", 15)])));
-        assert_eq!(last_operation(&s), Some("start"));
-        s.apply(&late(7, web_op("stop", 21)));
-        assert_eq!(last_operation(&s), Some("stop"));
-        // Another life's (a predecessor's, whatever its call ids) is dropped.
-        s.apply(&web_op("start", 30));
-        s.apply(&life_is(8));
-        s.apply(&late(7, web_op("stop", 31)));
-        assert_eq!(last_operation(&s), Some("start"));
-        // Onto a forgotten history (a cleanup, a rejoin) it would tell the
-        // DC "stopped" where it should probe: dropped.
+        // A cleanup forgets the history, not what is newest: an older
+        // result would say "stopped" where the DC must probe.
+        s.apply(&web_op("start", 22, Some(7)));
         s.apply(&Command::ForgetHistory {
             node: None,
             resource: None,
         });
-        s.apply(&late(8, web_op("stop", 32)));
+        s.apply(&web_op("stop", 21, Some(7)));
         assert_eq!(last_operation(&s), None);
-        // After the node was recorded down, no life is current.
-        s.apply(&web_op("start", -1));
+        // A rejoin (a restarted daemon's call ids may be lower) makes
+        // every earlier result old news, and later ones land.
+        s.apply(&rejoined(8));
+        s.apply(&web_op("stop", 23, Some(7)));
+        assert_eq!(last_operation(&s), None);
+        s.apply(&web_op("monitor", 3, Some(8)));
+        assert_eq!(last_operation(&s), Some("monitor"));
+        // Recorded down: no rejoin is current until the next.
         s.apply(&Command::NodeDown { node: "n1".into() });
-        s.apply(&web_op("start", -1));
-        s.apply(&late(8, web_op("stop", 33)));
-        assert_eq!(last_operation(&s), Some("start"));
+        s.apply(&web_op("start", 4, Some(8)));
+        assert_eq!(last_operation(&s), None);
+    }
+
+    #[test]
+    fn a_batch_that_begins_with_old_news_is_dropped_whole() {
+        let mut s = Replicated::default();
+        s.apply(&rejoined(7));
+        s.apply(&web_op("start", 20, Some(7)));
+        let fail_count = Command::SetTransient {
+            node: "n1".into(),
+            name: "fail-count-web#monitor_0".into(),
+            value: Some("1".into()),
+        };
+        s.apply(&Command::Batch(vec![
+            web_op("monitor", 19, Some(7)),
+            fail_count.clone(),
+        ]));
+        assert!(s.status["n1"].transient.is_empty());
+        s.apply(&Command::Batch(vec![
+            web_op("monitor", 21, Some(7)),
+            fail_count,
+        ]));
+        assert_eq!(s.status["n1"].transient.len(), 1);
     }
 }

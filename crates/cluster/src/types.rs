@@ -59,11 +59,25 @@ pub enum Command {
     /// Record one operation result of `resource` on `node`: replaces the
     /// recorded operation with the same id and forgets the ids in `forget`
     /// (e.g. a stopped resource's recurring monitors).
+    ///
+    /// `rejoin`: for a result an executor reported, the id of the node's
+    /// rejoin it ran under ([`Command::Rejoined`]; 0 before any). Such a
+    /// result may arrive late (a node's own stops wait for a DC, a DC
+    /// records what an executor answered after a timeout), so it lands
+    /// only if it is news: made under the node's current rejoin (older
+    /// results describe what the rejoin forgot and the DC probes again)
+    /// with a call id above every one recorded for that operation since
+    /// (a cleanup does not reset that). `None`: a record the DC makes
+    /// itself (an operation pending), which always lands. A batch that
+    /// begins with a result that does not land is dropped whole (its
+    /// failure record and fail counts describe that result).
     RecordOp {
         node: String,
         resource: ResourceAgent,
         op: Box<HistoryOp>,
         forget: Vec<String>,
+        #[serde(default)]
+        rejoin: Option<u64>,
     },
     /// Set (`Some`) or delete (`None`) one transient node attribute (fail
     /// counts, last failures, promotion scores).
@@ -85,16 +99,11 @@ pub enum Command {
     RecordFence(FenceRecord),
     /// Several commands applied as one, in order.
     Batch(Vec<Command>),
-    /// Operation results that may arrive late (a node's own stops, retried
-    /// until a DC is reachable again), made by the daemon life `life`.
-    /// Each `RecordOp` inside lands only on what that life's executor
-    /// saw: while the node's [`LIFE_ATTRIBUTE`] is still `life` (no
-    /// successor rejoined, the node was not recorded down), the operation
-    /// id is recorded (history forgotten since means the DC probes
-    /// instead) and its call id is older (the executor ran nothing since).
-    /// Dropping a late result only ever leaves the DC less sure, so it
-    /// probes or monitors again.
-    Late { life: u64, command: Box<Command> },
+    /// The node's daemon holds a lease again (after it started, or after
+    /// a lapse) under the new rejoin id `id`: its operation history is
+    /// forgotten (the DC probes what really runs there) and results of
+    /// operations run before are not news any more.
+    Rejoined { node: String, id: u64 },
 }
 
 /// Which agent runs a resource, recorded with its history so a resource
@@ -148,7 +157,7 @@ impl fmt::Display for Command {
                 write!(f, "forget-history({resource:?} on {node:?})")
             }
             Command::NodeDown { node } => write!(f, "node-down({node})"),
-            Command::Late { life, command } => write!(f, "late(life {life}: {command})"),
+            Command::Rejoined { node, id } => write!(f, "rejoined({node} as {id})"),
             Command::RecordFence(r) => write!(f, "fence({} {} ok={})", r.target, r.action, r.ok),
             Command::Batch(commands) => write!(f, "batch({})", commands.len()),
         }

@@ -145,7 +145,7 @@ pub struct LocalExecutor {
     /// The agent settings fence devices run with.
     exec_config: ExecConfig,
     next_call_id: AtomicI64,
-    life_id: u64,
+    rejoin_id: AtomicU64,
     /// The newest term an operation here was stamped with.
     highest_term: AtomicU64,
     /// Per-resource locks: one operation at a time per resource.
@@ -260,8 +260,7 @@ impl LocalExecutor {
             agents,
             exec_config,
             next_call_id: AtomicI64::new(first_call_id),
-            // Never 0, so no life reads as "none".
-            life_id: tandem_cluster::random_u64().max(1),
+            rejoin_id: AtomicU64::new(0),
             highest_term: AtomicU64::new(0),
             locks: Mutex::new(HashMap::new()),
             active: Mutex::new(loaded.held),
@@ -282,10 +281,19 @@ impl LocalExecutor {
         &self.node_name
     }
 
-    /// This daemon life's id: random, so a successor's is another (its
-    /// late results are told apart, see `Command::Late`).
-    pub fn life_id(&self) -> u64 {
-        self.life_id
+    /// The id of the last rejoin this executor announced (0 before any):
+    /// every result carries it, so results from before a rejoin are told
+    /// apart (see `Command::RecordOp`).
+    pub fn rejoin_id(&self) -> u64 {
+        self.rejoin_id.load(Ordering::SeqCst)
+    }
+
+    /// Draws the id of a new rejoin (random, never 0, so a predecessor's
+    /// or an earlier one's is another) and stamps later results with it.
+    pub fn begin_rejoin(&self) -> u64 {
+        let id = tandem_cluster::random_u64().max(1);
+        self.rejoin_id.store(id, Ordering::SeqCst);
+        id
     }
 
     /// The agent settings fence devices run with.
@@ -572,12 +580,6 @@ impl LocalExecutor {
     }
 
     fn outcome(&self, request: &ExecRequest, result: OpResult) -> Outcome {
-        self.outcome_for(&self.node_name, request, result)
-    }
-
-    /// The outcome of `request` on `node` (the DC uses it for operations
-    /// that never reached their node).
-    pub fn outcome_for(&self, node: &str, request: &ExecRequest, result: OpResult) -> Outcome {
         let now_s = now_s();
         let call_id = self.next_call_id.fetch_add(1, Ordering::Relaxed);
         let ok = oprecord::as_expected(&result, request.expected, request.is_probe());
@@ -591,11 +593,12 @@ impl LocalExecutor {
             now_s,
         );
         Outcome {
-            node: node.to_string(),
+            node: self.node_name.clone(),
             resource: request.resource.clone(),
             op,
             result,
             ok,
+            rejoin: self.rejoin_id(),
         }
     }
 

@@ -31,7 +31,7 @@ use crate::executor::LocalExecutor;
 use crate::watchdog::{Watchdog, WATCHDOG_MS};
 use std::sync::Arc;
 use std::time::Duration;
-use tandem_cluster::{ClusterNode, Command, LIFE_ATTRIBUTE};
+use tandem_cluster::{ClusterNode, Command};
 use tracing::Instrument;
 
 /// How often the node checks its lease.
@@ -63,9 +63,11 @@ pub async fn watch(
 ) {
     tokio::pin!(shutdown);
     let mut dog = Dog::new(watchdog);
-    let life = executor.life_id();
     let mut rejoin: Option<tokio::task::JoinHandle<bool>> = None;
     let mut rejoined = false;
+    // Since when the replicated record names another rejoin than this
+    // executor's (see `rejoin_superseded`).
+    let mut superseded_since: Option<tokio::time::Instant> = None;
     let mut stuck = false;
     let mut policy = NoQuorumPolicy::default();
     let mut suspend = SuspendCheck::new();
@@ -111,6 +113,10 @@ pub async fn watch(
                     .and_then(futures_util::FutureExt::now_or_never);
                 rejoined = matches!(done, Some(Ok(true)));
             }
+            if rejoined && rejoin_superseded(&node, &executor, &mut superseded_since) {
+                tracing::warn!("the cluster records another rejoin of this node than this daemon's last: rejoining again");
+                rejoined = false;
+            }
             // A leaving node does not rejoin: that would withdraw its
             // shutdown and forget the history the DC moves it by. Its
             // own task, so the loop keeps its pace while it commits.
@@ -121,13 +127,13 @@ pub async fn watch(
                     async move {
                         let _turn = executor.rejoin_turn().await;
                         !executor.is_leaving()
-                            && announce_rejoin(&node, executor.node_name(), watchdog_ms, life).await
+                            && announce_rejoin(&node, &executor, watchdog_ms).await
                     }
                     .in_current_span(),
                 ));
             }
             if rejoined && !executor.knows_what_runs() {
-                learn_certainty(&node, &executor, life);
+                learn_certainty(&node, &executor);
             }
         } else {
             executor.close_gate();
@@ -235,17 +241,44 @@ impl Dog {
     }
 }
 
+/// How long the replicated record may name another rejoin than this
+/// executor's last before it rejoins again: longer than a commit takes to
+/// be applied here.
+const SUPERSEDED_AFTER: Duration = Duration::from_secs(2);
+
+/// Whether the cluster has, for a while, recorded another rejoin of this
+/// node than the last this executor announced (an earlier announcement
+/// committed after it, or the node was recorded down): its results would
+/// never land (see `Command::RecordOp`), so it must rejoin again.
+fn rejoin_superseded(
+    node: &ClusterNode,
+    executor: &LocalExecutor,
+    since: &mut Option<tokio::time::Instant>,
+) -> bool {
+    let current = node.read_applied(|_, state| {
+        state
+            .status
+            .get(executor.node_name())
+            .is_some_and(|s| s.rejoin == Some(executor.rejoin_id()))
+    });
+    if current {
+        *since = None;
+        return false;
+    }
+    let since = *since.get_or_insert_with(tokio::time::Instant::now);
+    since.elapsed() >= SUPERSEDED_AFTER
+}
+
 /// Once this daemon's rejoin is applied here (so the local configuration
 /// is at least as new as anything a predecessor could have been asked to
 /// run), an uncertain executor checks whether every configured resource
 /// has been probed or operated here since it started.
-fn learn_certainty(node: &ClusterNode, executor: &LocalExecutor, life: u64) {
+fn learn_certainty(node: &ClusterNode, executor: &LocalExecutor) {
     let state = node.replicated();
     let applied = state
         .status
         .get(executor.node_name())
-        .and_then(|s| s.transient.get(LIFE_ATTRIBUTE))
-        .is_some_and(|v| *v == life.to_string());
+        .is_some_and(|s| s.rejoin == Some(executor.rejoin_id()));
     if !applied {
         return;
     }
@@ -314,14 +347,14 @@ fn clocks() -> Option<(Duration, Duration)> {
 /// Returns whether it was committed.
 async fn announce_rejoin(
     node: &ClusterNode,
-    me: &str,
+    executor: &LocalExecutor,
     watchdog_ms: Option<u64>,
-    life: u64,
 ) -> bool {
+    let me = executor.node_name();
     let rejoin = Command::Batch(vec![
-        Command::ForgetHistory {
-            node: Some(me.to_string()),
-            resource: None,
+        Command::Rejoined {
+            node: me.to_string(),
+            id: executor.begin_rejoin(),
         },
         Command::SetTransient {
             node: me.to_string(),
@@ -346,11 +379,6 @@ async fn announce_rejoin(
             node: me.to_string(),
             name: WATCHDOG_MS.to_string(),
             value: watchdog_ms.map(|ms| ms.to_string()),
-        },
-        Command::SetTransient {
-            node: me.to_string(),
-            name: LIFE_ATTRIBUTE.to_string(),
-            value: Some(life.to_string()),
         },
     ]);
     node.propose(rejoin).await.is_ok()
@@ -403,10 +431,7 @@ pub async fn stop_here(
     (
         failed,
         // Recorded when a DC answers, maybe after this node ran more.
-        (!commands.is_empty()).then(|| Command::Late {
-            life: executor.life_id(),
-            command: Box::new(Command::Batch(commands)),
-        }),
+        (!commands.is_empty()).then_some(Command::Batch(commands)),
     )
 }
 

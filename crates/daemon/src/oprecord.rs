@@ -20,6 +20,9 @@ pub struct Outcome {
     pub result: OpResult,
     /// Whether the result is what the caller expected.
     pub ok: bool,
+    /// The executor's rejoin id when it ran the operation.
+    #[serde(default)]
+    pub rejoin: u64,
 }
 
 /// Pacemaker's execution status of an operation (`op-status`).
@@ -116,6 +119,7 @@ pub fn record(outcome: &Outcome, state: &Replicated, now_s: i64, start_is_fatal:
         resource: outcome.resource.clone(),
         op: Box::new(op.clone()),
         forget,
+        rejoin: Some(outcome.rejoin),
     }];
     if !outcome.ok {
         let mut failure = op.clone();
@@ -125,6 +129,7 @@ pub fn record(outcome: &Outcome, state: &Replicated, now_s: i64, start_is_fatal:
             resource: outcome.resource.clone(),
             op: Box::new(failure),
             forget: Vec::new(),
+            rejoin: Some(outcome.rejoin),
         });
         let key = format!("{rsc}#{}_{}", op.operation, op.interval_ms);
         let count = state
@@ -177,6 +182,7 @@ pub fn pending(request: &crate::executor::ExecRequest, node: &str, now_s: i64) -
         resource: request.resource.clone(),
         op: Box::new(op),
         forget: Vec::new(),
+        rejoin: None,
     }
 }
 
@@ -204,6 +210,21 @@ pub fn start_failure_is_fatal(cluster: &tandem_model::Cluster) -> bool {
 mod tests {
     use super::*;
 
+    fn next_call_id() -> i64 {
+        static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A state in which n1's executor rejoined as the outcomes below say.
+    fn rejoined() -> Replicated {
+        let mut state = Replicated::default();
+        state.apply(&Command::Rejoined {
+            node: "n1".into(),
+            id: 3,
+        });
+        state
+    }
+
     fn outcome(action: &str, interval_ms: u64, code: i32, ok: bool) -> Outcome {
         let result = OpResult {
             status: AgentStatus::from_ocf_code(code),
@@ -219,15 +240,24 @@ mod tests {
                 id: "web".into(),
                 ..Default::default()
             },
-            op: history_op("web", action, interval_ms, Expected::Ok, &result, 7, 100),
+            op: history_op(
+                "web",
+                action,
+                interval_ms,
+                Expected::Ok,
+                &result,
+                next_call_id(),
+                100,
+            ),
             result,
             ok,
+            rejoin: 3,
         }
     }
 
     #[test]
     fn failures_are_counted_and_stops_forget_monitors() {
-        let mut state = Replicated::default();
+        let mut state = rejoined();
         state.apply(&record(
             &outcome("monitor", 10_000, 7, false),
             &state,
@@ -252,7 +282,7 @@ mod tests {
 
     #[test]
     fn a_failed_start_or_stop_bans_the_node_with_an_infinite_fail_count() {
-        let mut state = Replicated::default();
+        let mut state = rejoined();
         state.apply(&record(&outcome("start", 0, 1, false), &state, 100, true));
         assert_eq!(
             state.status["n1"].transient["fail-count-web#start_0"],
@@ -264,7 +294,7 @@ mod tests {
             "INFINITY"
         );
         // start-failure-is-fatal=false: counted like any other failure.
-        let mut state = Replicated::default();
+        let mut state = rejoined();
         state.apply(&record(&outcome("start", 0, 1, false), &state, 100, false));
         state.apply(&record(&outcome("start", 0, 1, false), &state, 101, false));
         assert_eq!(state.status["n1"].transient["fail-count-web#start_0"], "2");
