@@ -188,6 +188,7 @@ impl Replicated {
     fn is_news(&self, command: &Command) -> bool {
         let Command::RecordOp {
             node,
+            resource,
             op,
             rejoin: Some(rejoin),
             ..
@@ -199,7 +200,16 @@ impl Replicated {
             return false;
         };
         let newest = status.newest_calls.get(&op.id).copied().unwrap_or(-1);
-        status.rejoin == Some(*rejoin) && (op.call_id < 0 || op.call_id > newest)
+        // An operation in flight is replaced by its own result only: a
+        // stop the node ran before it was sent says nothing of it.
+        let in_flight = status
+            .resources
+            .get(&resource.id)
+            .and_then(|r| r.ops.get(&op.id))
+            .filter(|recorded| recorded.call_id < 0);
+        status.rejoin == Some(*rejoin)
+            && (op.call_id < 0 || op.call_id > newest)
+            && in_flight.is_none_or(|pending| pending.operation == op.operation)
     }
 }
 
@@ -345,22 +355,29 @@ mod tests {
         assert_eq!(last_operation(&s), Some("start"));
         s.apply(&web_op("stop", 21, Some(7)));
         assert_eq!(last_operation(&s), Some("stop"));
-        // The DC's own record of an operation in flight always lands.
+        // The DC's own record of an operation in flight always lands, and
+        // only that operation's result replaces it: a stop the node ran
+        // before (its lease lapsed) says nothing of the start sent since.
         s.apply(&web_op("start", -1, None));
+        s.apply(&web_op("stop", 22, Some(7)));
         assert_eq!(last_operation(&s), Some("start"));
+        assert_eq!(
+            s.status["n1"].resources["web"].ops["web_last_0"].call_id,
+            -1
+        );
         // A cleanup forgets the history, not what is newest: an older
         // result would say "stopped" where the DC must probe.
-        s.apply(&web_op("start", 22, Some(7)));
+        s.apply(&web_op("start", 23, Some(7)));
         s.apply(&Command::ForgetHistory {
             node: None,
             resource: None,
         });
-        s.apply(&web_op("stop", 21, Some(7)));
+        s.apply(&web_op("stop", 22, Some(7)));
         assert_eq!(last_operation(&s), None);
         // A rejoin (a restarted daemon's call ids may be lower) makes
         // every earlier result old news, and later ones land.
         s.apply(&rejoined(8));
-        s.apply(&web_op("stop", 23, Some(7)));
+        s.apply(&web_op("stop", 24, Some(7)));
         assert_eq!(last_operation(&s), None);
         s.apply(&web_op("monitor", 3, Some(8)));
         assert_eq!(last_operation(&s), Some("monitor"));

@@ -26,19 +26,33 @@ use std::sync::{Arc, Mutex, RwLock};
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// v2: one Raft leader per term (`types.rs`); log ids carry the term only.
-const FORMAT: &str = "tandem-cluster-store-v2";
-/// The format before it: its log ids also carried the leader's node id, so
-/// its bytes do not decode as v2 (postcard is not self-describing).
-const FORMAT_V1: &str = "tandem-cluster-store-v1";
+/// v3: executor results carry their rejoin (`Command::RecordOp`,
+/// `Command::Rejoined`).
+const FORMAT: &str = "tandem-cluster-store-v3";
+/// Earlier formats and what changed since: their bytes do not decode as
+/// this one (postcard is not self-describing), so they are refused.
+const EARLIER_FORMATS: [(&str, &str); 2] = [
+    (
+        "tandem-cluster-store-v1",
+        "its Raft leader ids allowed two leaders in one term",
+    ),
+    (
+        "tandem-cluster-store-v2",
+        "its operation results did not say which rejoin of their node they belong to",
+    ),
+];
 
 /// Why the store cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("data file {path} is damaged or truncated ({detail}); refusing to start rather than serve wrong state. Restore it from a peer (delete the data dir and let the node rejoin) or from a backup")]
     Damaged { path: PathBuf, detail: String },
-    #[error("data file {path} was written by an earlier tandem (store format v1, whose Raft leader ids allowed two leaders in one term); this version reads format v2 only and keeps the file as it is. Nodes of the two formats cannot form one cluster: with the earlier version still running, export the configuration (`tandem config export`), then upgrade every node with an empty data dir, re-create the cluster and apply the export")]
-    OldFormat { path: PathBuf },
+    #[error("data file {path} was written by an earlier tandem (store format {format}: {why}); this version reads {FORMAT} only and keeps the file as it is. Nodes of the two formats cannot form one cluster: with the earlier version still running, export the configuration (`tandem config export`), then upgrade every node with an empty data dir, re-create the cluster and apply the export")]
+    OldFormat {
+        path: PathBuf,
+        format: &'static str,
+        why: &'static str,
+    },
     #[error("data file {path} is in use by another tandem process on this machine")]
     InUse { path: PathBuf },
     #[error("{path}: {detail}")]
@@ -109,9 +123,15 @@ pub fn open_on(disk: &MemDisk) -> Result<(LogStore, StateMachine), StoreError> {
 
 fn from_db(db: Database, path: &Path) -> Result<(LogStore, StateMachine), StoreError> {
     let db = Arc::new(db);
-    if marker(&db).ok().flatten().as_deref() == Some(FORMAT_V1.as_bytes()) {
+    let found = marker(&db).ok().flatten();
+    if let Some((format, why)) = EARLIER_FORMATS
+        .iter()
+        .find(|(format, _)| found.as_deref() == Some(format.as_bytes()))
+    {
         return Err(StoreError::OldFormat {
             path: path.to_path_buf(),
+            format,
+            why,
         });
     }
     let applied = verify(&db).map_err(|e| StoreError::Damaged {
@@ -700,14 +720,14 @@ mod tests {
             let txn = db.begin_write().unwrap();
             txn.open_table(META)
                 .unwrap()
-                .insert("format", FORMAT_V1.as_bytes())
+                .insert("format", EARLIER_FORMATS[0].0.as_bytes())
                 .unwrap();
             txn.commit().unwrap();
         }
         let before = std::fs::read(&path).unwrap();
         let err = open(&dir).err().expect("refused").to_string();
         assert!(
-            err.contains("format v1") && err.contains("tandem config export"),
+            err.contains("format tandem-cluster-store-v1") && err.contains("tandem config export"),
             "{err}"
         );
         assert_eq!(std::fs::read(&path).unwrap(), before, "left untouched");

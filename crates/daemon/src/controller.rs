@@ -218,7 +218,12 @@ impl Controller {
             let state = self.node.replicated();
             let cluster = match live::cluster_of(&view, &state) {
                 // Nothing configured, nothing runs: a leaving node may go.
-                None => return self.acknowledge_shutdowns(&[], &state, &view).await,
+                None => {
+                    let nothing = Cluster::default();
+                    return self
+                        .acknowledge_shutdowns(&[], &state, &nothing, &view)
+                        .await;
+                }
                 Some(c) => {
                     c.map_err(|e| format!("the replicated configuration is invalid: {e}"))?
                 }
@@ -339,7 +344,7 @@ impl Controller {
                 })
                 .collect::<Vec<_>>()
         };
-        match engine.planned(&transition.actions, state, now) {
+        match engine.planned(&transition.actions, state, cluster, now) {
             Planned::Idle { acknowledge } if acknowledge.is_empty() => Ok(()),
             Planned::Idle { acknowledge } => {
                 tracing::info!(
@@ -349,7 +354,7 @@ impl Controller {
                 self.propose(Command::Batch(acknowledge)).await
             }
             Planned::BackOff { repeated } => {
-                self.acknowledge_shutdowns(&transition.actions, state, view)
+                self.acknowledge_shutdowns(&transition.actions, state, cluster, view)
                     .await?;
                 tracing::error!(
                     "the same transition was planned {repeated} times and changed nothing; backing off {BACKOFF:?}: {:?}",
@@ -359,7 +364,7 @@ impl Controller {
                 Ok(())
             }
             Planned::Execute => {
-                self.acknowledge_shutdowns(&transition.actions, state, view)
+                self.acknowledge_shutdowns(&transition.actions, state, cluster, view)
                     .await?;
                 for line in summary() {
                     tracing::info!("transition: {line}");
@@ -376,10 +381,12 @@ impl Controller {
         &self,
         actions: &[Action],
         state: &Replicated,
+        cluster: &Cluster,
         view: &MembershipView,
     ) -> Result<(), String> {
         let me = view.node_name.as_str();
-        let done = crate::engine::shutdowns_done_meanwhile(actions, state, me, chrono_now());
+        let done =
+            crate::engine::shutdowns_done_meanwhile(actions, state, cluster, me, chrono_now());
         if done.is_empty() {
             return Ok(());
         }
@@ -495,8 +502,8 @@ impl Controller {
                     dispatch.finished(i, Finished::NoResult, actions);
                     if u.node.is_empty() {
                         tracing::warn!(resource = %a.target, "{} not sent: {}", a.task, u.why);
-                    } else {
-                        self.forget_unreached(&u).await;
+                    } else if let Some((_, request)) = &requests[i] {
+                        self.record_unknown(&u, request).await;
                     }
                     continue;
                 }
@@ -548,17 +555,17 @@ impl Controller {
     }
 
     /// An operation whose result never came back: its resource's state on
-    /// that node is unknown, so its history there is forgotten and the
-    /// resource is probed again once the node answers (or the node is
-    /// declared down by the lease rule or a fence).
-    async fn forget_unreached(&self, u: &Unreached) {
+    /// that node is unknown, so the operation stays recorded as in flight
+    /// (pending). The resource then counts as possibly active there: it is
+    /// probed once the node answers (see `pending_on_online_nodes`), and a
+    /// node lost meanwhile is settled by fencing, its watchdog or an
+    /// operator, never taken for one that left running nothing (an empty
+    /// history would have said so).
+    async fn record_unknown(&self, u: &Unreached, request: &ExecRequest) {
         tracing::warn!(node = %u.node, resource = %u.resource, "no result: {}; its state there is unknown until probed again", u.why);
-        let forget = Command::ForgetHistory {
-            node: Some(u.node.clone()),
-            resource: Some(u.resource.clone()),
-        };
-        if let Err(e) = self.propose(forget).await {
-            tracing::warn!("cannot forget the unknown state: {e}");
+        let unknown = oprecord::pending(request, &u.node, chrono_now());
+        if let Err(e) = self.propose(unknown).await {
+            tracing::warn!("cannot record the unknown state: {e}");
         }
     }
 
@@ -572,9 +579,13 @@ impl Controller {
         self.propose(command).await
     }
 
+    /// Every write of the controller, as the leader only: a DC deposed
+    /// meanwhile must not commit through its successor what it saw or
+    /// decided in its own term (a result it heard late would land after
+    /// the successor's newer records).
     async fn propose(&self, command: Command) -> Result<(), String> {
         self.node
-            .propose(command)
+            .propose_as_leader(command)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())

@@ -151,7 +151,13 @@ impl Engine {
     }
 
     /// Decides what to do with the scheduler's transition.
-    pub fn planned(&mut self, actions: &[Action], state: &Replicated, now_s: i64) -> Planned {
+    pub fn planned(
+        &mut self,
+        actions: &[Action],
+        state: &Replicated,
+        cluster: &Cluster,
+        now_s: i64,
+    ) -> Planned {
         let work: Vec<_> = actions
             .iter()
             .filter(|a| !a.pseudo)
@@ -167,7 +173,7 @@ impl Engine {
         if work.is_empty() {
             self.repeated = 0;
             return Planned::Idle {
-                acknowledge: shutdowns_done(state, now_s, |_| true),
+                acknowledge: shutdowns_done(state, cluster, now_s, |_| true),
             };
         }
         if work == self.last_plan {
@@ -230,7 +236,7 @@ impl Engine {
                     && facts.confirmations.counts(&peer.name),
                 fence_due: by == SettledBy::Fencing && self.fence_due(&peer.name, facts.now),
                 shutting_down: status.transient.contains_key(SHUTDOWN),
-                runs_nothing: runs_nothing(status),
+                runs_nothing: runs_nothing(status, facts.cluster),
                 watchdog_ms: crate::watchdog::reported_ms(status),
             };
             match settle::decide(&node, &by) {
@@ -274,18 +280,40 @@ pub fn settled_by(cluster: &Cluster) -> SettledBy {
 }
 
 /// Whether a node's recorded history shows nothing active or pending: the
-/// latest one-shot operation of every resource is a successful stop or a
-/// probe that found it not running. Conservative: anything else (a start,
-/// a failed stop, a monitor that found it running) counts as active.
-pub fn runs_nothing(status: &NodeStatus) -> bool {
-    status.resources.iter().all(|(rsc, r)| {
-        let Some(last) = r.ops.get(&format!("{rsc}_last_0")) else {
-            return r.ops.is_empty();
-        };
-        let stopped = last.operation == "stop" && last.rc_code == 0 && last.op_status == 0;
-        let not_running = last.operation == "monitor" && last.rc_code == 7 && last.op_status == 0;
-        stopped || not_running
-    })
+/// latest one-shot operation of every resource recorded there, and of
+/// every primitive of `cluster`, is a successful stop or a probe that
+/// found it not running. Conservative: anything else (a start, a failed
+/// stop, a monitor that found it running, an operation in flight) counts
+/// as active, and so does a configured primitive with no such result (not
+/// probed there yet, or its history forgotten), unless startup probes are
+/// disabled (then, as in Pacemaker, what was never started there is taken
+/// for stopped).
+pub fn runs_nothing(status: &NodeStatus, cluster: &Cluster) -> bool {
+    let inactive = |rsc: &str| {
+        let last = status
+            .resources
+            .get(rsc)
+            .and_then(|r| r.ops.get(&format!("{rsc}_last_0")));
+        last.is_some_and(|last| {
+            let stopped = last.operation == "stop" && last.rc_code == 0 && last.op_status == 0;
+            let not_running =
+                last.operation == "monitor" && last.rc_code == 7 && last.op_status == 0;
+            stopped || not_running
+        })
+    };
+    let recorded = status
+        .resources
+        .iter()
+        .all(|(rsc, r)| r.ops.is_empty() || inactive(rsc));
+    let unprobed_is_stopped = cluster.config.option("enable-startup-probes") == Some("false");
+    recorded
+        && (unprobed_is_stopped
+            || cluster
+                .config
+                .resources
+                .iter()
+                .flat_map(|r| r.primitives())
+                .all(|p| inactive(&p.id)))
 }
 
 /// Nodes whose confirm-down is left over: the node is online again, or
@@ -368,11 +396,12 @@ fn missing_probes(facts: &Facts) -> Vec<(String, String)> {
 pub fn shutdowns_done_meanwhile(
     actions: &[Action],
     state: &Replicated,
+    cluster: &Cluster,
     dc: &str,
     now_s: i64,
 ) -> Vec<Command> {
     let idle = actions.iter().all(|a| a.pseudo);
-    shutdowns_done(state, now_s, |node| {
+    shutdowns_done(state, cluster, now_s, |node| {
         (node != dc || idle)
             && !actions
                 .iter()
@@ -384,6 +413,7 @@ pub fn shutdowns_done_meanwhile(
 /// it, runs nothing, has not been acknowledged yet, and `may_leave`.
 fn shutdowns_done(
     state: &Replicated,
+    cluster: &Cluster,
     now_s: i64,
     may_leave: impl Fn(&str) -> bool,
 ) -> Vec<Command> {
@@ -393,7 +423,7 @@ fn shutdowns_done(
         .filter(|(node, s)| {
             s.transient.contains_key(SHUTDOWN)
                 && !s.transient.contains_key(SHUTDOWN_DONE)
-                && runs_nothing(s)
+                && runs_nothing(s, cluster)
                 && may_leave(node)
         })
         .map(|(node, _)| Command::SetTransient {

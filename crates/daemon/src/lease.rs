@@ -112,10 +112,12 @@ pub async fn watch(
                     .take()
                     .and_then(futures_util::FutureExt::now_or_never);
                 rejoined = matches!(done, Some(Ok(true)));
+                superseded_since = None;
             }
             if rejoined && rejoin_superseded(&node, &executor, &mut superseded_since) {
                 tracing::warn!("the cluster records another rejoin of this node than this daemon's last: rejoining again");
                 rejoined = false;
+                superseded_since = None;
             }
             // A leaving node does not rejoin: that would withdraw its
             // shutdown and forget the history the DC moves it by. Its
@@ -140,6 +142,7 @@ pub async fn watch(
             // Any lapse: withdraw a confirmation made meanwhile once the
             // lease is back.
             rejoined = false;
+            superseded_since = None;
             if let Some(task) = rejoin.take() {
                 task.abort();
             }
@@ -246,6 +249,17 @@ impl Dog {
 /// be applied here.
 const SUPERSEDED_AFTER: Duration = Duration::from_secs(2);
 
+/// Whether this node's replica records the executor's last rejoin as the
+/// node's current one (its results land, see `Command::RecordOp`).
+pub fn rejoin_recorded(node: &ClusterNode, executor: &LocalExecutor) -> bool {
+    node.read_applied(|_, state| {
+        state
+            .status
+            .get(executor.node_name())
+            .is_some_and(|s| s.rejoin == Some(executor.rejoin_id()))
+    })
+}
+
 /// Whether the cluster has, for a while, recorded another rejoin of this
 /// node than the last this executor announced (an earlier announcement
 /// committed after it, or the node was recorded down): its results would
@@ -255,13 +269,7 @@ fn rejoin_superseded(
     executor: &LocalExecutor,
     since: &mut Option<tokio::time::Instant>,
 ) -> bool {
-    let current = node.read_applied(|_, state| {
-        state
-            .status
-            .get(executor.node_name())
-            .is_some_and(|s| s.rejoin == Some(executor.rejoin_id()))
-    });
-    if current {
+    if rejoin_recorded(node, executor) {
         *since = None;
         return false;
     }

@@ -295,6 +295,19 @@ pub async fn leave_cleanly(
     {
         // No rejoin is in flight once this holds, and none starts after.
         let _turn = executor.rejoin_turn().await;
+        // Results land only under the node's recorded rejoin: without one
+        // (stopped right after it started, or an earlier announcement
+        // committed last) every stop of the leave would go unrecorded and
+        // the node could not leave cleanly, so it rejoins first.
+        if node.view().quorum && !lease::rejoin_recorded(node, executor) {
+            let rejoin = tandem_cluster::Command::Rejoined {
+                node: me.clone(),
+                id: executor.begin_rejoin(),
+            };
+            if let Err(e) = node.propose(rejoin).await {
+                tracing::warn!("stopping: cannot record this daemon's rejoin ({e}); its stops may go unrecorded");
+            }
+        }
         executor.leave();
     }
     // Announced even when this node runs nothing: the DC then records it

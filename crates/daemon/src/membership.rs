@@ -67,8 +67,11 @@ pub async fn remove(node: &ClusterNode, remove: RemoveNode) -> Reply {
     // Forgetting a node's status is recovering its resources: only for a
     // node whose history shows nothing active (stopped, moved away, or
     // already recorded down), never for one that may still run something.
-    if let Some(status) = node.replicated().status.get(&remove.name) {
-        if !crate::controller::runs_nothing(status) {
+    let state = node.replicated();
+    if let Some(status) = state.status.get(&remove.name) {
+        // Never configured (or unreadable): only what is recorded counts.
+        let cluster = tandem_model::native::parse_toml(&state.config_text).unwrap_or_default();
+        if !crate::controller::runs_nothing(status, &cluster) {
             return error(
                 StatusCode::CONFLICT,
                 format!(

@@ -73,17 +73,17 @@ fn state(last: &[(&str, HistoryOp)], transient: &[(&str, &str)]) -> Replicated {
     let mut s = Replicated::default();
     for n in ["n1", "n2", "n3"] {
         let status = s.status.entry(n.into()).or_default();
-        let o = last
-            .iter()
-            .find(|(node, _)| *node == n)
-            .map_or_else(|| op("web", "monitor", 7, 0), |(_, o)| o.clone());
-        status.resources.insert(
-            "web".into(),
-            ResourceOps {
-                ops: BTreeMap::from([(o.id.clone(), o)]),
-                ..Default::default()
-            },
-        );
+        let probed = ("", op("web", "monitor", 7, 0));
+        let ops = std::iter::once(&probed).chain(last.iter().filter(|(node, _)| *node == n));
+        for (_, o) in ops {
+            status.resources.insert(
+                o.id.trim_end_matches("_last_0").into(),
+                ResourceOps {
+                    ops: BTreeMap::from([(o.id.clone(), o.clone())]),
+                    ..Default::default()
+                },
+            );
+        }
     }
     for (node, name) in transient {
         s.status
@@ -278,7 +278,10 @@ fn a_confirmation_made_before_the_node_was_last_online_is_withdrawn() {
 fn a_clean_shutdown_is_recorded_down_once_its_lease_expired_never_fenced() {
     let mut e = Engine::default();
     let c = cluster(true);
-    let stopped = vec![("n2", op("web", "stop", 0, 0))];
+    let stopped = vec![
+        ("n2", op("web", "stop", 0, 0)),
+        ("n2", op("fence", "monitor", 7, 0)),
+    ];
     let s = state(&stopped, &[("n2", SHUTDOWN)]);
     let r = round(&mut e, &view(&["n2"], None), &s, &c);
     assert!(
@@ -349,12 +352,19 @@ fn the_same_transition_three_times_backs_off() {
     let mut e = Engine::default();
     let s = state(&[], &[]);
     let plan = vec![action("web", "start", "n2", vec![])];
-    assert_eq!(e.planned(&plan, &s, 0), Planned::Execute);
-    assert_eq!(e.planned(&plan, &s, 0), Planned::Execute);
-    assert_eq!(e.planned(&plan, &s, 0), Planned::BackOff { repeated: 3 });
-    assert_eq!(e.planned(&plan, &s, 0), Planned::Execute, "counting again");
+    assert_eq!(e.planned(&plan, &s, &cluster(false), 0), Planned::Execute);
+    assert_eq!(e.planned(&plan, &s, &cluster(false), 0), Planned::Execute);
+    assert_eq!(
+        e.planned(&plan, &s, &cluster(false), 0),
+        Planned::BackOff { repeated: 3 }
+    );
+    assert_eq!(
+        e.planned(&plan, &s, &cluster(false), 0),
+        Planned::Execute,
+        "counting again"
+    );
     let other = vec![action("web", "start", "n3", vec![])];
-    assert_eq!(e.planned(&other, &s, 0), Planned::Execute);
+    assert_eq!(e.planned(&other, &s, &cluster(false), 0), Planned::Execute);
 }
 
 #[test]
@@ -366,7 +376,7 @@ fn an_idle_plan_acknowledges_finished_shutdowns_only() {
     ];
     let s = state(&stopped, &[("n2", SHUTDOWN), ("n3", SHUTDOWN)]);
     assert_eq!(
-        e.planned(&[], &s, 42),
+        e.planned(&[], &s, &cluster(false), 42),
         Planned::Idle {
             acknowledge: vec![Command::SetTransient {
                 node: "n2".into(),
@@ -383,7 +393,7 @@ fn an_idle_plan_acknowledges_finished_shutdowns_only() {
         .transient
         .insert(SHUTDOWN_DONE.into(), "42".into());
     assert_eq!(
-        e.planned(&[], &acked, 43),
+        e.planned(&[], &acked, &cluster(false), 43),
         Planned::Idle {
             acknowledge: vec![]
         }
@@ -409,24 +419,44 @@ fn while_work_remains_a_leaving_node_no_action_concerns_may_go_but_not_the_dc() 
     // n1 is the DC; n3 still runs web.
     let plan = vec![action("web", "stop", "n3", vec![])];
     assert_eq!(
-        crate::engine::shutdowns_done_meanwhile(&plan, &s, "n1", 7),
+        crate::engine::shutdowns_done_meanwhile(&plan, &s, &cluster(false), "n1", 7),
         vec![ack("n2")]
     );
     let on_n2 = vec![action("web", "monitor", "n2", vec![])];
     assert_eq!(
-        crate::engine::shutdowns_done_meanwhile(&on_n2, &s, "n1", 7),
+        crate::engine::shutdowns_done_meanwhile(&on_n2, &s, &cluster(false), "n1", 7),
         vec![]
     );
     assert_eq!(
-        crate::engine::shutdowns_done_meanwhile(&[], &s, "n3", 7),
+        crate::engine::shutdowns_done_meanwhile(&[], &s, &cluster(false), "n3", 7),
         vec![ack("n1"), ack("n2")],
         "nothing configured: every leaving node that runs nothing"
     );
     assert_eq!(
-        crate::engine::shutdowns_done_meanwhile(&[], &s, "n1", 7),
+        crate::engine::shutdowns_done_meanwhile(&[], &s, &cluster(false), "n1", 7),
         vec![ack("n1"), ack("n2")],
         "with no work left the DC may go too"
     );
+}
+
+#[test]
+fn a_node_whose_history_does_not_show_every_primitive_stopped_may_run_something() {
+    let c = cluster(false);
+    // Never probed there, or its history forgotten: unknown, not nothing.
+    assert!(!runs_nothing(&NodeStatus::default(), &c));
+    let stopped = state(&[("n2", op("web", "stop", 0, 0))], &[]);
+    assert!(runs_nothing(&stopped.status["n2"], &c));
+    let probed = state(&[("n2", op("web", "monitor", 7, 0))], &[]);
+    assert!(runs_nothing(&probed.status["n2"], &c));
+    let in_flight = state(&[("n2", op("web", "start", 193, -1))], &[]);
+    assert!(!runs_nothing(&in_flight.status["n2"], &c));
+    // Startup probes disabled: what never ran there counts as stopped.
+    let unprobed = tandem_model::native::parse_toml(
+        "[cluster]\noptions = { enable-startup-probes = false }\n\
+         [[resource]]\nid = \"web\"\nagent = \"ocf:heartbeat:Dummy\"\n",
+    )
+    .unwrap();
+    assert!(runs_nothing(&NodeStatus::default(), &unprobed));
 }
 
 #[test]
