@@ -336,8 +336,9 @@ fn stale_confirmations(facts: &Facts, lost: &BTreeSet<String>) -> Vec<String> {
 }
 
 /// (node, resource) pairs with an operation recorded as pending on a node
-/// that is online: dispatched by a DC that is gone (this one awaits every
-/// call it makes before it plans again), their result never recorded.
+/// that is online: dispatched by a DC that is gone, or by this one with no
+/// result recorded (none came back, or it was not news; this DC awaits
+/// every call it makes before it plans again).
 /// Whether they ran is unknown, so the resource's history there is
 /// forgotten and it is probed (the probe queues behind anything still
 /// running there).

@@ -282,14 +282,10 @@ fn rejoin_superseded(
 /// run), an uncertain executor checks whether every configured resource
 /// has been probed or operated here since it started.
 fn learn_certainty(node: &ClusterNode, executor: &LocalExecutor) {
-    let state = node.replicated();
-    let applied = state
-        .status
-        .get(executor.node_name())
-        .is_some_and(|s| s.rejoin == Some(executor.rejoin_id()));
-    if !applied {
+    if !rejoin_recorded(node, executor) {
         return;
     }
+    let state = node.replicated();
     let Ok(cluster) = tandem_model::native::parse_toml(&state.config_text) else {
         return;
     };
