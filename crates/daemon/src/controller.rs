@@ -459,9 +459,9 @@ impl Controller {
                         let Some((node, request)) = requests[i].clone() else {
                             continue;
                         };
-                        let pending = request
-                            .needs_lease()
-                            .then(|| oprecord::pending(&request, &node, chrono_now()));
+                        let pending = (request.needs_lease()
+                            && oprecord::is_recorded(&request.action))
+                        .then(|| oprecord::pending(&request, &node, chrono_now()));
                         let recorder = self.node.clone();
                         let dispatch = self.dispatch(node, request);
                         calls.spawn(
@@ -500,14 +500,23 @@ impl Controller {
                 Done::Op(Ok(outcome)) => *outcome,
                 Done::Op(Err(u)) => {
                     dispatch.finished(i, Finished::NoResult, actions);
-                    if u.node.is_empty() {
-                        tracing::warn!(resource = %a.target, "{} not sent: {}", a.task, u.why);
+                    if u.node.is_empty() || !oprecord::is_recorded(&a.task) {
+                        tracing::warn!(resource = %a.target, "{} not sent or unanswered: {}", a.task, u.why);
                     } else if let Some((_, request)) = &requests[i] {
                         self.record_unknown(&u, request).await;
                     }
                     continue;
                 }
             };
+            if !oprecord::is_recorded(&a.task) {
+                // Like Pacemaker, a failed notification is logged and
+                // neither counted nor a reason to abort the transition.
+                if !outcome.ok {
+                    tracing::warn!(term, resource = %a.target, node = ?a.node, "{} failed: {:?} {}", a.task, outcome.result.status, outcome.result.exit_reason.clone().unwrap_or_default());
+                }
+                dispatch.finished(i, Finished::Ok, actions);
+                continue;
+            }
             if outcome.ok {
                 dispatch.finished(i, Finished::Ok, actions);
                 tracing::info!(term, resource = %a.target, node = ?a.node, "{} {}ms: ok", a.task, a.interval_ms);

@@ -21,7 +21,7 @@ use crate::settle::{self, Decision, LostNode, SettledBy};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 // tokio's clock: the same in production, virtual under a paused runtime.
-use tandem_cluster::{Command, MembershipView, NodeStatus, Replicated};
+use tandem_cluster::{Command, MembershipView, NodeStatus, PeerView, Replicated};
 use tandem_model::Cluster;
 use tandem_scheduler::Action;
 use tokio::time::Instant;
@@ -362,14 +362,22 @@ fn pending_on_online_nodes(facts: &Facts) -> Vec<(String, String)> {
 }
 
 /// (node, resource) pairs with no recorded one-shot operation: resources
-/// never probed on an online data node (or whose history was forgotten).
+/// never probed on an online data node that has joined (or whose history
+/// was forgotten). A node whose rejoin is not recorded yet would have its
+/// results dropped, so it is probed once it is.
 fn missing_probes(facts: &Facts) -> Vec<(String, String)> {
     if facts.cluster.config.option("enable-startup-probes") == Some("false") {
         return Vec::new();
     }
     let view = facts.view;
     let mut probes = Vec::new();
-    for peer in view.voters.iter().filter(|v| !v.witness && view.online(v)) {
+    let joined = |v: &&PeerView| crate::live::joined(facts.state, &v.name);
+    for peer in view
+        .voters
+        .iter()
+        .filter(|v| !v.witness && view.online(v))
+        .filter(joined)
+    {
         let known = facts.state.status.get(&peer.name);
         for r in &facts.cluster.config.resources {
             for p in r.primitives() {

@@ -69,7 +69,8 @@ pub async fn watch(
     // executor's (see `rejoin_superseded`).
     let mut superseded_since: Option<tokio::time::Instant> = None;
     let mut stuck = false;
-    let mut policy = NoQuorumPolicy::default();
+    let mut keeps_resources = FromConfig::new(|c| keeps_resources_without_lease(&c.config));
+    let mut certain_after = FromConfig::new(probed_before_certain);
     let mut suspend = SuspendCheck::new();
     // Until then, no lease is trusted (see `SuspendCheck`).
     let mut distrust_until: Option<tokio::time::Instant> = None;
@@ -135,7 +136,7 @@ pub async fn watch(
                 ));
             }
             if rejoined && !executor.knows_what_runs() {
-                learn_certainty(&node, &executor);
+                learn_certainty(&node, &executor, &mut certain_after);
             }
         } else {
             executor.close_gate();
@@ -147,7 +148,10 @@ pub async fn watch(
                 task.abort();
             }
             let waits_for_first_grant = !ever_held && tokio::time::Instant::now() < inherited_until;
-            if executor.holds_resources() && !policy.keeps(&node) && !waits_for_first_grant {
+            if executor.holds_resources()
+                && !keeps_resources.get(&node).unwrap_or(&false)
+                && !waits_for_first_grant
+            {
                 tracing::warn!(
                     lease_left_ms = view.lease_left_ms,
                     dc = ?view.dc,
@@ -281,24 +285,31 @@ fn rejoin_superseded(
 /// is at least as new as anything a predecessor could have been asked to
 /// run), an uncertain executor checks whether every configured resource
 /// has been probed or operated here since it started.
-fn learn_certainty(node: &ClusterNode, executor: &LocalExecutor) {
+fn learn_certainty(
+    node: &ClusterNode,
+    executor: &LocalExecutor,
+    configured: &mut FromConfig<Vec<String>>,
+) {
     if !rejoin_recorded(node, executor) {
         return;
     }
-    let state = node.replicated();
-    let Ok(cluster) = tandem_model::native::parse_toml(&state.config_text) else {
-        return;
-    };
-    // Fence devices are registrations that end with their daemon.
-    let configured: Vec<&str> = cluster
+    if let Some(configured) = configured.get(node) {
+        executor.learn_certainty(configured.iter().map(String::as_str));
+    }
+}
+
+/// The primitives an uncertain executor must have seen probed or operated
+/// before it knows what runs here. Fence devices are registrations that
+/// end with their daemon.
+fn probed_before_certain(cluster: &tandem_model::Cluster) -> Vec<String> {
+    cluster
         .config
         .resources
         .iter()
         .flat_map(|r| r.primitives())
         .filter(|p| !p.is_fencing_device())
-        .map(|p| p.id.as_str())
-        .collect();
-    executor.learn_certainty(configured);
+        .map(|p| p.id.clone())
+        .collect()
 }
 
 /// Notices a system suspend (or a VM restored from a snapshot): leases are
@@ -439,28 +450,37 @@ pub async fn stop_here(
     )
 }
 
-/// [`keeps_resources_without_lease`] for the replicated configuration,
-/// parsed again only when its version changes: the lease loop asks on
-/// every tick while it runs without a lease.
-#[derive(Default)]
-struct NoQuorumPolicy {
-    /// The configuration version `keeps` was read from.
+/// Something read from the replicated configuration, parsed again only
+/// when its version changes: the lease loop asks on every tick. `None`
+/// while the configuration does not parse.
+struct FromConfig<T> {
+    read: fn(&tandem_model::Cluster) -> T,
+    /// The configuration version `value` was read from.
     version: Option<u64>,
-    keeps: bool,
+    value: Option<T>,
 }
 
-impl NoQuorumPolicy {
-    fn keeps(&mut self, node: &ClusterNode) -> bool {
+impl<T> FromConfig<T> {
+    fn new(read: fn(&tandem_model::Cluster) -> T) -> FromConfig<T> {
+        FromConfig {
+            read,
+            version: None,
+            value: None,
+        }
+    }
+
+    fn get(&mut self, node: &ClusterNode) -> Option<&T> {
         let changed = node.read_applied(|_, state| {
             (self.version != Some(state.config_version))
                 .then(|| (state.config_version, state.config_text.clone()))
         });
         if let Some((version, text)) = changed {
             self.version = Some(version);
-            self.keeps = tandem_model::native::parse_toml(&text)
-                .is_ok_and(|c| keeps_resources_without_lease(&c.config));
+            self.value = tandem_model::native::parse_toml(&text)
+                .ok()
+                .map(|c| (self.read)(&c));
         }
-        self.keeps
+        self.value.as_ref()
     }
 }
 

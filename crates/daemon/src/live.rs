@@ -71,6 +71,10 @@ pub fn apply_live_state(cluster: &mut Cluster, view: &MembershipView, state: &Re
             .iter()
             .any(|v| v.name == node.uname && view.online(v));
         let reported = state.status.get(&node.uname);
+        // Heard and leased but its rejoin not recorded yet: like a
+        // Pacemaker node whose join is not complete, it is pending and
+        // given nothing (its results would not be news).
+        let joined = alive && joined(state, &node.uname);
         let flag = |b: bool| Some(if b { "true" } else { "false" }.to_string());
         // Down with nothing reported: fenced, past the lease, or never
         // seen. All three run nothing (the lease rule), so the node is
@@ -81,7 +85,14 @@ pub fn apply_live_state(cluster: &mut Cluster, view: &MembershipView, state: &Re
             uname: Some(node.uname.clone()),
             in_ccm: flag(alive),
             crmd: Some(if alive { "online" } else { "offline" }.into()),
-            join: Some(if alive { "member" } else { "down" }.into()),
+            join: Some(
+                match (alive, joined) {
+                    (true, true) => "member",
+                    (true, false) => "pending",
+                    (false, _) => "down",
+                }
+                .into(),
+            ),
             expected: Some(if cleanly_down { "down" } else { "member" }.into()),
             ..Default::default()
         };
@@ -105,6 +116,13 @@ pub fn apply_live_state(cluster: &mut Cluster, view: &MembershipView, state: &Re
         }
         cluster.status.nodes.push(ns);
     }
+}
+
+/// Whether `node`'s daemon has a rejoin recorded (`Command::Rejoined`):
+/// only then can its results be recorded, so only then is it given work
+/// or probed.
+pub fn joined(state: &Replicated, node: &str) -> bool {
+    state.status.get(node).is_some_and(|s| s.rejoin.is_some())
 }
 
 fn pairs_set(id: String, pairs: &std::collections::BTreeMap<String, String>) -> NvSet {

@@ -87,6 +87,15 @@ pub fn as_expected(result: &OpResult, expected: Expected, probe: bool) -> bool {
     code == Some(expected_rc(expected))
 }
 
+/// Whether the result of `action` goes into the resource's history.
+/// Notifications do not, as in Pacemaker: they say nothing about where the
+/// resource runs, and their record would replace the start or promote that
+/// `_last_0` must keep (the scheduler would then read the instance's role
+/// from a notify).
+pub fn is_recorded(action: &str) -> bool {
+    action != "notify"
+}
+
 /// The commands that record `outcome`, as one batch: the operation, and on
 /// failure the failure record and fail count (read from `state` and
 /// bumped; a failed stop, and a failed start when `start_is_fatal`, set it
@@ -298,6 +307,29 @@ mod tests {
         state.apply(&record(&outcome("start", 0, 1, false), &state, 100, false));
         state.apply(&record(&outcome("start", 0, 1, false), &state, 101, false));
         assert_eq!(state.status["n1"].transient["fail-count-web#start_0"], "2");
+    }
+
+    #[test]
+    fn notifications_are_not_recorded_since_they_would_replace_the_start() {
+        let mut state = rejoined();
+        state.apply(&record(&outcome("start", 0, 0, true), &state, 100, true));
+        let last = |s: &Replicated| s.status["n1"].resources["web"].ops["web_last_0"].clone();
+        assert_eq!(last(&state).operation, "start");
+        // What recording a notify would do: the start is gone.
+        let mut recorded = state.clone();
+        recorded.apply(&record(&outcome("notify", 0, 0, true), &state, 101, true));
+        assert_eq!(last(&recorded).operation, "notify");
+        assert!(!is_recorded("notify"));
+        for action in [
+            "start",
+            "stop",
+            "promote",
+            "demote",
+            "monitor",
+            "migrate_to",
+        ] {
+            assert!(is_recorded(action), "{action}");
+        }
     }
 
     #[test]

@@ -73,6 +73,7 @@ fn state(last: &[(&str, HistoryOp)], transient: &[(&str, &str)]) -> Replicated {
     let mut s = Replicated::default();
     for n in ["n1", "n2", "n3"] {
         let status = s.status.entry(n.into()).or_default();
+        status.rejoin = Some(1);
         let probed = ("", op("web", "monitor", 7, 0));
         let ops = std::iter::once(&probed).chain(last.iter().filter(|(node, _)| *node == n));
         for (_, o) in ops {
@@ -129,13 +130,27 @@ fn a_quiet_cluster_is_scheduled() {
 }
 
 #[test]
-fn a_resource_without_history_is_probed_on_every_online_node() {
+fn a_resource_without_history_is_probed_on_every_online_node_that_joined() {
     let mut e = Engine::default();
     let mut s = state(&[], &[]);
     s.status.get_mut("n3").unwrap().resources.clear();
     s.status.remove("n2");
     let r = round(&mut e, &view(&[], None), &s, &cluster(true));
     // The fence device too: its executor answers from its registration.
+    // n2's rejoin is not recorded yet: its results would be dropped.
+    assert_eq!(
+        r,
+        Round::Probe(vec![
+            ("n1".into(), "fence".into()),
+            ("n3".into(), "web".into()),
+            ("n3".into(), "fence".into())
+        ])
+    );
+    s.apply(&Command::Rejoined {
+        node: "n2".into(),
+        id: 7,
+    });
+    let r = round(&mut e, &view(&[], None), &s, &cluster(true));
     assert_eq!(
         r,
         Round::Probe(vec![
@@ -540,4 +555,31 @@ fn a_confirmation_counts_only_if_seen_after_the_node_was_last_online() {
     // Never seen online by this DC: a confirmation counts.
     w.confirmed_at.insert("n3".into(), 20);
     assert!(w.counts("n3"));
+}
+
+#[test]
+fn a_node_heard_before_its_rejoin_is_recorded_is_pending_and_given_nothing() {
+    // Nothing probed, nothing running; only n3 has rejoined.
+    let mut s = Replicated::default();
+    s.apply(&Command::Rejoined {
+        node: "n3".into(),
+        id: 9,
+    });
+    let mut c = cluster(false);
+    crate::live::apply_live_state(&mut c, &view(&[], None), &s);
+    let joins: Vec<_> = c
+        .status
+        .nodes
+        .iter()
+        .map(|n| n.join.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(joins, ["pending", "pending", "member"]);
+    let t = tandem_scheduler::schedule(&c, T0_MS / 1000);
+    let work: Vec<_> = t
+        .actions
+        .iter()
+        .filter(|a| !a.pseudo)
+        .map(|a| (a.task.as_str(), a.node.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(work, [("start", "n3")]);
 }

@@ -10,7 +10,7 @@
 //!
 //! * `TANDEM_DSIM_SEED=N` runs that one seed (the replay command a failure
 //!   prints);
-//! * `TANDEM_DSIM_SEEDS=N` runs N seeds (default 40), from
+//! * `TANDEM_DSIM_SEEDS=N` runs N seeds (default 500, what CI runs), from
 //!   `TANDEM_DSIM_FIRST_SEED` (default 0); `bench/sim --daemons` runs
 //!   more;
 //! * `TANDEM_DSIM_VERBOSE=1` prints each fault, `TANDEM_DSIM_LOG=info`
@@ -23,7 +23,7 @@ mod world;
 use std::time::Instant;
 use world::{Outcome, Params};
 
-const DEFAULT_SEEDS: u64 = 40;
+const DEFAULT_SEEDS: u64 = 500;
 
 const PARAMS: Params = Params {
     fault_ms: 20_000,
