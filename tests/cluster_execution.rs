@@ -562,3 +562,35 @@ fn a_restarted_daemon_probes_and_adopts_the_service_it_left_running() {
     assert!(answers(port));
     assert!(doc["failures"].as_array().unwrap().is_empty(), "{doc}");
 }
+
+#[test]
+fn a_deleted_running_service_is_stopped_and_leaves_the_status() {
+    let _serial = one_at_a_time();
+    let (c, port) = cluster_with_site("orphan", 1_000_000);
+    let doc = wait_running(&c, "site", |n| n.len() == 1);
+    let home = running_on(&doc, "site")[0].clone();
+    wait_answers(port, "site");
+    let pid = service_pid(&c, &home, "site");
+    let out = c.tandem(&["resource", "delete", "site"]);
+    assert!(out.status.success(), "delete: {}", stderr(&out));
+    // Pacemaker stops an orphan (stop-orphan-resources); once stopped its
+    // history is cleared, so status no longer names it.
+    let doc = c
+        .wait_get("node1", "/status", FORM, POLL, |d| {
+            !d.to_string().contains("\"site\"") && !d.to_string().contains("site_")
+        })
+        .unwrap_or_else(|e| panic!("site still in the status: {e}"));
+    assert!(!answers(port), "the deleted service still answers: {doc}");
+    // Gone, or a zombie left to an init that does not reap (containers).
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(") ").map(|(_, rest)| &rest[..1]);
+    assert!(
+        matches!(state, None | Some("Z")),
+        "the deleted service's process still runs: {stat}"
+    );
+    assert!(doc["failures"].as_array().unwrap().is_empty(), "{doc}");
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -193,7 +193,8 @@ impl fmt::Display for Action {
 /// One operation to perform on one resource on this node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpRequest {
-    /// The resource instance, with its clone suffix (`db:1`) if any.
+    /// The resource instance: a unique clone's carries its number (`db:1`);
+    /// an anonymous clone's instances share the primitive's id.
     pub resource: String,
     pub agent: AgentRef,
     pub action: Action,

@@ -257,6 +257,12 @@ impl Controller {
                     }
                 }
                 Round::Probe(probes) => return self.probe(&cluster, probes).await,
+                Round::Wait(why) => {
+                    for w in why {
+                        tracing::info!("{w}");
+                    }
+                    return Ok(());
+                }
                 Round::Schedule => return self.plan(engine, &view, &state, &cluster).await,
             }
         }

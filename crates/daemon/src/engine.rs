@@ -21,7 +21,7 @@ use crate::settle::{self, Decision, LostNode, SettledBy};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 // tokio's clock: the same in production, virtual under a paused runtime.
-use tandem_cluster::{Command, MembershipView, NodeStatus, PeerView, Replicated};
+use tandem_cluster::{Command, MembershipView, NodeStatus, Replicated};
 use tandem_model::Cluster;
 use tandem_scheduler::Action;
 use tokio::time::Instant;
@@ -78,6 +78,8 @@ pub enum Round {
     /// Probe each `(node, resource)` (a one-shot monitor), record the
     /// results; the next round decides again.
     Probe(Vec<(String, String)>),
+    /// Nothing to do until the state changes, for these reasons.
+    Wait(Vec<String>),
     /// Run the scheduler and hand its transition to [`Engine::planned`].
     Schedule,
 }
@@ -128,20 +130,27 @@ impl Engine {
         if let Some(settle) = self.settle(facts, &lost) {
             return settle;
         }
+        let joining = joining_nodes(facts);
+        if !joining.is_empty() {
+            let why = joining
+                .iter()
+                .map(|node| format!("{node}: online but its rejoin is not recorded yet: scheduling waits for it"))
+                .collect();
+            return Round::Wait(why);
+        }
         let pending = pending_on_online_nodes(facts);
         if !pending.is_empty() {
-            let why = pending
-                .iter()
-                .map(|(node, rsc)| format!("{node}: an operation of {rsc} recorded as pending never reported back (its DC is gone): probing the resource again"))
-                .collect();
-            let commands = pending
-                .into_iter()
-                .map(|(node, rsc)| Command::ForgetHistory {
-                    node: Some(node),
-                    resource: Some(rsc),
-                })
-                .collect();
-            return Round::Commit { commands, why };
+            return forget_histories(pending, |node, rsc| {
+                format!("{node}: an operation of {rsc} recorded as pending never reported back (its DC is gone): probing the resource again")
+            });
+        }
+        let orphans = stopped_orphans(facts);
+        if !orphans.is_empty() {
+            return forget_histories(orphans, |node, rsc| {
+                format!(
+                    "{node}: {rsc} is no longer configured and stopped there: clearing its history"
+                )
+            });
         }
         let probes = missing_probes(facts);
         if !probes.is_empty() {
@@ -289,18 +298,7 @@ pub fn settled_by(cluster: &Cluster) -> SettledBy {
 /// disabled (then, as in Pacemaker, what was never started there is taken
 /// for stopped).
 pub fn runs_nothing(status: &NodeStatus, cluster: &Cluster) -> bool {
-    let inactive = |rsc: &str| {
-        let last = status
-            .resources
-            .get(rsc)
-            .and_then(|r| r.ops.get(&format!("{rsc}_last_0")));
-        last.is_some_and(|last| {
-            let stopped = last.operation == "stop" && last.rc_code == 0 && last.op_status == 0;
-            let not_running =
-                last.operation == "monitor" && last.rc_code == 7 && last.op_status == 0;
-            stopped || not_running
-        })
-    };
+    let inactive = |rsc: &str| inactive_there(status, rsc);
     let recorded = status
         .resources
         .iter()
@@ -314,6 +312,66 @@ pub fn runs_nothing(status: &NodeStatus, cluster: &Cluster) -> bool {
                 .iter()
                 .flat_map(|r| r.primitives())
                 .all(|p| inactive(&p.id)))
+}
+
+/// Forgets the history of each (node, resource) pair, saying why.
+fn forget_histories(pairs: Vec<(String, String)>, why: impl Fn(&str, &str) -> String) -> Round {
+    Round::Commit {
+        why: pairs.iter().map(|(node, rsc)| why(node, rsc)).collect(),
+        commands: pairs
+            .into_iter()
+            .map(|(node, rsc)| Command::ForgetHistory {
+                node: Some(node),
+                resource: Some(rsc),
+            })
+            .collect(),
+    }
+}
+
+/// Whether `rsc`'s latest one-shot operation in `status` says it is not
+/// active there: a successful stop, or a probe that found it not running,
+/// or its agent missing or misconfigured there (the scheduler reads such
+/// a probe as stopped and bans the node).
+fn inactive_there(status: &NodeStatus, rsc: &str) -> bool {
+    let last = status
+        .resources
+        .get(rsc)
+        .and_then(|r| r.ops.get(&format!("{rsc}_last_0")));
+    last.is_some_and(|last| {
+        let stopped = last.operation == "stop" && last.rc_code == 0 && last.op_status == 0;
+        let probe = last.operation == "monitor" && last.interval_ms == 0;
+        let not_running = probe && last.rc_code == 7 && last.op_status == 0;
+        let masked = probe && (last.rc_code == 5 || last.rc_code == 2 || last.op_status == 7);
+        stopped || not_running || masked
+    })
+}
+
+/// (node, resource) pairs of orphans (no longer configured) whose history
+/// on an online node says they stopped there: the history is cleared, as
+/// Pacemaker clears an orphan's once it is stopped, so the resource leaves
+/// the status. One still active there is stopped by the transition first.
+fn stopped_orphans(facts: &Facts) -> Vec<(String, String)> {
+    let configured: BTreeSet<&str> = facts
+        .cluster
+        .config
+        .resources
+        .iter()
+        .flat_map(|r| r.primitives())
+        .map(|p| p.id.as_str())
+        .collect();
+    let mut orphans = Vec::new();
+    for peer in facts.view.peers().filter(|v| facts.view.online(v)) {
+        let Some(status) = facts.state.status.get(&peer.name) else {
+            continue;
+        };
+        for rsc in status.resources.keys() {
+            let primitive = tandem_scheduler::view::strip_instance(rsc);
+            if !configured.contains(primitive) && inactive_there(status, rsc) {
+                orphans.push((peer.name.clone(), rsc.clone()));
+            }
+        }
+    }
+    orphans
 }
 
 /// Nodes whose confirm-down is left over: the node is online again, or
@@ -361,23 +419,33 @@ fn pending_on_online_nodes(facts: &Facts) -> Vec<(String, String)> {
     pending
 }
 
+/// Online data nodes whose rejoin is not recorded: they may run what a
+/// predecessor daemon left (or what was there before the cluster was
+/// made), and cannot be probed until their results can land, so nothing
+/// is scheduled meanwhile (as Pacemaker's DC waits for every member's
+/// join). A node that stays online announces its rejoin again within
+/// `lease::SUPERSEDED_AFTER`.
+fn joining_nodes(facts: &Facts) -> Vec<String> {
+    facts
+        .view
+        .peers()
+        .filter(|v| !v.witness && facts.view.online(v))
+        .filter(|v| !crate::live::joined(facts.state, &v.name))
+        .map(|v| v.name.clone())
+        .collect()
+}
+
 /// (node, resource) pairs with no recorded one-shot operation: resources
-/// never probed on an online data node that has joined (or whose history
-/// was forgotten). A node whose rejoin is not recorded yet would have its
-/// results dropped, so it is probed once it is.
+/// never probed on an online data node (or whose history was forgotten).
+/// Asked once every online node has joined ([`joining_nodes`]): before,
+/// its results would be dropped.
 fn missing_probes(facts: &Facts) -> Vec<(String, String)> {
     if facts.cluster.config.option("enable-startup-probes") == Some("false") {
         return Vec::new();
     }
     let view = facts.view;
     let mut probes = Vec::new();
-    let joined = |v: &&PeerView| crate::live::joined(facts.state, &v.name);
-    for peer in view
-        .voters
-        .iter()
-        .filter(|v| !v.witness && view.online(v))
-        .filter(joined)
-    {
+    for peer in view.peers().filter(|v| !v.witness && view.online(v)) {
         let known = facts.state.status.get(&peer.name);
         for r in &facts.cluster.config.resources {
             for p in r.primitives() {
@@ -594,7 +662,10 @@ pub fn request_for(
     if a.pseudo || a.task == "fence" || a.task == "shutdown" || a.task == "cancel" {
         return None;
     }
-    let located = crate::opspec::locate(cluster, &a.target)?;
+    let Some(located) = crate::opspec::locate(cluster, &a.target) else {
+        let orphan = crate::opspec::orphan_request(cluster, &node, &a.target, &a.task, term)?;
+        return Some((node, orphan));
+    };
     let mut request = located.request(cluster, &a.target, &a.task, a.interval_ms, term);
     if a.task == "notify" {
         // The pseudo action before a notification names its phase.

@@ -313,6 +313,7 @@ impl LocalExecutor {
     pub async fn execute(self: &Arc<Self>, request: ExecRequest) -> Outcome {
         let lock = self.lock_of(&request.instance);
         let _guard = lock.lock().await;
+        let request = self.as_started(request);
         let mut op = match op_request(&request) {
             Ok(op) => op,
             Err(reason) => return self.outcome(&request, OpResult::exec_failed(reason)),
@@ -354,6 +355,21 @@ impl LocalExecutor {
             self.save_held();
         }
         outcome
+    }
+
+    /// A stop or demote acts on what was started: with the agent and
+    /// parameters the instance was started with, which the configuration
+    /// may have changed since (an IP address to take down is the old one)
+    /// or no longer have (an orphan); its own timeout and term stay.
+    fn as_started(&self, mut request: ExecRequest) -> ExecRequest {
+        if matches!(request.action.as_str(), "stop" | "demote") {
+            let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(started) = active.get(&request.instance) {
+                request.resource = started.resource.clone();
+                request.params = started.params.clone();
+            }
+        }
+        request
     }
 
     /// A fence device runs where it is registered, as with Pacemaker's
@@ -583,7 +599,7 @@ impl LocalExecutor {
         let now_s = now_s();
         let call_id = self.next_call_id.fetch_add(1, Ordering::Relaxed);
         let ok = oprecord::as_expected(&result, request.expected, request.is_probe());
-        let op = oprecord::history_op(
+        let mut op = oprecord::history_op(
             &request.resource.id,
             &request.action,
             request.interval_ms,
@@ -592,6 +608,7 @@ impl LocalExecutor {
             call_id,
             now_s,
         );
+        oprecord::note_migration(&mut op, &request.meta);
         Outcome {
             node: self.node_name.clone(),
             resource: request.resource.clone(),
@@ -777,4 +794,86 @@ pub(crate) fn now_s() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Agents that answer every operation at once with success, and
+    /// remember each operation they ran.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<OpRequest>>);
+
+    impl Agents for Recorded {
+        fn run(&self, op: OpRequest) -> BoxFuture<'static, OpResult> {
+            self.0.lock().unwrap().push(op);
+            let mut ok = OpResult::exec_failed("");
+            ok.status = AgentStatus::Ok;
+            ok.exit_reason = None;
+            Box::pin(async move { ok })
+        }
+        fn keep_monitoring(&self, _: MonitorSpec) -> Result<(), String> {
+            Ok(())
+        }
+        fn stop_monitoring(&self, _: &str) {}
+    }
+
+    fn request(action: &str, ip: &str, agent: &str) -> ExecRequest {
+        ExecRequest {
+            term: 1,
+            resource: ResourceAgent {
+                id: "vip".into(),
+                class: Some("ocf".into()),
+                provider: Some("heartbeat".into()),
+                agent: Some(agent.into()),
+            },
+            instance: "vip".into(),
+            action: action.into(),
+            interval_ms: 0,
+            timeout_ms: 20_000,
+            expected: Expected::Ok,
+            params: BTreeMap::from([("ip".to_string(), ip.to_string())]),
+            meta: BTreeMap::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stop_acts_on_what_was_started_not_on_the_new_configuration() {
+        let agents = Arc::new(Recorded::default());
+        let dir = std::env::temp_dir().join(format!("tandem-exec-{}", std::process::id()));
+        let executor =
+            LocalExecutor::with_agents("n1", agents.clone(), ExecConfig::default(), dir, None);
+        executor.open_gate();
+        let run = |r: ExecRequest| {
+            let executor = executor.clone();
+            async move { assert!(executor.execute(r).await.ok) }
+        };
+        run(request("start", "10.0.0.1", "IPaddr2")).await;
+        // The resource was deleted: its stop names the agent of its
+        // history and no parameters.
+        let mut orphan = request("stop", "", "IPaddr2");
+        orphan.params.clear();
+        run(orphan).await;
+        run(request("start", "10.0.0.2", "IPaddr2")).await;
+        // The address was changed meanwhile: the old one is taken down.
+        run(request("stop", "10.0.0.3", "IPaddr2")).await;
+        // Nothing started: the stop is as asked.
+        run(request("stop", "10.0.0.4", "IPaddr2")).await;
+        let ran: Vec<String> = agents
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|op| format!("{} {}", op.action, op.params["ip"]))
+            .collect();
+        let expected = [
+            "start 10.0.0.1",
+            "stop 10.0.0.1",
+            "start 10.0.0.2",
+            "stop 10.0.0.2",
+            "stop 10.0.0.4",
+        ];
+        assert_eq!(ran, expected);
+    }
 }

@@ -120,17 +120,21 @@ pub async fn watch(
                 rejoined = false;
                 superseded_since = None;
             }
-            // A leaving node does not rejoin: that would withdraw its
-            // shutdown and forget the history the DC moves it by. Its
-            // own task, so the loop keeps its pace while it commits.
+            // Its own task, so the loop keeps its pace while it commits.
             if !rejoined && rejoin.is_none() && view.dc_id.is_some() {
                 let (node, executor) = (node.clone(), executor.clone());
                 let watchdog_ms = dog.reported_ms();
                 rejoin = Some(tokio::spawn(
                     async move {
                         let _turn = executor.rejoin_turn().await;
-                        !executor.is_leaving()
-                            && announce_rejoin(&node, &executor, watchdog_ms).await
+                        // A leaving node rejoins only when its results
+                        // would be dropped (no rejoin of its recorded),
+                        // and keeps its shutdown.
+                        let leaving = executor.is_leaving();
+                        if leaving && rejoin_recorded(&node, &executor) {
+                            return true;
+                        }
+                        announce_rejoin(&node, &executor, watchdog_ms, leaving).await
                     }
                     .in_current_span(),
                 ));
@@ -364,13 +368,34 @@ async fn announce_rejoin(
     node: &ClusterNode,
     executor: &LocalExecutor,
     watchdog_ms: Option<u64>,
+    leaving: bool,
 ) -> bool {
     let me = executor.node_name();
-    let rejoin = Command::Batch(vec![
+    let mut rejoin = vec![
         Command::Rejoined {
             node: me.to_string(),
             id: executor.begin_rejoin(),
         },
+        // How this daemon's loss is settled: replaces whatever a
+        // predecessor said (its armed watchdog, if left armed, resets the
+        // machine unless this daemon feeds it).
+        Command::SetTransient {
+            node: me.to_string(),
+            name: WATCHDOG_MS.to_string(),
+            value: watchdog_ms.map(|ms| ms.to_string()),
+        },
+    ];
+    // A leaving node keeps its shutdown (and what an operator confirmed).
+    if !leaving {
+        rejoin.extend(rejoin_withdraws(me));
+    }
+    node.propose(Command::Batch(rejoin)).await.is_ok()
+}
+
+/// What a rejoin of `me` withdraws: a confirm-down, and a shutdown this
+/// daemon's predecessor announced and never finished (or did).
+fn rejoin_withdraws(me: &str) -> [Command; 3] {
+    [
         Command::SetTransient {
             node: me.to_string(),
             name: CONFIRMED_DOWN.to_string(),
@@ -387,16 +412,7 @@ async fn announce_rejoin(
             name: crate::controller::SHUTDOWN_DONE.to_string(),
             value: None,
         },
-        // How this daemon's loss is settled: replaced whatever a
-        // predecessor said (its armed watchdog, if left armed, resets the
-        // machine unless this daemon feeds it).
-        Command::SetTransient {
-            node: me.to_string(),
-            name: WATCHDOG_MS.to_string(),
-            value: watchdog_ms.map(|ms| ms.to_string()),
-        },
-    ]);
-    node.propose(rejoin).await.is_ok()
+    ]
 }
 
 /// Stops everything this node runs or starts ([`LocalExecutor::stop_everything`])

@@ -263,6 +263,9 @@ pub fn spawn_lease_and_controller<F, Fut>(
 
 /// How long a leaving node waits for its last stops to be recorded.
 const RECORD_STOPS_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a leaving node waits for its rejoin to be recorded (the lease
+/// loop announces it again after `lease::SUPERSEDED_AFTER`).
+const REJOIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long a leaving DC waits for a successor to take over.
 const HAND_OFF_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -293,22 +296,22 @@ pub async fn leave_cleanly(
     ]);
     let started = tokio::time::Instant::now();
     {
-        // No rejoin is in flight once this holds, and none starts after.
+        // No full rejoin is in flight once this holds, and none starts
+        // after (one would withdraw the shutdown).
         let _turn = executor.rejoin_turn().await;
-        // Results land only under the node's recorded rejoin: without one
-        // (stopped right after it started, or an earlier announcement
-        // committed last) every stop of the leave would go unrecorded and
-        // the node could not leave cleanly, so it rejoins first.
-        if node.view().quorum && !lease::rejoin_recorded(node, executor) {
-            let rejoin = tandem_cluster::Command::Rejoined {
-                node: me.clone(),
-                id: executor.begin_rejoin(),
-            };
-            if let Err(e) = node.propose(rejoin).await {
-                tracing::warn!("stopping: cannot record this daemon's rejoin ({e}); its stops may go unrecorded");
-            }
-        }
         executor.leave();
+    }
+    // Results land only under the node's recorded rejoin: without one
+    // (stopped right after it started, or an earlier announcement
+    // committed last) every stop of the leave would go unrecorded and the
+    // node could not leave cleanly. The lease loop announces a leaving
+    // node's rejoin (one that keeps the shutdown); wait for it, bounded.
+    let deadline = tokio::time::Instant::now() + REJOIN_WITHIN;
+    while node.view().quorum
+        && !lease::rejoin_recorded(node, executor)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     // Announced even when this node runs nothing: the DC then records it
     // down as a clean shutdown instead of fencing it. Without quorum

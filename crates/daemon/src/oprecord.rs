@@ -77,6 +77,16 @@ pub fn history_op(
     }
 }
 
+/// Records where a migration goes (`migrate_to`, `migrate_from`): a DC
+/// that takes over between the two reads from it that the resource may be
+/// active on either node.
+pub fn note_migration(op: &mut HistoryOp, meta: &std::collections::BTreeMap<String, String>) {
+    if op.operation.starts_with("migrate_") {
+        op.migrate_source = meta.get("migrate_source").cloned();
+        op.migrate_target = meta.get("migrate_target").cloned();
+    }
+}
+
 /// Whether `result` is what `expected` asked for. A probe may find the
 /// resource running (or promoted): that is news, not a failure.
 pub fn as_expected(result: &OpResult, expected: Expected, probe: bool) -> bool {
@@ -181,6 +191,7 @@ pub fn pending(request: &crate::executor::ExecRequest, node: &str, now_s: i64) -
         -1,
         now_s,
     );
+    note_migration(&mut op, &request.meta);
     op.op_status = PENDING;
     op.rc_code = PENDING_RC;
     op.exec_time_ms = None;
@@ -330,6 +341,21 @@ mod tests {
         ] {
             assert!(is_recorded(action), "{action}");
         }
+    }
+
+    #[test]
+    fn a_migration_records_where_it_goes() {
+        let meta = std::collections::BTreeMap::from([
+            ("migrate_source".to_string(), "n1".to_string()),
+            ("migrate_target".to_string(), "n2".to_string()),
+        ]);
+        let mut op = outcome("migrate_to", 0, 0, true).op;
+        note_migration(&mut op, &meta);
+        assert_eq!(op.migrate_source.as_deref(), Some("n1"));
+        assert_eq!(op.migrate_target.as_deref(), Some("n2"));
+        let mut start = outcome("start", 0, 0, true).op;
+        note_migration(&mut start, &meta);
+        assert_eq!((start.migrate_source, start.migrate_target), (None, None));
     }
 
     #[test]

@@ -54,8 +54,11 @@ impl Located<'_> {
         })
     }
 
-    /// The id the history is recorded under: anonymous clone instances
-    /// share their primitive's id, as in Pacemaker.
+    /// The id the history is recorded under and the executor and agent
+    /// know the instance by (`OCF_RESOURCE_INSTANCE`): anonymous clone
+    /// instances share their primitive's id, as in Pacemaker, so a probe
+    /// (made before any instance number is known) and the actions of
+    /// `web:2` act on the same thing; the number is `CRM_meta_clone`.
     pub fn history_id(&self, target: &str) -> String {
         if self.unique_clone() {
             target.to_string()
@@ -103,17 +106,14 @@ impl Located<'_> {
             (false, Some(Role::Promoted)) if action == "monitor" => Expected::Promoted,
             _ => Expected::Ok,
         };
-        let default_timeout =
-            tandem_model::config::first_value(&cluster.config.op_defaults, "timeout")
-                .and_then(parse_ms);
         let timeout_ms = op
             .and_then(|o| o.timeout_ms)
-            .or(default_timeout)
-            .unwrap_or(DEFAULT_OP_TIMEOUT_MS);
+            .unwrap_or_else(|| default_timeout_ms(cluster));
+        let id = self.history_id(target);
         ExecRequest {
             term,
-            resource: self.agent(&self.history_id(target)),
-            instance: target.to_string(),
+            resource: self.agent(&id),
+            instance: id,
             action: action.to_string(),
             interval_ms,
             timeout_ms,
@@ -122,6 +122,54 @@ impl Located<'_> {
             meta,
         }
     }
+}
+
+/// The request for `action` of `target` on `node` when the configuration
+/// no longer has it (an orphan, which Pacemaker stops unless
+/// `stop-orphan-resources=false`): the agent is the one its history there
+/// names, and the executor stops it with the parameters it was started
+/// with (`LocalExecutor::execute`). Only what takes a resource away.
+pub fn orphan_request(
+    cluster: &Cluster,
+    node: &str,
+    target: &str,
+    action: &str,
+    term: u64,
+) -> Option<ExecRequest> {
+    if !matches!(action, "stop" | "demote") {
+        return None;
+    }
+    let state = cluster
+        .status
+        .nodes
+        .iter()
+        .find(|n| n.uname.as_deref() == Some(node))?;
+    let history = [target, tandem_scheduler::view::strip_instance(target)]
+        .into_iter()
+        .find_map(|id| state.history.iter().find(|h| h.id == id))?;
+    Some(ExecRequest {
+        term,
+        resource: ResourceAgent {
+            id: history.id.clone(),
+            class: history.class.clone(),
+            provider: history.provider.clone(),
+            agent: history.agent.clone(),
+        },
+        instance: history.id.clone(),
+        action: action.to_string(),
+        interval_ms: 0,
+        timeout_ms: default_timeout_ms(cluster),
+        expected: Expected::Ok,
+        params: BTreeMap::new(),
+        meta: BTreeMap::new(),
+    })
+}
+
+/// `op_defaults`' timeout, else Pacemaker's default.
+fn default_timeout_ms(cluster: &Cluster) -> u64 {
+    tandem_model::config::first_value(&cluster.config.op_defaults, "timeout")
+        .and_then(parse_ms)
+        .unwrap_or(DEFAULT_OP_TIMEOUT_MS)
 }
 
 /// Adds every pair of `sets` (rules are not evaluated: instance and meta
@@ -205,7 +253,7 @@ of = "web"
         let located = locate(&cluster, "web:1").expect("web:1 is an instance of web");
         let r = located.request(&cluster, "web:1", "monitor", 5000, 3);
         assert_eq!(r.resource.id, "web", "anonymous instances share history");
-        assert_eq!(r.instance, "web:1");
+        assert_eq!(r.instance, "web", "and are one instance to the executor");
         assert_eq!(r.timeout_ms, 3000);
         assert_eq!(r.params["port"], "8080");
         assert_eq!(r.meta["clone"], "1");

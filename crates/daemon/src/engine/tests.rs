@@ -130,22 +130,21 @@ fn a_quiet_cluster_is_scheduled() {
 }
 
 #[test]
-fn a_resource_without_history_is_probed_on_every_online_node_that_joined() {
+fn nothing_is_probed_or_scheduled_until_every_online_node_joined() {
     let mut e = Engine::default();
     let mut s = state(&[], &[]);
     s.status.get_mut("n3").unwrap().resources.clear();
     s.status.remove("n2");
+    // n2's rejoin is not recorded yet: its results would be dropped, and
+    // it may run what its previous daemon left.
     let r = round(&mut e, &view(&[], None), &s, &cluster(true));
-    // The fence device too: its executor answers from its registration.
-    // n2's rejoin is not recorded yet: its results would be dropped.
     assert_eq!(
         r,
-        Round::Probe(vec![
-            ("n1".into(), "fence".into()),
-            ("n3".into(), "web".into()),
-            ("n3".into(), "fence".into())
+        Round::Wait(vec![
+            "n2: online but its rejoin is not recorded yet: scheduling waits for it".into()
         ])
     );
+    // The fence device too: its executor answers from its registration.
     s.apply(&Command::Rejoined {
         node: "n2".into(),
         id: 7,
@@ -465,6 +464,15 @@ fn a_node_whose_history_does_not_show_every_primitive_stopped_may_run_something(
     assert!(runs_nothing(&probed.status["n2"], &c));
     let in_flight = state(&[("n2", op("web", "start", 193, -1))], &[]);
     assert!(!runs_nothing(&in_flight.status["n2"], &c));
+    // A probe that found the agent missing (rc 5) or misconfigured (rc 2):
+    // the scheduler reads it as stopped there, and so does this.
+    for rc in [5, 2] {
+        let masked = state(&[("n2", op("web", "monitor", rc, 0))], &[]);
+        assert!(runs_nothing(&masked.status["n2"], &c), "rc {rc}");
+    }
+    // A failed stop is not stopped.
+    let failed_stop = state(&[("n2", op("web", "stop", 1, 0))], &[]);
+    assert!(!runs_nothing(&failed_stop.status["n2"], &c));
     // Startup probes disabled: what never ran there counts as stopped.
     let unprobed = tandem_model::native::parse_toml(
         "[cluster]\noptions = { enable-startup-probes = false }\n\
@@ -582,4 +590,65 @@ fn a_node_heard_before_its_rejoin_is_recorded_is_pending_and_given_nothing() {
         .map(|a| (a.task.as_str(), a.node.as_deref().unwrap_or("")))
         .collect();
     assert_eq!(work, [("start", "n3")]);
+}
+
+#[test]
+fn a_stopped_orphan_leaves_the_history_and_an_active_one_stays_to_be_stopped() {
+    let mut e = Engine::default();
+    let mut s = state(&[], &[]);
+    let mut orphan = |node: &str, rsc: &str, o: HistoryOp| {
+        s.status.get_mut(node).unwrap().resources.insert(
+            rsc.into(),
+            ResourceOps {
+                ops: BTreeMap::from([(o.id.clone(), o)]),
+                ..Default::default()
+            },
+        );
+    };
+    orphan("n2", "old", op("old", "stop", 0, 0));
+    orphan("n3", "old", op("old", "start", 0, 0));
+    orphan("n3", "gone:1", op("gone:1", "monitor", 7, 0));
+    let r = round(&mut e, &view(&[], None), &s, &cluster(false));
+    let Round::Commit { commands, .. } = r else {
+        panic!("expected a commit, got {r:?}");
+    };
+    let forget = |node: &str, rsc: &str| Command::ForgetHistory {
+        node: Some(node.into()),
+        resource: Some(rsc.into()),
+    };
+    assert_eq!(commands, [forget("n2", "old"), forget("n3", "gone:1")]);
+}
+
+#[test]
+fn an_orphan_is_stopped_with_the_agent_of_its_history() {
+    let mut s = state(&[], &[]);
+    s.status.get_mut("n3").unwrap().resources.insert(
+        "old".into(),
+        ResourceOps {
+            agent: tandem_cluster::ResourceAgent {
+                id: "old".into(),
+                class: Some("ocf".into()),
+                provider: Some("heartbeat".into()),
+                agent: Some("IPaddr2".into()),
+            },
+            ops: BTreeMap::from([("old_last_0".into(), op("old", "start", 0, 0))]),
+        },
+    );
+    let mut c = cluster(false);
+    crate::live::apply_live_state(&mut c, &view(&[], None), &s);
+    let stop = action("old", "stop", "n3", Vec::new());
+    let (node, request) = request_for(&c, &[stop], 0, 4).expect("an orphan's stop is sent");
+    assert_eq!(node, "n3");
+    assert_eq!(request.resource.agent.as_deref(), Some("IPaddr2"));
+    assert_eq!(
+        (request.instance.as_str(), request.action.as_str()),
+        ("old", "stop")
+    );
+    assert!(
+        request.params.is_empty(),
+        "the executor stops it as it started it"
+    );
+    // Nothing but a stop or demote is made of an orphan.
+    let start = action("old", "start", "n3", Vec::new());
+    assert!(request_for(&c, &[start], 0, 4).is_none());
 }
