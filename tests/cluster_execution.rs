@@ -594,3 +594,26 @@ fn a_deleted_running_service_is_stopped_and_leaves_the_status() {
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+#[test]
+fn a_changed_parameter_restarts_the_service_with_it_and_the_old_one_stops() {
+    let _serial = one_at_a_time();
+    let (c, port) = cluster_with_site("update", 1_000_000);
+    wait_running(&c, "site", |n| n.len() == 1);
+    wait_answers(port, "site");
+    // Pacemaker restarts an instance whose parameters changed (the digest
+    // of its last start no longer matches); the stop takes down the old
+    // port, the start brings up the new one.
+    let new_port = tandem_tests::processes::service_port();
+    let out = c.tandem(&["resource", "update", "site", &format!("port={new_port}")]);
+    assert!(out.status.success(), "update: {}", stderr(&out));
+    wait_answers(new_port, "site on its new port");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while answers(port) {
+        assert!(Instant::now() < deadline, "the old port still answers");
+        std::thread::sleep(POLL);
+    }
+    let doc = c.get("node1", "/status").unwrap();
+    assert_eq!(running_on(&doc, "site").len(), 1, "{doc}");
+    assert!(doc["failures"].as_array().unwrap().is_empty(), "{doc}");
+}

@@ -111,6 +111,9 @@ fn lrm_rsc_op(ctx: &Ctx, node: Node) -> Res<HistoryOp> {
         migrate_source: ctx.string(node, "migrate_source"),
         migrate_target: ctx.string(node, "migrate_target"),
         exit_reason: ctx.string(node, "exit-reason"),
+        // Pacemaker's `op-digest` is an MD5 of its own XML form of the
+        // parameters, not comparable with tandem's.
+        op_digest: None,
     })
 }
 

@@ -26,12 +26,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// v3: executor results carry their rejoin (`Command::RecordOp`,
-/// `Command::Rejoined`).
-const FORMAT: &str = "tandem-cluster-store-v3";
+/// v4: operation records carry the digest of their parameters
+/// (`HistoryOp::op_digest`).
+const FORMAT: &str = "tandem-cluster-store-v4";
 /// Earlier formats and what changed since: their bytes do not decode as
 /// this one (postcard is not self-describing), so they are refused.
-const EARLIER_FORMATS: [(&str, &str); 2] = [
+const EARLIER_FORMATS: [(&str, &str); 3] = [
     (
         "tandem-cluster-store-v1",
         "its Raft leader ids allowed two leaders in one term",
@@ -39,6 +39,10 @@ const EARLIER_FORMATS: [(&str, &str); 2] = [
     (
         "tandem-cluster-store-v2",
         "its operation results did not say which rejoin of their node they belong to",
+    ),
+    (
+        "tandem-cluster-store-v3",
+        "its operation records did not carry the digest of their parameters",
     ),
 ];
 

@@ -609,6 +609,11 @@ impl LocalExecutor {
             now_s,
         );
         oprecord::note_migration(&mut op, &request.meta);
+        // One-shot operations say with what the instance runs now (a
+        // recurring monitor's record never replaces theirs).
+        if request.interval_ms == 0 {
+            op.op_digest = Some(tandem_model::params_digest(&request.params));
+        }
         Outcome {
             node: self.node_name.clone(),
             resource: request.resource.clone(),

@@ -74,6 +74,7 @@ pub fn history_op(
         migrate_source: None,
         migrate_target: None,
         exit_reason: result.exit_reason.clone(),
+        op_digest: None,
     }
 }
 
@@ -192,6 +193,7 @@ pub fn pending(request: &crate::executor::ExecRequest, node: &str, now_s: i64) -
         now_s,
     );
     note_migration(&mut op, &request.meta);
+    op.op_digest = Some(tandem_model::params_digest(&request.params));
     op.op_status = PENDING;
     op.rc_code = PENDING_RC;
     op.exec_time_ms = None;

@@ -93,8 +93,7 @@ impl Located<'_> {
             }
         }
         merge(&mut meta, &self.primitive.meta);
-        let mut params = BTreeMap::new();
-        merge(&mut params, &self.primitive.instance);
+        let params = self.primitive.params();
         let probe = action == "monitor" && interval_ms == 0;
         let op = self
             .primitive

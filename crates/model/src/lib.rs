@@ -27,7 +27,9 @@ pub use constraint::{
     Colocation, Constraint, Location, LocationTarget, Order, OrderKind, ResourceSet, RoleSpec,
     TicketConstraint,
 };
-pub use resource::{Clone, Group, Operation, Primitive, Resource, ResourceKind};
+pub use resource::{
+    params_digest, Clone, Group, Operation, Primitive, Resource, ResourceKind, DIGEST_PREFIX,
+};
 pub use rule::{BoolOp, DateOp, DateSpec, Expression, Rule, ValueType};
 pub use score::{Score, INFINITY};
 pub use status::{HistoryOp, NodeState, ResourceHistory, Status, TicketState};

@@ -2215,6 +2215,7 @@ fn push_op(
         migrate_source: None,
         migrate_target: None,
         exit_reason: None,
+        op_digest: None,
     });
 }
 

@@ -79,6 +79,18 @@ impl Primitive {
         }
     }
 
+    /// The instance attributes its agent is given: the first value of each
+    /// name across the sets, in order (rules are not evaluated).
+    pub fn params(&self) -> std::collections::BTreeMap<String, String> {
+        let mut params = std::collections::BTreeMap::new();
+        for pair in self.instance.iter().flat_map(|set| &set.pairs) {
+            if let Some(v) = &pair.value {
+                params.entry(pair.name.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        params
+    }
+
     pub fn is_fencing_device(&self) -> bool {
         self.class == "stonith"
     }
@@ -117,4 +129,57 @@ pub struct Operation {
     /// Meta attributes (including those written as XML attributes that are
     /// not modelled above, e.g. `requires`, `record-pending`).
     pub meta: Vec<NvSet>,
+}
+
+/// What tandem's digests begin with: Pacemaker's `op-digest` values (MD5s
+/// of its XML form) are not comparable with them and are never compared.
+pub const DIGEST_PREFIX: &str = "tandem1:";
+
+/// The digest of the parameters an operation ran with, recorded with its
+/// result so that a changed definition is noticed (the instance is
+/// restarted): FNV-1a (64 bits) over the sorted pairs, which is enough to
+/// notice a change, not to resist a forger.
+pub fn params_digest(params: &std::collections::BTreeMap<String, String>) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (name, value) in params {
+        // Lengths first, so ("ab", "c") and ("a", "bc") differ.
+        for part in [name.as_bytes(), value.as_bytes()] {
+            for byte in (part.len() as u64).to_le_bytes().iter().chain(part) {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    format!("{DIGEST_PREFIX}{hash:016x}")
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_digest_changes_with_any_parameter_and_only_then() {
+        let base = params_digest(&params(&[("ip", "10.0.0.1"), ("cidr", "24")]));
+        assert!(base.starts_with(DIGEST_PREFIX));
+        assert_eq!(
+            base,
+            params_digest(&params(&[("cidr", "24"), ("ip", "10.0.0.1")]))
+        );
+        for other in [
+            params(&[("ip", "10.0.0.2"), ("cidr", "24")]),
+            params(&[("ip", "10.0.0.1")]),
+            params(&[("ip", "10.0.0.1"), ("cidr", "24"), ("nic", "eth0")]),
+            params(&[("ip", "10.0.0.12"), ("cidr", "4")]),
+        ] {
+            assert_ne!(base, params_digest(&other), "{other:?}");
+        }
+    }
 }

@@ -74,6 +74,9 @@ pub struct HistoryOp {
     pub migrate_source: Option<String>,
     pub migrate_target: Option<String>,
     pub exit_reason: Option<String>,
+    /// The digest of the parameters it ran with ([`crate::params_digest`]),
+    /// recorded by tandem; `None` when read from a Pacemaker CIB.
+    pub op_digest: Option<String>,
 }
 
 impl HistoryOp {

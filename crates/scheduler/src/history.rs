@@ -200,10 +200,34 @@ impl Sched<'_> {
         }
         self.settle_node_state(r, node, st);
         let active_here = self.rscs[r].running_on.iter().any(|&(n, _)| n == node);
+        if active_here
+            && self.definition_changed(r, hist)
+            && !self.rscs[r].force_stop_on.contains(&node)
+        {
+            self.rscs[r].force_stop_on.push(node);
+        }
         if active_here {
             self.rscs[r].history_names.push((node, hist.id.clone()));
         }
         self.apply_shutdown_lock(r, node, hist.shutdown_lock, active_here);
+    }
+
+    /// Whether the parameters `r` runs with (as its latest one-shot
+    /// operation recorded them) differ from the configured ones: Pacemaker
+    /// restarts it ("resource definition change"). Only tandem's own
+    /// digests are compared.
+    fn definition_changed(&self, r: RscIdx, hist: &ResourceHistory) -> bool {
+        let last = format!("{}_last_0", hist.id);
+        let recorded = hist
+            .ops
+            .iter()
+            .find(|op| op.id == last)
+            .and_then(|op| op.op_digest.as_deref())
+            .filter(|d| d.starts_with(tandem_model::DIGEST_PREFIX));
+        match (recorded, &self.rscs[r].params_digest) {
+            (Some(recorded), Some(configured)) => recorded != configured,
+            _ => false,
+        }
     }
 
     /// shutdown-lock: a resource stopped by (or running on) a node that

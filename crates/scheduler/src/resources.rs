@@ -240,6 +240,7 @@ fn fill_agent(rsc: &mut Rsc, p: &Primitive) {
     rsc.provider = p.provider.clone();
     rsc.agent = p.agent.clone();
     rsc.operations = p.operations.clone();
+    rsc.params_digest = Some(tandem_model::params_digest(&p.params()));
     let mut util = BTreeMap::new();
     let ctx = RuleContext::default();
     fill_from_sets(&mut util, &p.utilization, &ctx);

@@ -111,6 +111,8 @@ pub struct Rsc {
     pub provider: Option<String>,
     pub agent: String,
     pub operations: Vec<Operation>,
+    /// The digest of the configured parameters (`tandem_model::params_digest`).
+    pub params_digest: Option<String>,
     pub utilization: BTreeMap<String, i64>,
     // Resolved meta attributes.
     pub priority: i64,
@@ -180,6 +182,7 @@ impl Rsc {
             provider: None,
             agent: String::new(),
             operations: Vec::new(),
+            params_digest: None,
             utilization: BTreeMap::new(),
             priority: 0,
             stickiness: Score::ZERO,

@@ -446,3 +446,43 @@ fs-clone = ["node1", "node2"]
     assert_eq!(stops(&run(&config(false))), ["fs:0", "fs:1"]);
     assert_eq!(stops(&run(&config(true))), ["fs:1", "fs:0"]);
 }
+
+#[test]
+fn a_changed_parameter_restarts_the_instance_where_it_runs() {
+    let mut cluster = parse_toml(&format!(
+        r#"{TWO_NODES}
+[[resource]]
+id = "web"
+agent = "ocf:heartbeat:Dummy"
+params = {{ port = "8080" }}
+meta = {{ resource-stickiness = 100 }}
+[status.running]
+web = "node1"
+"#
+    ))
+    .unwrap();
+    let mut recorded = |digest: &str| {
+        for op in cluster
+            .status
+            .nodes
+            .iter_mut()
+            .flat_map(|n| &mut n.history)
+            .flat_map(|h| &mut h.ops)
+        {
+            op.op_digest = Some(digest.to_string());
+        }
+        summary(&schedule(&cluster, NOW))
+    };
+    let port = |p: &str| {
+        tandem_model::params_digest(&std::collections::BTreeMap::from([(
+            "port".to_string(),
+            p.to_string(),
+        )]))
+    };
+    // Running with the configured parameters: nothing to do.
+    assert!(recorded(&port("8080")).is_empty());
+    // Started before the port changed: restarted where it runs.
+    assert_eq!(recorded(&port("8081")), ["Restart web (node1)"]);
+    // Pacemaker's own digests are not comparable and never compared.
+    assert!(recorded("1f3b0c9a8e7d6c5b4a39281706f5e4d3").is_empty());
+}
