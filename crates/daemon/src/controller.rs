@@ -47,6 +47,8 @@ pub struct Controller {
     /// When, in log order, each node was last seen online and each
     /// confirm-down first seen (kept by [`watch_confirmations`]).
     pub confirmations: Arc<std::sync::Mutex<ConfirmWatch>>,
+    /// The order of the last request this controller sent (`ExecRequest::seq`).
+    pub dispatched: std::sync::atomic::AtomicU64,
 }
 
 /// A finished piece of a transition.
@@ -555,8 +557,9 @@ impl Controller {
     fn dispatch(
         &self,
         node: String,
-        request: ExecRequest,
+        mut request: ExecRequest,
     ) -> impl std::future::Future<Output = Result<Outcome, Unreached>> + Send + 'static {
+        request.seq = next_seq(&self.dispatched);
         let timeout = Duration::from_millis(request.timeout_ms) + CALL_SLACK;
         let resource = request.resource.id.clone();
         let sent = self.reach.execute(&node, request, timeout);
@@ -605,6 +608,23 @@ impl Controller {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
+}
+
+/// The order of the next request sent: the wall clock in microseconds,
+/// or one past the last if that is later. A DC restarted within its term
+/// (openraft may resume leading with the vote it persisted) thus orders
+/// its requests after its previous incarnation's, unless the clock went
+/// back; its requests are then refused until the next term (never run
+/// out of order).
+fn next_seq(last: &std::sync::atomic::AtomicU64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    let previous = last
+        .fetch_update(relaxed, relaxed, |prev| Some(now.max(prev + 1)))
+        .unwrap_or_else(|prev| prev);
+    now.max(previous + 1)
 }
 
 /// What, changed mid-transition, makes the rest of the plan stale: the

@@ -46,6 +46,14 @@ pub struct ExecRequest {
     pub expected: Expected,
     pub params: BTreeMap<String, String>,
     pub meta: BTreeMap<String, String>,
+    /// The order in which its DC sent it (0 for the executor's own). Under one
+    /// term, a request for an instance is refused once a later one has run
+    /// for it: a start delayed in the network past its call timeout must
+    /// not run after the probe the DC sent next (an ordered channel, as
+    /// Pacemaker has, gives this for free; requests here travel on
+    /// connections of their own).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 impl ExecRequest {
@@ -152,6 +160,8 @@ pub struct LocalExecutor {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// What was started here and how to stop it, for the lease rule.
     active: Mutex<BTreeMap<String, ExecRequest>>,
+    /// Instance → (term, seq) of the latest DC request that ran for it.
+    latest_sent: Mutex<HashMap<String, (u64, u64)>>,
     /// `active` and the starts in flight, on disk (see [`crate::held`]);
     /// the lock orders the saves.
     held_file: Mutex<Option<HeldFile>>,
@@ -264,6 +274,7 @@ impl LocalExecutor {
             highest_term: AtomicU64::new(0),
             locks: Mutex::new(HashMap::new()),
             active: Mutex::new(loaded.held),
+            latest_sent: Mutex::default(),
             held_file: Mutex::new(held),
             uncertain: Mutex::new(loaded.uncertain),
             known: Mutex::default(),
@@ -313,6 +324,26 @@ impl LocalExecutor {
     pub async fn execute(self: &Arc<Self>, request: ExecRequest) -> Outcome {
         let lock = self.lock_of(&request.instance);
         let _guard = lock.lock().await;
+        self.run(request).await
+    }
+
+    /// [`Self::execute`] for a request its DC sent: refused (no result:
+    /// nothing ran) if a later one for the same instance has run here (see
+    /// [`ExecRequest::seq`]).
+    pub async fn execute_sent(self: &Arc<Self>, request: ExecRequest) -> Result<Outcome, String> {
+        let lock = self.lock_of(&request.instance);
+        let _guard = lock.lock().await;
+        if self.overtaken(&request) {
+            return Err(format!(
+                "refused {} of {}: a later request for it from its DC has already run here",
+                request.action, request.instance
+            ));
+        }
+        Ok(self.run(request).await)
+    }
+
+    /// Runs `request` under its instance's lock (held by the caller).
+    async fn run(self: &Arc<Self>, request: ExecRequest) -> Outcome {
         let request = self.as_started(request);
         let mut op = match op_request(&request) {
             Ok(op) => op,
@@ -355,6 +386,22 @@ impl LocalExecutor {
             self.save_held();
         }
         outcome
+    }
+
+    /// Whether a later request of the same or a newer term has run for
+    /// this instance (see [`ExecRequest::seq`]); if not, this one is now
+    /// the latest. Called under the instance's lock, so what runs is in
+    /// order.
+    fn overtaken(&self, request: &ExecRequest) -> bool {
+        let mut latest = self.latest_sent.lock().unwrap_or_else(|p| p.into_inner());
+        let order = (request.term, request.seq);
+        match latest.get(&request.instance) {
+            Some(&seen) if seen >= order => true,
+            _ => {
+                latest.insert(request.instance.clone(), order);
+                false
+            }
+        }
     }
 
     /// A stop or demote acts on what was started: with the agent and
@@ -790,9 +837,9 @@ pub async fn serve_request(
     // hangs up, and an operation must never be abandoned half-way (its
     // per-resource lock released while the agent still runs).
     let executor = executor.clone();
-    tokio::spawn(async move { executor.execute(request).await })
+    tokio::spawn(async move { executor.execute_sent(request).await })
         .await
-        .map_err(|e| format!("the operation's task failed: {e}"))
+        .map_err(|e| format!("the operation's task failed: {e}"))?
 }
 
 pub(crate) fn now_s() -> i64 {
@@ -840,6 +887,7 @@ mod tests {
             expected: Expected::Ok,
             params: BTreeMap::from([("ip".to_string(), ip.to_string())]),
             meta: BTreeMap::new(),
+            seq: 0,
         }
     }
 
@@ -880,5 +928,48 @@ mod tests {
             "stop 10.0.0.4",
         ];
         assert_eq!(ran, expected);
+    }
+
+    #[tokio::test]
+    async fn a_request_overtaken_by_a_later_one_from_its_dc_is_refused() {
+        let agents = Arc::new(Recorded::default());
+        let dir = std::env::temp_dir().join(format!("tandem-exec-seq-{}", std::process::id()));
+        let executor =
+            LocalExecutor::with_agents("n1", agents.clone(), ExecConfig::default(), dir, None);
+        executor.open_gate();
+        let sent = |action: &str, term: u64, seq: u64| {
+            let mut r = request(action, "10.0.0.1", "IPaddr2");
+            (r.term, r.seq) = (term, seq);
+            if action == "monitor" {
+                r.expected = Expected::NotRunning;
+            }
+            r
+        };
+        // The DC's start (seq 1) is delayed past its timeout; its probe
+        // (seq 2) runs first; the start then arrives and is refused.
+        assert!(executor.execute_sent(sent("monitor", 4, 2)).await.is_ok());
+        let late = executor.execute_sent(sent("start", 4, 1)).await;
+        assert!(late.err().unwrap_or_default().contains("later request"));
+        // Later requests, and a newer DC's (its own count), run.
+        assert!(executor
+            .execute_sent(sent("start", 4, 3))
+            .await
+            .is_ok_and(|o| o.ok));
+        assert!(executor
+            .execute_sent(sent("stop", 5, 1))
+            .await
+            .is_ok_and(|o| o.ok));
+        // The executor's own operations (a stop when its lease lapses,
+        // made from the request that started the instance) are not
+        // ordered.
+        assert!(executor.execute(sent("stop", 4, 3)).await.ok);
+        let ran: Vec<String> = agents
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|op| op.action.to_string())
+            .collect();
+        assert_eq!(ran, ["monitor", "start", "stop", "stop"]);
     }
 }

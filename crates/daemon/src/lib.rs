@@ -257,6 +257,7 @@ pub fn spawn_lease_and_controller<F, Fut>(
         node: node.clone(),
         reach,
         confirmations: Default::default(),
+        dispatched: Default::default(),
     };
     tokio::spawn(controller.run(stopped()).instrument(span));
 }

@@ -25,11 +25,15 @@ pub struct Outcome {
     pub rejoin: u64,
 }
 
-/// Pacemaker's execution status of an operation (`op-status`).
+/// Pacemaker's execution status of an operation (`op-status`). An
+/// operation the executor could not run (refused, or its process could not
+/// be made) is an error (4), not "not installed" (7): a probe read as not
+/// installed counts as stopped there, which it may not be (a missing agent
+/// says so by its own rc 5).
 fn op_status(status: &AgentStatus) -> i32 {
     match status {
         AgentStatus::TimedOut => 2,
-        AgentStatus::ExecFailed => 7,
+        AgentStatus::ExecFailed => 4,
         AgentStatus::KilledBySignal(_) => 4,
         _ => 0,
     }

@@ -119,6 +119,7 @@ impl Located<'_> {
             expected,
             params,
             meta,
+            seq: 0,
         }
     }
 }
@@ -161,6 +162,7 @@ pub fn orphan_request(
         expected: Expected::Ok,
         params: BTreeMap::new(),
         meta: BTreeMap::new(),
+        seq: 0,
     })
 }
 
