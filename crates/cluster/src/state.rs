@@ -43,10 +43,20 @@ pub struct NodeStatus {
     #[serde(default)]
     pub rejoin: Option<u64>,
     /// Operation id → the highest call id recorded for it under the
-    /// current rejoin, kept when a cleanup forgets the history.
+    /// current rejoin, kept when a cleanup forgets the history. At most
+    /// [`NEWEST_CALLS_KEPT`] (a deleted resource's ids would stay forever):
+    /// the lowest go, raising `call_floor`.
     #[serde(default)]
     pub newest_calls: BTreeMap<String, i64>,
+    /// The highest call id that left `newest_calls`: a result of an
+    /// operation not listed there must exceed it (dropping a result is
+    /// safe: its record stays pending and the resource is probed).
+    #[serde(default)]
+    pub call_floor: Option<i64>,
 }
+
+/// How many operation ids a node's `newest_calls` keeps.
+pub const NEWEST_CALLS_KEPT: usize = 4096;
 
 /// The recorded operations of one resource on one node.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -54,6 +64,22 @@ pub struct ResourceOps {
     pub agent: ResourceAgent,
     /// Operation id (`rsc_last_0`, `rsc_monitor_10000`, ...) → result.
     pub ops: BTreeMap<String, HistoryOp>,
+}
+
+impl NodeStatus {
+    /// Drops the operation id with the lowest newest call id, raising the
+    /// floor to it.
+    fn forget_oldest_call(&mut self) {
+        let oldest = self
+            .newest_calls
+            .iter()
+            .min_by_key(|(_, &call)| call)
+            .map(|(id, &call)| (id.clone(), call));
+        if let Some((id, call)) = oldest {
+            self.newest_calls.remove(&id);
+            self.call_floor = self.call_floor.max(Some(call));
+        }
+    }
 }
 
 impl Replicated {
@@ -118,6 +144,9 @@ impl Replicated {
                 let status = self.status.entry(node.clone()).or_default();
                 if op.call_id >= 0 {
                     status.newest_calls.insert(op.id.clone(), op.call_id);
+                    if status.newest_calls.len() > NEWEST_CALLS_KEPT {
+                        status.forget_oldest_call();
+                    }
                 }
                 let entry = status.resources.entry(resource.id.clone()).or_default();
                 entry.agent.clone_from(resource);
@@ -157,6 +186,7 @@ impl Replicated {
                 let status = self.status.entry(node.clone()).or_default();
                 status.resources.clear();
                 status.newest_calls.clear();
+                status.call_floor = None;
                 status.rejoin = Some(*id);
             }
             Command::RecordFence(record) => {
@@ -199,7 +229,12 @@ impl Replicated {
         let Some(status) = self.status.get(node) else {
             return false;
         };
-        let newest = status.newest_calls.get(&op.id).copied().unwrap_or(-1);
+        let newest = status
+            .newest_calls
+            .get(&op.id)
+            .copied()
+            .or(status.call_floor)
+            .unwrap_or(-1);
         // An operation in flight is replaced by its own result only: a
         // stop the node ran before it was sent says nothing of it.
         let in_flight = status
@@ -385,6 +420,39 @@ mod tests {
         s.apply(&Command::NodeDown { node: "n1".into() });
         s.apply(&web_op("start", 4, Some(8)));
         assert_eq!(last_operation(&s), None);
+    }
+
+    #[test]
+    fn newest_calls_are_bounded_by_a_floor_that_only_drops_results() {
+        let mut s = Replicated::default();
+        s.apply(&rejoined(7));
+        let op = |id: usize, call_id: i64| {
+            let mut command = web_op("start", call_id, Some(7));
+            if let Command::RecordOp { op, .. } = &mut command {
+                op.id = format!("web_{id}");
+            }
+            command
+        };
+        let recorded = |s: &Replicated, id: usize| {
+            let ops = &s.status["n1"].resources["web"].ops;
+            ops.get(&format!("web_{id}")).map(|o| o.call_id)
+        };
+        for id in 0..=NEWEST_CALLS_KEPT {
+            s.apply(&op(id, 100 + id as i64));
+        }
+        assert_eq!(s.status["n1"].newest_calls.len(), NEWEST_CALLS_KEPT);
+        assert_eq!(s.status["n1"].call_floor, Some(100), "the oldest went");
+        // An operation no longer listed needs a call id above the floor.
+        s.apply(&op(0, 99));
+        assert_eq!(recorded(&s, 0), Some(100));
+        let new = NEWEST_CALLS_KEPT + 1;
+        s.apply(&op(new, 50));
+        assert_eq!(recorded(&s, new), None);
+        s.apply(&op(new, 5000));
+        assert_eq!(recorded(&s, new), Some(5000));
+        // A rejoin starts again.
+        s.apply(&rejoined(8));
+        assert_eq!(s.status["n1"].call_floor, None);
     }
 
     #[test]

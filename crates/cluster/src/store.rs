@@ -26,12 +26,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// v4: operation records carry the digest of their parameters
-/// (`HistoryOp::op_digest`).
-const FORMAT: &str = "tandem-cluster-store-v4";
+/// v5: a node's newest call ids are bounded by a floor
+/// (`NodeStatus::call_floor`).
+const FORMAT: &str = "tandem-cluster-store-v5";
 /// Earlier formats and what changed since: their bytes do not decode as
 /// this one (postcard is not self-describing), so they are refused.
-const EARLIER_FORMATS: [(&str, &str); 3] = [
+const EARLIER_FORMATS: [(&str, &str); 4] = [
     (
         "tandem-cluster-store-v1",
         "its Raft leader ids allowed two leaders in one term",
@@ -43,6 +43,10 @@ const EARLIER_FORMATS: [(&str, &str); 3] = [
     (
         "tandem-cluster-store-v3",
         "its operation records did not carry the digest of their parameters",
+    ),
+    (
+        "tandem-cluster-store-v4",
+        "its record of each node's newest call ids had no floor",
     ),
 ];
 

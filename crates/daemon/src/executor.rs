@@ -891,13 +891,19 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_stop_acts_on_what_was_started_not_on_the_new_configuration() {
+    /// An executor whose node holds its lease, running `Recorded` agents.
+    fn leased_executor() -> (Arc<Recorded>, Arc<LocalExecutor>) {
         let agents = Arc::new(Recorded::default());
         let dir = std::env::temp_dir().join(format!("tandem-exec-{}", std::process::id()));
         let executor =
             LocalExecutor::with_agents("n1", agents.clone(), ExecConfig::default(), dir, None);
         executor.open_gate();
+        (agents, executor)
+    }
+
+    #[tokio::test]
+    async fn a_stop_acts_on_what_was_started_not_on_the_new_configuration() {
+        let (agents, executor) = leased_executor();
         let run = |r: ExecRequest| {
             let executor = executor.clone();
             async move { assert!(executor.execute(r).await.ok) }
@@ -932,11 +938,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_overtaken_by_a_later_one_from_its_dc_is_refused() {
-        let agents = Arc::new(Recorded::default());
-        let dir = std::env::temp_dir().join(format!("tandem-exec-seq-{}", std::process::id()));
-        let executor =
-            LocalExecutor::with_agents("n1", agents.clone(), ExecConfig::default(), dir, None);
-        executor.open_gate();
+        let (agents, executor) = leased_executor();
         let sent = |action: &str, term: u64, seq: u64| {
             let mut r = request(action, "10.0.0.1", "IPaddr2");
             (r.term, r.seq) = (term, seq);

@@ -319,7 +319,7 @@ pub async fn leave_cleanly(
     // nothing can be announced or moved: stop here at once.
     let mut announced = false;
     if node.view().quorum {
-        match node.propose(announce).await {
+        match node.propose(announce.clone()).await {
             Ok(_) => {
                 announced = true;
                 // A DC that moved its own resources could leave once its
@@ -338,6 +338,20 @@ pub async fn leave_cleanly(
     }
     let mut said = started;
     while executor.holds_resources() && started.elapsed() < timeout {
+        // A rejoin proposed before the leave (its proposal timed out) may
+        // commit after the announcement and withdraw it: announce again.
+        let withdrawn = node.read_applied(|_, state| {
+            state
+                .status
+                .get(&me)
+                .is_none_or(|s| !s.transient.contains_key(controller::SHUTDOWN))
+        });
+        if announced && withdrawn {
+            tracing::warn!(
+                "stopping: the shutdown announcement was withdrawn; announcing it again"
+            );
+            let _ = tokio::time::timeout(RECORD_STOPS_WITHIN, node.propose(announce.clone())).await;
+        }
         if said.elapsed() >= std::time::Duration::from_secs(1) {
             tracing::info!(
                 "stopping: waiting for resources to move or stop ({:?} so far)",
