@@ -603,8 +603,13 @@ impl LocalExecutor {
             "stop" | "migrate_to" if outcome.ok => {
                 active.remove(&request.instance);
             }
+            // Found running: what started it (if known here) keeps it, so
+            // its stop runs with the parameters it was started with, not
+            // ones changed since.
             "monitor" if request.interval_ms == 0 && running => {
-                active.insert(request.instance.clone(), request.clone());
+                active
+                    .entry(request.instance.clone())
+                    .or_insert_with(|| request.clone());
             }
             // A probe that found it stopped (a predecessor's start that
             // never took, or a resource that died).
@@ -915,7 +920,11 @@ mod tests {
         orphan.params.clear();
         run(orphan).await;
         run(request("start", "10.0.0.2", "IPaddr2")).await;
-        // The address was changed meanwhile: the old one is taken down.
+        // The address was changed meanwhile (and a probe found it
+        // running): the old one is taken down.
+        let mut probe = request("monitor", "10.0.0.3", "IPaddr2");
+        probe.expected = Expected::NotRunning;
+        executor.execute(probe).await;
         run(request("stop", "10.0.0.3", "IPaddr2")).await;
         // Nothing started: the stop is as asked.
         run(request("stop", "10.0.0.4", "IPaddr2")).await;
@@ -930,6 +939,7 @@ mod tests {
             "start 10.0.0.1",
             "stop 10.0.0.1",
             "start 10.0.0.2",
+            "monitor 10.0.0.3",
             "stop 10.0.0.2",
             "stop 10.0.0.4",
         ];
