@@ -21,7 +21,7 @@ use crate::settle::{self, Decision, LostNode, SettledBy};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 // tokio's clock: the same in production, virtual under a paused runtime.
-use tandem_cluster::{Command, MembershipView, NodeStatus, Replicated};
+use tandem_cluster::{Command, MembershipView, NodeStatus, PeerView, Replicated};
 use tandem_model::Cluster;
 use tandem_scheduler::Action;
 use tokio::time::Instant;
@@ -360,7 +360,7 @@ fn stopped_orphans(facts: &Facts) -> Vec<(String, String)> {
         .map(|p| p.id.as_str())
         .collect();
     let mut orphans = Vec::new();
-    for peer in facts.view.peers().filter(|v| facts.view.online(v)) {
+    for peer in online_data_nodes(facts.view) {
         let Some(status) = facts.state.status.get(&peer.name) else {
             continue;
         };
@@ -419,6 +419,12 @@ fn pending_on_online_nodes(facts: &Facts) -> Vec<(String, String)> {
     pending
 }
 
+/// The online nodes that may run resources (voters and learners, not
+/// witnesses).
+fn online_data_nodes(view: &MembershipView) -> impl Iterator<Item = &PeerView> {
+    view.peers().filter(|v| !v.witness && view.online(v))
+}
+
 /// Online data nodes whose rejoin is not recorded: they may run what a
 /// predecessor daemon left (or what was there before the cluster was
 /// made), and cannot be probed until their results can land, so nothing
@@ -426,10 +432,7 @@ fn pending_on_online_nodes(facts: &Facts) -> Vec<(String, String)> {
 /// join). A node that stays online announces its rejoin again within
 /// `lease::SUPERSEDED_AFTER`.
 fn joining_nodes(facts: &Facts) -> Vec<String> {
-    facts
-        .view
-        .peers()
-        .filter(|v| !v.witness && facts.view.online(v))
+    online_data_nodes(facts.view)
         .filter(|v| !crate::live::joined(facts.state, &v.name))
         .map(|v| v.name.clone())
         .collect()
@@ -445,7 +448,7 @@ fn missing_probes(facts: &Facts) -> Vec<(String, String)> {
     }
     let view = facts.view;
     let mut probes = Vec::new();
-    for peer in view.peers().filter(|v| !v.witness && view.online(v)) {
+    for peer in online_data_nodes(view) {
         let known = facts.state.status.get(&peer.name);
         for r in &facts.cluster.config.resources {
             for p in r.primitives() {
