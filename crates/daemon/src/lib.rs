@@ -9,7 +9,7 @@
 
 pub mod admin;
 pub mod api;
-mod attrsync;
+pub mod attrsync;
 pub mod client;
 mod controller;
 mod diff;

@@ -7,6 +7,13 @@
 //! silent TCP path); a message to a crashed node fails after its delay (a
 //! refused connection). Links remember the sender's incarnation, so a
 //! crashed node's leftover tasks can no longer reach anyone.
+//!
+//! Nodes may share one paused runtime (the cluster core's simulation) or
+//! each run on its own, as separate processes with their own clocks do
+//! (the whole-daemon simulation, [`SimNet::up_on`]): a request is then
+//! answered by a task on the target's runtime, so everything the target
+//! does reads the target's clock, and it waits while the target is
+//! paused.
 
 use super::rng::SimRng;
 use super::trace::{digest, Trace};
@@ -15,7 +22,38 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::runtime::Handle;
 use tokio::time::Instant;
+
+/// What a simulation's trace and observers read as "now".
+#[derive(Clone)]
+enum TrueClock {
+    /// All nodes share one paused runtime: its clock, from the start.
+    Runtime(Instant),
+    /// Nodes run on clocks of their own: the driver's true time.
+    Driver(TrueTime),
+}
+
+/// A simulation's true time in microseconds, kept by a driver whose nodes
+/// each run on a clock of their own (and read by anyone, from any
+/// runtime or none).
+#[derive(Clone, Default)]
+pub struct TrueTime(Arc<std::sync::atomic::AtomicU64>);
+
+impl TrueTime {
+    pub fn now_us(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.now_us() / 1_000
+    }
+
+    /// The driver moves time on.
+    pub fn set_us(&self, us: u64) {
+        self.0.store(us, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// `TANDEM_SIM_DUMP=1` prints every delivered message (diff two dumps to
 /// find where runs part).
@@ -30,9 +68,10 @@ pub struct SimNet(Arc<Mutex<NetState>>);
 
 pub struct NetState {
     rng: SimRng,
-    start: Instant,
-    /// Live nodes: incarnation and where requests to it are answered.
-    nodes: BTreeMap<NodeId, (u64, Endpoint)>,
+    clock: TrueClock,
+    /// Live nodes: incarnation, where requests to it are answered, and
+    /// the runtime it runs on if it has its own.
+    nodes: BTreeMap<NodeId, (u64, Endpoint, Option<Handle>)>,
     incarnations: BTreeMap<NodeId, u64>,
     /// Directed cuts: `(from, to)` means nothing from `from` reaches `to`.
     pub cuts: BTreeSet<(NodeId, NodeId)>,
@@ -47,10 +86,21 @@ pub struct NetState {
 pub const CALM_DELAY_US: (u64, u64) = (200, 2_000);
 
 impl SimNet {
+    /// A network whose nodes share the current paused runtime.
     pub fn new(seed: u64) -> SimNet {
+        SimNet::with_clock(seed, TrueClock::Runtime(Instant::now()))
+    }
+
+    /// A network whose nodes each run on their own runtime and clock
+    /// (see [`SimNet::up_on`]), with `time` the driver's true time.
+    pub fn with_true_time(seed: u64, time: TrueTime) -> SimNet {
+        SimNet::with_clock(seed, TrueClock::Driver(time))
+    }
+
+    fn with_clock(seed: u64, clock: TrueClock) -> SimNet {
         SimNet(Arc::new(Mutex::new(NetState {
             rng: SimRng::new(seed),
-            start: Instant::now(),
+            clock,
             nodes: BTreeMap::new(),
             incarnations: BTreeMap::new(),
             cuts: BTreeSet::new(),
@@ -68,7 +118,15 @@ impl SimNet {
     pub fn up(&self, id: NodeId, endpoint: Endpoint) {
         let mut net = self.state();
         let inc = net.incarnation(id);
-        net.nodes.insert(id, (inc, endpoint));
+        net.nodes.insert(id, (inc, endpoint, None));
+    }
+
+    /// The same for a node that runs on `runtime`, its own: requests to
+    /// it are answered there.
+    pub fn up_on(&self, id: NodeId, endpoint: Endpoint, runtime: Handle) {
+        let mut net = self.state();
+        let inc = net.incarnation(id);
+        net.nodes.insert(id, (inc, endpoint, Some(runtime)));
     }
 
     /// A node crashed: nothing reaches it, and its incarnation moves on so
@@ -98,7 +156,10 @@ impl NetState {
 
     /// Virtual microseconds since the run started.
     pub fn now_us(&self) -> u64 {
-        self.start.elapsed().as_micros() as u64
+        match &self.clock {
+            TrueClock::Runtime(start) => start.elapsed().as_micros() as u64,
+            TrueClock::Driver(time) => time.now_us(),
+        }
     }
 
     fn incarnation(&self, id: NodeId) -> u64 {
@@ -190,7 +251,7 @@ impl SimNet {
     ) -> io::Result<Vec<u8>>
     where
         F: FnOnce(Endpoint, Vec<u8>) -> Fut,
-        Fut: std::future::Future<Output = io::Result<Vec<u8>>>,
+        Fut: std::future::Future<Output = io::Result<Vec<u8>>> + Send + 'static,
     {
         let lost = std::future::pending::<io::Result<Vec<u8>>>;
         let Some(delay) = self.state().launch(from, to) else {
@@ -200,18 +261,25 @@ impl SimNet {
         let arrived = {
             let mut net = self.state();
             net.arrive(from, inc, to, &frame)
-                .then(|| net.nodes.get(&to).map(|(i, e)| (*i, e.clone())))
+                .then(|| net.nodes.get(&to).cloned())
         };
         let Some(target) = arrived else {
             return lost().await;
         };
-        let Some((target_inc, endpoint)) = target else {
+        let Some((target_inc, endpoint, runtime)) = target else {
             return Err(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
                 "node down",
             ));
         };
-        let reply = answer(endpoint, frame).await?;
+        let reply = match runtime {
+            None => answer(endpoint, frame).await?,
+            // The target's process ended while answering: the connection
+            // is reset.
+            Some(runtime) => runtime.spawn(answer(endpoint, frame)).await.map_err(|_| {
+                io::Error::new(io::ErrorKind::ConnectionReset, "the node went down")
+            })??,
+        };
         let Some(delay) = self.state().launch(to, from) else {
             return lost().await;
         };

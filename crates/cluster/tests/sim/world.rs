@@ -6,11 +6,11 @@
 //! converge. Every invariant is checked after every step.
 
 use crate::invariants::leader_per_term::LeaderPerTerm;
-use crate::invariants::{committed_history::CommittedHistory, convergence, dc_lease, node_lease};
+use crate::invariants::{committed_history::CommittedHistory, convergence, dc_lease};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tandem_cluster::sim::{node_settings, SimNet, SimRng, Trace, CALM_DELAY_US};
+use tandem_cluster::sim::{node_lease, node_settings, SimNet, SimRng, Trace, CALM_DELAY_US};
 use tandem_cluster::{
     seed_thread_rng, AppliedState, ClusterNode, Command, CommandResult, MemDisk, Member,
     MembershipView, NodeId, Seams,

@@ -6,19 +6,23 @@
 //! so only until that daemon dies. The safety checks watch these effects, never a flag of
 //! the code under test:
 //!
-//! * a primitive active on two hosts at once;
+//! * a primitive active on two hosts at once, a clone on more hosts than
+//!   its `clone-max`, promoted on more than its `promoted-max` (from the
+//!   promote call until a demote or stop there returns);
 //! * a start or promote called on a node that holds no lease (the
 //!   lease as its own cluster member computes it).
 //!
 //! A host's watchdog, once a daemon armed it, powers the host off when it
-//! is not fed for its timeout (a daemon's death leaves it armed, as
-//! closing a device without the magic character does).
+//! is not fed for its timeout, counted by the host's own clock (a daemon's
+//! death leaves it armed, as closing a device without the magic character
+//! does; a paused daemon feeds nothing, and the kernel's timer runs on).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tandem_agents::attrs::{AttrStore, Lifetime};
 use tandem_agents::{Action, AgentStatus, OpRequest, OpResult};
-use tandem_cluster::sim::SimRng;
+use tandem_cluster::sim::{SimRng, TrueTime};
 use tandem_cluster::{BoxFuture, ClusterNode};
 use tandem_daemon::executor::Agents;
 use tandem_daemon::watchdog::Watchdog;
@@ -29,9 +33,12 @@ pub struct Hosts(Arc<Mutex<HostsState>>);
 
 pub struct HostsState {
     rng: SimRng,
-    start: tokio::time::Instant,
+    time: TrueTime,
     /// Host name → what runs there.
     pub hosts: BTreeMap<String, Host>,
+    /// How many hosts each clone may be active and promoted on (a
+    /// resource not named here: one, never promoted).
+    pub limits: BTreeMap<String, Limit>,
     /// The first safety violation seen, if any.
     pub violation: Option<String>,
     /// Agents fail now and then while this holds (the fault phase).
@@ -55,12 +62,30 @@ pub struct Host {
     pub life: u64,
     /// Resources active here.
     pub active: BTreeMap<String, Activity>,
+    /// Resources promoted here (a subset of `active`).
+    pub promoted: BTreeSet<String>,
     /// Since when (virtual ms) the host is off.
     pub off_since: Option<u64>,
     /// An armed watchdog: its timeout and when it was last fed.
     pub watchdog: Option<(u64, u64)>,
     /// Bumped at every power loss: the host's boot id.
     pub boots: u64,
+    /// How far its clock is off the true rate (ppm; positive: fast).
+    pub rate_ppm: i64,
+}
+
+/// How many hosts one resource may be active and promoted on at once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limit {
+    pub active: usize,
+    pub promoted: usize,
+}
+
+impl Limit {
+    pub const PRIMITIVE: Limit = Limit {
+        active: 1,
+        promoted: 0,
+    };
 }
 
 pub struct Activity {
@@ -71,12 +96,31 @@ pub struct Activity {
 }
 
 impl Hosts {
-    pub fn new(seed: u64, names: &[String], lying_fence: bool, lying_watchdog: bool) -> Hosts {
-        let hosts = names.iter().map(|n| (n.clone(), Host::default())).collect();
+    /// The hosts named in `rates`, each with its clock-rate error, running
+    /// resources within `limits`.
+    pub fn new(
+        seed: u64,
+        rates: BTreeMap<String, i64>,
+        limits: BTreeMap<String, Limit>,
+        time: TrueTime,
+        lying_fence: bool,
+        lying_watchdog: bool,
+    ) -> Hosts {
+        let hosts = rates
+            .into_iter()
+            .map(|(name, rate_ppm)| {
+                let host = Host {
+                    rate_ppm,
+                    ..Host::default()
+                };
+                (name, host)
+            })
+            .collect();
         Hosts(Arc::new(Mutex::new(HostsState {
             rng: SimRng::new(seed),
-            start: tokio::time::Instant::now(),
+            time,
             hosts,
+            limits,
             violation: None,
             agents_fail: true,
             starts: 0,
@@ -117,7 +161,11 @@ impl Hosts {
             .hosts
             .iter()
             .filter(|(_, h)| h.off_since.is_none())
-            .filter(|(_, h)| h.watchdog.is_some_and(|(timeout, fed)| now > fed + timeout))
+            .filter(|(_, h)| {
+                h.watchdog.is_some_and(|(timeout, fed)| {
+                    local_ms(now - fed.min(now), h.rate_ppm) > timeout
+                })
+            })
             .map(|(name, _)| name.clone())
             .collect();
         for name in &expired {
@@ -156,6 +204,7 @@ impl Hosts {
         h.life += 1;
         h.boots += 1;
         h.active.clear();
+        h.promoted.clear();
         h.watchdog = None;
         h.off_since.get_or_insert(now);
     }
@@ -165,14 +214,16 @@ impl Hosts {
     }
 
     /// Agents for the daemon now starting on `host`, whose lease `node`
-    /// computes.
-    pub fn agents(&self, host: &str, node: Arc<ClusterNode>) -> Arc<SimAgents> {
+    /// computes; they set promotion scores in the node's attribute store
+    /// `attrs`, as `crm_master` does.
+    pub fn agents(&self, host: &str, node: Arc<ClusterNode>, attrs: AttrStore) -> Arc<SimAgents> {
         let life = self.state().host(host).life;
         Arc::new(SimAgents {
             hosts: self.clone(),
             host: host.to_string(),
             life,
             node,
+            attrs: Arc::new(attrs),
         })
     }
 }
@@ -186,12 +237,21 @@ impl HostsState {
         &mut self.rng
     }
 
+    /// True time (ms since the run started).
     pub fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        self.time.now_ms()
+    }
+
+    pub fn limit(&self, resource: &str) -> Limit {
+        self.limits
+            .get(resource)
+            .copied()
+            .unwrap_or(Limit::PRIMITIVE)
     }
 
     /// `resource` becomes active on `host` (a fence device `with_daemon`);
-    /// active anywhere else is the violation this simulation looks for.
+    /// active on as many hosts elsewhere as it may be is the violation
+    /// this simulation looks for.
     fn begin(&mut self, host: &str, resource: &str, with_daemon: bool) {
         let elsewhere: Vec<String> = self
             .hosts
@@ -202,7 +262,7 @@ impl HostsState {
                 Some(format!("{name} since t={since}ms"))
             })
             .collect();
-        if !elsewhere.is_empty() {
+        if elsewhere.len() >= self.limit(resource).active {
             self.violate(format!(
                 "{resource} started on {host} while active on {elsewhere:?}"
             ));
@@ -212,6 +272,25 @@ impl HostsState {
             .active
             .entry(resource.to_string())
             .or_insert(Activity { since, with_daemon });
+    }
+
+    /// `resource` becomes promoted on `host`: promoted on as many hosts
+    /// elsewhere as it may be is a violation too.
+    fn promote(&mut self, host: &str, resource: &str) {
+        let elsewhere: Vec<&String> = self
+            .hosts
+            .iter()
+            .filter(|(name, h)| *name != host && h.promoted.contains(resource))
+            .map(|(name, _)| name)
+            .collect();
+        if elsewhere.len() >= self.limit(resource).promoted {
+            let what = format!("{resource} promoted on {host} while promoted on {elsewhere:?}");
+            self.violate(what);
+        }
+        let h = self.host(host);
+        if h.active.contains_key(resource) {
+            h.promoted.insert(resource.to_string());
+        }
     }
 
     fn violate(&mut self, what: String) {
@@ -225,6 +304,15 @@ impl HostsState {
         self.hosts
             .iter()
             .filter(|(_, h)| h.active.contains_key(resource))
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// Where `resource` is promoted now.
+    pub fn promoted_on(&self, resource: &str) -> Vec<&str> {
+        self.hosts
+            .iter()
+            .filter(|(_, h)| h.promoted.contains(resource))
             .map(|(n, _)| n.as_str())
             .collect()
     }
@@ -300,6 +388,7 @@ pub struct SimAgents {
     host: String,
     life: u64,
     node: Arc<ClusterNode>,
+    attrs: Arc<AttrStore>,
 }
 
 /// How long a simulated operation takes, and whether it fails.
@@ -351,7 +440,10 @@ impl SimAgents {
                     self.host
                 ));
             }
-            hosts.begin(&self.host, &op.resource, false);
+            match op.action {
+                Action::Start => hosts.begin(&self.host, &op.resource, false),
+                _ => hosts.promote(&self.host, &op.resource),
+            }
         }
         Ok(())
     }
@@ -364,24 +456,52 @@ impl SimAgents {
             return OpResult::exec_failed("the daemon is dead");
         }
         let device = op.agent.class == tandem_agents::AgentClass::Stonith;
+        let promotable = hosts.limit(&op.resource).promoted > 0;
         if device && op.action == Action::Start && !draw.fails {
             hosts.starts += 1;
             hosts.begin(&self.host, &op.resource, true);
         }
         let host = hosts.host(&self.host);
         let running = host.active.contains_key(&op.resource);
+        let promoted = host.promoted.contains(&op.resource);
         let status = match op.action {
             Action::Stop => {
                 host.active.remove(&op.resource);
+                host.promoted.remove(&op.resource);
+                AgentStatus::Ok
+            }
+            Action::Demote => {
+                host.promoted.remove(&op.resource);
                 AgentStatus::Ok
             }
             Action::Start if draw.fails => AgentStatus::GenericError,
+            Action::Promote if !running => AgentStatus::NotRunning,
+            Action::Monitor if promoted => AgentStatus::RunningPromoted,
             Action::Monitor if running => AgentStatus::Ok,
             Action::Monitor => AgentStatus::NotRunning,
             _ => AgentStatus::Ok,
         };
+        drop(hosts);
+        if promotable {
+            // As a promotable agent does with `crm_master`: a running
+            // instance may be promoted here, a stopped one may not.
+            let name = format!("master-{}", op.resource);
+            let _ = self.attrs.update(|data| match status {
+                AgentStatus::Ok | AgentStatus::RunningPromoted if op.action != Action::Stop => {
+                    data.set(&self.host, &name, "10", Lifetime::Reboot)
+                }
+                _ => {
+                    data.delete(&self.host, &name);
+                }
+            });
+        }
         result(status, draw.took)
     }
+}
+
+/// What a clock `rate_ppm` off reads for `true_ms` elapsed.
+fn local_ms(true_ms: u64, rate_ppm: i64) -> u64 {
+    (true_ms as i128 * (1_000_000 + rate_ppm as i128) / 1_000_000) as u64
 }
 
 fn result(status: AgentStatus, took: Duration) -> OpResult {
@@ -401,6 +521,7 @@ impl Agents for SimAgents {
             host: self.host.clone(),
             life: self.life,
             node: self.node.clone(),
+            attrs: self.attrs.clone(),
         };
         Box::pin(async move {
             if let Err(refused) = called {

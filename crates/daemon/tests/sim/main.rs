@@ -17,6 +17,7 @@
 //!   the daemons' logs.
 
 mod hosts;
+mod process;
 mod reach;
 mod world;
 
@@ -29,6 +30,7 @@ const PARAMS: Params = Params {
     fault_ms: 20_000,
     converge_ms: 40_000,
     step_ms: 10,
+    drift_ppm: tandem_cluster::MAX_CLOCK_RATE_ERROR_PPM,
     lying_fence: false,
     lying_watchdog: false,
 };
@@ -81,7 +83,7 @@ fn simulated_daemons_never_run_a_service_twice() {
     let converge: Vec<u64> = passed.iter().map(|o| o.converged_ms).collect();
     println!(
         "dsim: {} seeds in {wall:.1} s ({:.2} seeds/s): {} passed, {} failed; \
-         {} nodes, {} starts, {} daemons killed, {} hosts fenced, {} reset by their watchdog; \
+         {} nodes, {} starts, {} daemons killed, {} paused, {} hosts fenced, {} reset by their watchdog; \
          every resource once after the faults: max {} ms, mean {} ms",
         results.len(),
         results.len() as f64 / wall,
@@ -90,6 +92,7 @@ fn simulated_daemons_never_run_a_service_twice() {
         passed.iter().map(|o| o.nodes).sum::<usize>(),
         passed.iter().map(|o| o.starts).sum::<u64>(),
         passed.iter().map(|o| o.kills).sum::<u64>(),
+        passed.iter().map(|o| o.pauses).sum::<u64>(),
         passed.iter().map(|o| o.fenced).sum::<u64>(),
         passed.iter().map(|o| o.watchdog_resets).sum::<u64>(),
         converge.iter().max().unwrap_or(&0),
@@ -113,26 +116,47 @@ fn simulated_daemons_never_run_a_service_twice() {
 /// and some seed among the first 64 shows it (about one in ten does).
 #[test]
 fn a_fence_that_powers_nothing_off_is_caught() {
-    caught_within_64(Params {
-        lying_fence: true,
-        ..PARAMS
-    });
+    caught_within_64(
+        Params {
+            lying_fence: true,
+            ..PARAMS
+        },
+        "while active on",
+    );
 }
 
 /// The same for watchdogs that never reset their host: the DC recovers a
 /// lost node's resources after the watchdog's time, and they live on.
 #[test]
 fn a_watchdog_that_resets_nothing_is_caught() {
-    caught_within_64(Params {
-        lying_watchdog: true,
-        ..PARAMS
-    });
+    caught_within_64(
+        Params {
+            lying_watchdog: true,
+            ..PARAMS
+        },
+        "while active on",
+    );
 }
 
-/// Runs seeds with `broken`, eight at a time, until one shows a service
-/// active twice (at most 64; or only `TANDEM_DSIM_SEED`), and says after
-/// how many seeds it was caught.
-fn caught_within_64(broken: Params) {
+/// The clocks are simulated, and the drift margin is what the lease rule
+/// stands on: with clocks five times further off than the bound the
+/// margin is computed for, some DC counts a node free while the node,
+/// by its own slow clock, still holds its lease.
+#[test]
+fn clocks_beyond_the_drift_bound_are_caught() {
+    caught_within_64(
+        Params {
+            drift_ppm: 5 * tandem_cluster::MAX_CLOCK_RATE_ERROR_PPM,
+            ..PARAMS
+        },
+        "still holds one",
+    );
+}
+
+/// Runs seeds with `broken`, eight at a time, until one fails with
+/// `caught` in its error (at most 64; or only `TANDEM_DSIM_SEED`), and
+/// says after how many seeds it was caught.
+fn caught_within_64(broken: Params, caught: &str) {
     let seeds: Vec<u64> = match env_u64("TANDEM_DSIM_SEED") {
         Some(seed) => vec![seed],
         None => (0..64).collect(),
@@ -142,7 +166,7 @@ fn caught_within_64(broken: Params) {
         let caught = results
             .iter()
             .filter_map(|(seed, r)| r.as_ref().err().map(|e| (*seed, e)))
-            .find(|(_, e)| e.contains("while active on"));
+            .find(|(_, e)| e.contains(caught));
         if let Some((seed, error)) = caught {
             println!("dsim: {broken:?} was caught at seed {seed}: {error}");
             return;

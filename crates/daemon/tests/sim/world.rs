@@ -1,20 +1,25 @@
 //! One simulated run of whole daemons: 3 to 5 data nodes, each the real
 //! cluster member (openraft, tandem's storage on a simulated disk), the
 //! real lease loop, the real controller (engine, scheduler) and the real
-//! executor with simulated agents, on one paused current-thread tokio
-//! runtime, so time is virtual and the poll order fixed. A fault phase
-//! (partitions, one-way cuts, the DC isolated, loss, delay, daemons killed,
-//! hosts powered off, clean stops, restarts, agents failing and slow,
-//! fences failing), then a calm phase in which every resource must end up
-//! running exactly once. The effects on the hosts are checked every step.
+//! executor with simulated agents. Each daemon is a process of its own
+//! (`process.rs`): a paused current-thread runtime whose clock runs fast
+//! or slow within the bound the lease assumes, driven in turn from one
+//! thread, so time is virtual and the run replayable. A fault phase
+//! (partitions, one-way cuts, the DC isolated, loss, delay, daemons killed
+//! or paused, hosts powered off, clean stops, restarts, agents failing and
+//! slow, fences failing), then a calm phase in which every resource must
+//! end up running exactly once. The effects on the hosts are checked every
+//! step.
 
-use crate::hosts::Hosts;
+use crate::hosts::{Hosts, Limit};
+use crate::process::Process;
 use crate::reach::{Daemons, SimReach};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tandem_cluster::sim::{node_settings, SimNet, SimRng, CALM_DELAY_US};
+use tandem_agents::attrs::AttrStore;
+use tandem_cluster::sim::{node_settings, SimNet, SimRng, TrueTime, CALM_DELAY_US};
 use tandem_cluster::{seed_thread_rng, ClusterNode, Command, MemDisk, Member, NodeId, Seams};
 use tandem_daemon::executor::LocalExecutor;
 use tandem_daemon::held::HeldFile;
@@ -29,6 +34,9 @@ pub struct Params {
     pub converge_ms: u64,
     /// Effects are checked this often.
     pub step_ms: u64,
+    /// Each host's clock runs up to this far off the true rate (parts per
+    /// million; the production bound is `MAX_CLOCK_RATE_ERROR_PPM`).
+    pub drift_ppm: u64,
     /// The checker's own test: fences report success without powering
     /// anything off, so a lost node's services live on (must be caught).
     pub lying_fence: bool,
@@ -45,6 +53,8 @@ pub struct Outcome {
     pub kills: u64,
     pub fenced: u64,
     pub watchdog_resets: u64,
+    /// Daemons paused.
+    pub pauses: u64,
     /// Virtual time from the end of the faults until every resource ran
     /// exactly once.
     pub converged_ms: u64,
@@ -61,51 +71,69 @@ const BOOT_MS: u64 = 3_000;
 /// Every resource must have run exactly once for this long to count as
 /// converged.
 const STABLE_MS: u64 = 1_000;
+/// Processes are driven in turns this long (true µs): the least time a
+/// message takes from one process to another.
+const QUANTUM_US: u64 = 1_000;
+/// A daemon paused (`SIGSTOP`, a stalled VM's process) stays so this long
+/// at most (ms).
+const LONGEST_PAUSE_MS: u64 = 6_000;
 
 pub fn run(seed: u64, params: Params) -> Result<Outcome, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a current-thread runtime");
     tandem_daemon::schedule_guard::run_inline_on_this_thread();
-    runtime.block_on(async move {
-        RUN_STARTED.set(Some(tokio::time::Instant::now()));
-        seed_thread_rng(seed);
-        let mut world = World::new(seed, params);
-        let result = world.run().await;
-        world.stop_all().await;
-        let _ = std::fs::remove_dir_all(&world.scratch);
-        result
-    })
+    seed_thread_rng(seed);
+    let mut world = World::new(seed, params);
+    RUN_TIME.set(Some(world.time.clone()));
+    let result = world.run();
+    world.stop_all();
+    RUN_TIME.set(None);
+    let _ = std::fs::remove_dir_all(&world.scratch);
+    result
 }
 
 thread_local! {
-    static RUN_STARTED: std::cell::Cell<Option<tokio::time::Instant>> = const { std::cell::Cell::new(None) };
+    static RUN_TIME: std::cell::RefCell<Option<TrueTime>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Log lines carry the run's virtual time.
+/// Log lines carry the run's true time.
 pub struct VirtualTime;
 
 impl tracing_subscriber::fmt::time::FormatTime for VirtualTime {
     fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
-        match RUN_STARTED.get() {
-            Some(started) => write!(w, "t={}ms", started.elapsed().as_millis()),
+        match RUN_TIME.with_borrow(|t| t.as_ref().map(TrueTime::now_ms)) {
+            Some(ms) => write!(w, "t={ms}ms"),
             None => write!(w, "t=?"),
         }
     }
 }
 
-/// One daemon's life.
+/// One daemon's life: its process and what the driver holds of it.
 struct Life {
     node: Arc<ClusterNode>,
     stop: tokio::sync::watch::Sender<bool>,
     leaving: bool,
+    /// Its clean stop ended: the process exits at this true time (ms),
+    /// once its tasks have seen the end.
+    exits_at: Option<u64>,
+    process: Process,
+}
+
+/// A command proposed through a live node, and what came of it.
+struct Proposal {
+    through: NodeId,
+    /// Set by the proposing task: whether the command was committed.
+    committed: Arc<Mutex<Option<bool>>>,
+    /// Given up (true ms) if no answer came, e.g. its daemon died.
+    gives_up_at: u64,
 }
 
 struct World {
     params: Params,
     rng: SimRng,
+    /// True time, which each process reads through its own clock.
+    time: TrueTime,
+    /// Each host's clock-rate error (ppm).
+    rates: BTreeMap<NodeId, i64>,
+    proposal: Option<Proposal>,
     net: SimNet,
     hosts: Hosts,
     daemons: Daemons,
@@ -115,8 +143,13 @@ struct World {
     /// Daemons that finished a clean stop, for the driver to retire.
     left: Arc<Mutex<Vec<NodeId>>>,
     config: String,
-    resources: Vec<String>,
+    /// Every resource, with how many hosts it runs (and is promoted) on
+    /// once all is well.
+    resources: BTreeMap<String, Limit>,
     kills: u64,
+    pauses: u64,
+    /// The newest leader's term seen (for the node-lease rule).
+    newest_leader: u64,
     /// Killed daemons systemd restarts (`Restart=on-failure`), and when
     /// (virtual ms).
     restarts: BTreeMap<NodeId, u64>,
@@ -157,18 +190,42 @@ impl World {
             (fence_device, watchdogs)
         };
         let (config, resources) = configuration(&mut rng, &names, fence_device);
+        // Clocks at either end of the bound are the likeliest to find
+        // where it is not enough.
+        let d = params.drift_ppm as i64;
+        let rates: BTreeMap<NodeId, i64> = members
+            .keys()
+            .map(|id| {
+                let rate = match rng.range(0, 3) {
+                    0 => -d,
+                    1 => d,
+                    _ => rng.range(0, 2 * d as u64 + 1) as i64 - d,
+                };
+                (*id, rate)
+            })
+            .collect();
         let scratch =
             std::env::temp_dir().join(format!("tandem-dsim-{}-{seed}", std::process::id()));
         let _ = std::fs::remove_dir_all(&scratch);
+        let time = TrueTime::default();
+        let host_rates = rates
+            .iter()
+            .map(|(id, rate)| (members[id].name.clone(), *rate))
+            .collect();
         World {
             params,
-            net: SimNet::new(rng.next_u64()),
+            net: SimNet::with_true_time(rng.next_u64(), time.clone()),
             hosts: Hosts::new(
                 rng.next_u64(),
-                &names,
+                host_rates,
+                resources.clone(),
+                time.clone(),
                 params.lying_fence,
                 params.lying_watchdog,
             ),
+            time,
+            rates,
+            proposal: None,
             rng,
             daemons: Daemons::default(),
             members,
@@ -178,6 +235,8 @@ impl World {
             config,
             resources,
             kills: 0,
+            pauses: 0,
+            newest_leader: 0,
             restarts: BTreeMap::new(),
             watchdogs,
             scratch,
@@ -187,7 +246,7 @@ impl World {
     /// Hosts that were powered off (a fence reboots them, a power loss
     /// ends) boot again after [`BOOT_MS`].
     /// And killed daemons restart when systemd restarts them.
-    async fn boot(&mut self) -> Result<(), String> {
+    fn boot(&mut self) -> Result<(), String> {
         let now = self.hosts.state().now_ms();
         let mut booted: Vec<NodeId> = {
             let hosts = self.hosts.state();
@@ -218,15 +277,26 @@ impl World {
             }
         }
         for id in booted {
-            self.start(id).await?;
+            self.start(id)?;
         }
         Ok(())
     }
 
-    async fn run(&mut self) -> Result<Outcome, String> {
+    /// Moves true time on by `ms`, driving every process in turn.
+    fn advance(&mut self, ms: u64) {
+        for _ in 0..ms * 1_000 / QUANTUM_US {
+            let now_us = self.time.now_us() + QUANTUM_US;
+            self.time.set_us(now_us);
+            for life in self.lives.values_mut() {
+                life.process.drive(now_us);
+            }
+        }
+    }
+
+    fn run(&mut self) -> Result<Outcome, String> {
         let ids: Vec<NodeId> = self.members.keys().copied().collect();
         for id in &ids {
-            self.start(*id).await?;
+            self.start(*id)?;
         }
         let Params {
             fault_ms,
@@ -240,42 +310,41 @@ impl World {
         let mut stable_since: Option<u64> = None;
         let mut now = 0;
         loop {
-            tokio::time::sleep(Duration::from_millis(step_ms)).await;
+            self.advance(step_ms);
             now += step_ms;
-            self.retire().await;
-            self.boot().await?;
-            if let Some(violation) = self.hosts.state().violation.clone() {
+            self.retire();
+            self.boot()?;
+            let violation = self.hosts.state().violation.clone();
+            if let Some(violation) = violation.or_else(|| self.lease_rule_broken()) {
                 if std::env::var_os("TANDEM_DSIM_VERBOSE").is_some() {
                     self.print_records();
                 }
                 return Err(violation);
             }
             if !configured {
-                configured = self
-                    .propose(Command::PutConfig {
-                        expected_version: None,
-                        text: self.config.clone(),
-                    })
-                    .await;
+                configured = self.proposed(|w| Command::PutConfig {
+                    expected_version: None,
+                    text: w.config.clone(),
+                });
                 continue;
             }
             if now < fault_ms {
                 if now >= next_fault {
-                    self.inject_fault().await?;
+                    self.inject_fault()?;
                     next_fault = now + self.rng.range(200, 1_500);
                 }
                 continue;
             }
             if now - step_ms < fault_ms {
-                self.calm().await?;
+                self.calm()?;
                 continue;
             }
             // A clean stop that ended after the faults: start it again.
-            self.start_every_daemon().await?;
+            self.start_every_daemon()?;
             // Failures from the fault phase ban resources from nodes: an
             // operator's cleanup, as after any incident.
             if !cleaned {
-                cleaned = self.propose(self.cleanup()).await;
+                cleaned = self.proposed(World::cleanup);
                 continue;
             }
             if self.runs_everything_once() {
@@ -288,6 +357,7 @@ impl World {
                         kills: self.kills,
                         fenced: hosts.fenced,
                         watchdog_resets: hosts.watchdog_resets,
+                        pauses: self.pauses,
                         converged_ms: since - fault_ms,
                     });
                 }
@@ -301,6 +371,24 @@ impl World {
                 ));
             }
         }
+    }
+
+    /// The node-lease rule, as the daemons read their leases: no DC counts
+    /// a node free while that node, by its own clock at the same true
+    /// instant, still holds a lease. A paused daemon is left out: its
+    /// clock reads the moment it stopped, and it acts on nothing until it
+    /// resumes and reads the time again.
+    fn lease_rule_broken(&mut self) -> Option<String> {
+        let views: Vec<_> = self
+            .lives
+            .iter()
+            .filter(|(_, l)| !l.process.paused() && l.exits_at.is_none())
+            .map(|(id, l)| (*id, l.process.within(|| l.node.view())))
+            .collect();
+        let at = self.time.now_ms();
+        tandem_cluster::sim::node_lease::check(&views, &mut self.newest_leader)
+            .err()
+            .map(|e| format!("t={at}ms: {e}"))
     }
 
     /// What each live node's replicated state records of each resource.
@@ -322,34 +410,66 @@ impl World {
 
     fn runs_everything_once(&self) -> bool {
         let hosts = self.hosts.state();
-        self.resources.iter().all(|r| hosts.active_on(r).len() == 1)
+        self.resources.iter().all(|(r, limit)| {
+            hosts.active_on(r).len() == limit.active && hosts.promoted_on(r).len() == limit.promoted
+        })
     }
 
     fn where_things_run(&self) -> String {
         let hosts = self.hosts.state();
         let runs: Vec<String> = self
             .resources
-            .iter()
-            .map(|r| format!("{r} on {:?}", hosts.active_on(r)))
+            .keys()
+            .map(|r| {
+                let promoted = hosts.promoted_on(r);
+                if promoted.is_empty() {
+                    format!("{r} on {:?}", hosts.active_on(r))
+                } else {
+                    format!("{r} on {:?} promoted on {promoted:?}", hosts.active_on(r))
+                }
+            })
             .collect();
         let dc = self
             .lives
             .values()
-            .find_map(|l| l.node.view().dc)
+            .find_map(|l| l.process.within(|| l.node.view().dc))
             .unwrap_or_else(|| "none".into());
         format!("{}; DC {dc}; live {:?}", runs.join(", "), self.lives.keys())
     }
 
-    /// Proposes through any live node; whether it was committed.
-    async fn propose(&self, command: Command) -> bool {
-        let Some(life) = self.lives.values().next() else {
+    /// Whether the command `make` builds was committed: proposes it
+    /// through a live node, then, at later steps, looks for the answer
+    /// (proposing again if none came).
+    fn proposed(&mut self, make: impl FnOnce(&World) -> Command) -> bool {
+        let now = self.time.now_ms();
+        if let Some(p) = self.proposal.take() {
+            let answer = *p.committed.lock().unwrap();
+            match answer {
+                Some(true) => return true,
+                None if now < p.gives_up_at && self.lives.contains_key(&p.through) => {
+                    self.proposal = Some(p);
+                    return false;
+                }
+                _ => {}
+            }
+        }
+        let Some((id, life)) = self.lives.iter().find(|(_, l)| !l.process.paused()) else {
             return false;
         };
-        let propose = life.node.propose(command);
-        matches!(
-            tokio::time::timeout(Duration::from_secs(3), propose).await,
-            Ok(Ok(_))
-        )
+        let command = make(self);
+        let committed = Arc::new(Mutex::new(None));
+        let (node, answer) = (life.node.clone(), committed.clone());
+        life.process.spawn(async move {
+            let proposed = tokio::time::timeout(Duration::from_secs(3), node.propose(command));
+            let ok = matches!(proposed.await, Ok(Ok(_)));
+            *answer.lock().unwrap() = Some(ok);
+        });
+        self.proposal = Some(Proposal {
+            through: *id,
+            committed,
+            gives_up_at: now + 4_000,
+        });
+        false
     }
 
     /// Forgets every node's history and failures, as `tandem resource
@@ -359,7 +479,11 @@ impl World {
             node: None,
             resource: None,
         }];
-        let state = self.lives.values().next().map(|l| l.node.replicated());
+        let state = self
+            .lives
+            .values()
+            .next()
+            .map(|l| l.process.within(|| l.node.replicated()));
         for (node, status) in state.iter().flat_map(|s| s.status.iter()) {
             for name in status.transient.keys() {
                 if name.starts_with("fail-count-") || name.starts_with("last-failure-") {
@@ -374,15 +498,15 @@ impl World {
         Command::Batch(batch)
     }
 
-    async fn inject_fault(&mut self) -> Result<(), String> {
+    fn inject_fault(&mut self) -> Result<(), String> {
         let ids: Vec<NodeId> = self.members.keys().copied().collect();
         let live: Vec<NodeId> = self.lives.keys().copied().collect();
         let dc = self
             .lives
             .iter()
-            .find(|(_, l)| l.node.view().state == "Leader")
+            .find(|(_, l)| l.process.within(|| l.node.view().state == "Leader"))
             .map(|(id, _)| *id);
-        let fault = self.rng.range(0, 15);
+        let fault = self.rng.range(0, 17);
         // Daemons die, hosts lose power and stop only while a majority
         // would remain: a cluster kept mostly dead exercises little
         // (partitions still take quorum away).
@@ -437,7 +561,7 @@ impl World {
                     let name = self.members[&id].name.clone();
                     self.hosts.power_off(&name);
                     self.net.down(id);
-                    self.retire().await;
+                    self.retire();
                 }
             }
             9 | 10 => {
@@ -449,7 +573,7 @@ impl World {
                     .filter(|id| !self.lives.contains_key(id) && !self.restarts.contains_key(id))
                     .collect();
                 if let Some(id) = pick(&mut self.rng, &down) {
-                    self.start(id).await?;
+                    self.start(id)?;
                 }
             }
             11 => {
@@ -458,6 +582,18 @@ impl World {
                 }
             }
             12 => self.net.state().loss_per_mille = self.rng.pick(&[0, 50, 150, 300]),
+            15 | 16 => {
+                // A daemon stops (`SIGSTOP`, a stall; the DC's, for 15)
+                // and resumes later; its host and services run on.
+                let victim = if fault == 15 { dc } else { None };
+                if let Some(id) = victim.or_else(|| pick(&mut self.rng, &live)) {
+                    let until = self.time.now_us() + self.rng.range(100, LONGEST_PAUSE_MS) * 1_000;
+                    if let Some(life) = self.lives.get_mut(&id) {
+                        life.process.pause(until);
+                        self.pauses += 1;
+                    }
+                }
+            }
             _ => {
                 let delay = self
                     .rng
@@ -470,14 +606,17 @@ impl World {
 
     /// Faults stop: the network heals, agents and fences stop failing,
     /// every host is powered on and every daemon runs.
-    async fn calm(&mut self) -> Result<(), String> {
+    fn calm(&mut self) -> Result<(), String> {
         self.net.heal();
         self.hosts.state().agents_fail = false;
-        self.start_every_daemon().await
+        for life in self.lives.values_mut() {
+            life.process.resume();
+        }
+        self.start_every_daemon()
     }
 
     /// Starts every daemon that does not run (powering its host on).
-    async fn start_every_daemon(&mut self) -> Result<(), String> {
+    fn start_every_daemon(&mut self) -> Result<(), String> {
         let down: Vec<NodeId> = self
             .members
             .keys()
@@ -485,14 +624,14 @@ impl World {
             .filter(|id| !self.lives.contains_key(id))
             .collect();
         for id in down {
-            self.start(id).await?;
+            self.start(id)?;
         }
         Ok(())
     }
 
-    /// Starts (or restarts) the daemon of `id` on its disk as the last
-    /// crash left it, on a powered host.
-    async fn start(&mut self, id: NodeId) -> Result<(), String> {
+    /// Starts (or restarts) the daemon of `id`, a new process, on its
+    /// disk as the last crash left it, on a powered host.
+    fn start(&mut self, id: NodeId) -> Result<(), String> {
         if self.lives.contains_key(&id) {
             return Ok(());
         }
@@ -502,21 +641,28 @@ impl World {
             transport: Arc::new(self.net.clone()),
             disk,
         };
-        let node = ClusterNode::start_with(node_settings(id, &self.members), seams)
-            .await
+        let mut process = Process::new(self.time.now_us(), self.rates[&id]);
+        let node = process
+            .block_on(ClusterNode::start_with(
+                node_settings(id, &self.members),
+                seams,
+            ))
             .map_err(|e| format!("node {id} failed to start: {e}"))?;
         let node = Arc::new(node);
         tracing::info!(node = id, "a daemon starts");
-        self.net.up(id, node.endpoint());
+        self.net.up_on(id, node.endpoint(), process.handle());
         self.hosts.power_on(&name);
-        let agents = self.hosts.agents(&name, node.clone());
         let dir = self.scratch.join(&name);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let attrs = dir.join("attrs.json");
+        let agents = self
+            .hosts
+            .agents(&name, node.clone(), AttrStore::new(attrs.clone()));
         let executor = LocalExecutor::with_agents(
             &name,
             agents,
             Default::default(),
-            PathBuf::from("/nonexistent/tandem-sim/attrs.json"),
+            attrs,
             Some(HeldFile::new(
                 dir.join("held.json"),
                 self.hosts.boot_id(&name),
@@ -545,13 +691,21 @@ impl World {
         };
         // Each life's logs name its node.
         let _span = tracing::info_span!("", n = %name).entered();
-        tandem_daemon::spawn_lease_and_controller(
-            &node,
-            &executor,
-            Arc::new(reach),
-            guard,
-            &stopped,
-        );
+        let promotable = self.resources.values().any(|l| l.promoted > 0);
+        process.within(|| {
+            tandem_daemon::spawn_lease_and_controller(
+                &node,
+                &executor,
+                Arc::new(reach),
+                guard,
+                &stopped,
+            );
+            // Only promotable agents set attributes here.
+            if promotable {
+                let sync = tandem_daemon::attrsync::run(node.clone(), executor.clone(), stopped());
+                tokio::spawn(sync);
+            }
+        });
         self.daemons
             .lock()
             .unwrap()
@@ -562,6 +716,8 @@ impl World {
                 node,
                 stop,
                 leaving: false,
+                exits_at: None,
+                process,
             },
         );
         Ok(())
@@ -613,7 +769,7 @@ impl World {
             return;
         };
         let left = self.left.clone();
-        tokio::spawn(async move {
+        life.process.spawn(async move {
             tandem_daemon::leave_cleanly(&node, &executor, SHUTDOWN_TIMEOUT).await;
             left.lock().unwrap().push(id);
         });
@@ -621,22 +777,32 @@ impl World {
 
     /// Retires daemons that are gone: their clean stop ended, or their
     /// host lost power (a fence, its watchdog, or the fault itself).
-    async fn retire(&mut self) {
+    fn retire(&mut self) {
         for host in self.hosts.watchdog_resets() {
             let id = crate::reach::id_of(&host);
             self.net.down(id);
         }
+        let now = self.time.now_ms();
         let left = std::mem::take(&mut *self.left.lock().unwrap());
         for id in left {
-            if self.lives.contains_key(&id) {
+            if let Some(life) = self.lives.get_mut(&id) {
                 // The daemon exits as `serve` does after a clean stop: its
                 // tasks see the end (the lease loop's magic close), then
                 // the process is gone.
-                self.end_life(id);
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                self.hosts.daemon_died(&self.members[&id].name);
-                self.net.down(id);
+                let _ = life.stop.send(true);
+                life.exits_at.get_or_insert(now + 1);
             }
+        }
+        let exited: Vec<NodeId> = self
+            .lives
+            .iter()
+            .filter(|(_, l)| l.exits_at.is_some_and(|t| now > t))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in exited {
+            self.end_life(id);
+            self.hosts.daemon_died(&self.members[&id].name);
+            self.net.down(id);
         }
         let off: Vec<NodeId> = {
             let hosts = self.hosts.state();
@@ -647,32 +813,32 @@ impl World {
                 .collect()
         };
         for id in off {
+            // Transient attributes live in /run: a power loss ends them.
+            let attrs = self
+                .scratch
+                .join(&self.members[&id].name)
+                .join("attrs.json");
+            let _ = std::fs::remove_file(attrs);
             let disk = self.disks[&id].after_crash();
             self.disks.insert(id, disk);
             self.end_life(id);
         }
     }
 
+    /// The process of `id` is gone: its runtime is dropped, so its tasks
+    /// end where they stand (they wrote only to the old disk).
     fn end_life(&mut self, id: NodeId) {
         let Some(life) = self.lives.remove(&id) else {
             return;
         };
         tracing::info!(node = id, "the daemon's life ends");
         self.daemons.lock().unwrap().remove(&self.members[&id].name);
-        let _ = life.stop.send(true);
-        // Stops the old life's tasks; they write only to the old disk.
-        tokio::spawn(async move { life.node.shutdown().await });
+        drop(life);
     }
 
-    async fn stop_all(&mut self) {
-        let ids: Vec<NodeId> = self.lives.keys().copied().collect();
-        for id in ids {
-            if let Some(life) = self.lives.remove(&id) {
-                let _ = life.stop.send(true);
-                life.node.shutdown().await;
-            }
-        }
+    fn stop_all(&mut self) {
         self.daemons.lock().unwrap().clear();
+        self.lives.clear();
     }
 }
 
@@ -681,9 +847,15 @@ fn pick(rng: &mut SimRng, ids: &[NodeId]) -> Option<NodeId> {
 }
 
 /// The run's configuration: a few services (sometimes a group, sometimes a
-/// preferred node) and a fence device if `fence_device`; and the resources that must each
-/// run exactly once in the end.
-fn configuration(rng: &mut SimRng, nodes: &[String], fence_device: bool) -> (String, Vec<String>) {
+/// preferred node, sometimes a clone and a promotable clone) and a fence
+/// device if `fence_device`; and the resources with how many hosts each
+/// must run (and be promoted) on in the end, which is also the most it
+/// may ever run on.
+fn configuration(
+    rng: &mut SimRng,
+    nodes: &[String],
+    fence_device: bool,
+) -> (String, BTreeMap<String, Limit>) {
     let mut text = String::from(
         r#"[cluster]
 name = "sim"
@@ -696,13 +868,55 @@ op-defaults = { timeout = "20s" }
         text += &format!("\n[[node]]\nname = \"{n}\"\n");
     }
     let count = rng.range(1, 5);
-    let mut resources = Vec::new();
+    let mut resources = BTreeMap::new();
     for i in 1..=count {
         let id = format!("svc{i}");
         text += &format!(
             "\n[[resource]]\nid = \"{id}\"\nagent = \"ocf:sim:Service\"\nop = [{{ name = \"monitor\", interval = \"2s\", timeout = \"5s\" }}]\n"
         );
-        resources.push(id);
+        resources.insert(id, Limit::PRIMITIVE);
+    }
+    // Clones of two instances (every run has three nodes or more); the
+    // anonymous instances are named as their primitive on every host.
+    if rng.chance(300) {
+        text += r#"
+[[resource]]
+id = "web"
+agent = "ocf:sim:Service"
+op = [{ name = "monitor", interval = "2s", timeout = "5s" }]
+
+[[clone]]
+id = "web-clone"
+of = "web"
+meta = { clone-max = 2 }
+"#;
+        let limit = Limit {
+            active: 2,
+            promoted: 0,
+        };
+        resources.insert("web".into(), limit);
+    }
+    if rng.chance(400) {
+        text += r#"
+[[resource]]
+id = "db"
+agent = "ocf:sim:Service"
+op = [
+  { name = "monitor", interval = "2s", timeout = "5s", role = "Unpromoted" },
+  { name = "monitor", interval = "3s", timeout = "5s", role = "Promoted" },
+]
+
+[[clone]]
+id = "db-clone"
+of = "db"
+promotable = true
+meta = { clone-max = 2, promoted-max = 1 }
+"#;
+        let limit = Limit {
+            active: 2,
+            promoted: 1,
+        };
+        resources.insert("db".into(), limit);
     }
     if count >= 2 && rng.chance(400) {
         text += "\n[[group]]\nid = \"pair\"\nmembers = [\"svc1\", \"svc2\"]\n";
@@ -717,7 +931,7 @@ op-defaults = { timeout = "20s" }
             "\n[[resource]]\nid = \"power\"\nagent = \"stonith:fence_sim\"\nparams = {{ pcmk_host_list = \"{}\" }}\n",
             nodes.join(" ")
         );
-        resources.push("power".into());
+        resources.insert("power".into(), Limit::PRIMITIVE);
     }
     (text, resources)
 }

@@ -3,8 +3,10 @@
 //! evidence"), as production code reads it: the DC's
 //! `PeerView::lease_expired_ms` (what `daemon::settle` recovers by) against
 //! the node's own `MembershipView::lease_left_ms` (what `daemon::lease`
-//! runs resources by). All simulated nodes share one clock, so the drift
-//! margin is slack here, never needed.
+//! runs resources by). In the cluster core's simulation all nodes share
+//! one clock, so the drift margin is slack there; in the whole-daemon
+//! simulation each node's clock runs fast or slow within the bound, and
+//! the margin is what keeps the rule (a bound exceeded is caught there).
 //!
 //! A DC that a newer leader superseded is left out: a majority voted in the
 //! newer term, so nothing it decides from now on can be committed (the
@@ -14,8 +16,11 @@
 //! leader ever seen: one that stepped down again had its majority all the
 //! same.
 
-use tandem_cluster::{MembershipView, NodeId};
+use crate::{MembershipView, NodeId};
 
+/// Checks the views of the nodes alive now, each read by its own clock at
+/// the same true instant; `newest_leader` carries the newest leader's term
+/// from one check to the next.
 pub fn check(views: &[(NodeId, MembershipView)], newest_leader: &mut u64) -> Result<(), String> {
     let leading_now = views.iter().filter(|(_, v)| v.state == "Leader");
     *newest_leader = leading_now
