@@ -137,9 +137,7 @@ impl Replicated {
                 ..
             } => {
                 if !self.is_news(command) {
-                    return CommandResult::Applied {
-                        config_version: self.config_version,
-                    };
+                    return CommandResult::Stale;
                 }
                 let status = self.status.entry(node.clone()).or_default();
                 if op.call_id >= 0 {
@@ -200,7 +198,7 @@ impl Replicated {
                     config_version: self.config_version,
                 };
                 if commands.first().is_some_and(|first| !self.is_news(first)) {
-                    return last;
+                    return CommandResult::Stale;
                 }
                 for c in commands {
                     last = self.apply_inner(c);
@@ -229,6 +227,14 @@ impl Replicated {
         let Some(status) = self.status.get(node) else {
             return false;
         };
+        if status.rejoin != Some(*rejoin) {
+            return false;
+        }
+        // The DC's record of what it is about to send: news while the
+        // node's life it was planned for lasts.
+        if op.call_id < 0 {
+            return true;
+        }
         let newest = status
             .newest_calls
             .get(&op.id)
@@ -242,9 +248,7 @@ impl Replicated {
             .get(&resource.id)
             .and_then(|r| r.ops.get(&op.id))
             .filter(|recorded| recorded.call_id < 0);
-        status.rejoin == Some(*rejoin)
-            && (op.call_id < 0 || op.call_id > newest)
-            && in_flight.is_none_or(|pending| pending.operation == op.operation)
+        op.call_id > newest && in_flight.is_none_or(|pending| pending.operation == op.operation)
     }
 }
 
@@ -420,6 +424,33 @@ mod tests {
         s.apply(&Command::NodeDown { node: "n1".into() });
         s.apply(&web_op("start", 4, Some(8)));
         assert_eq!(last_operation(&s), None);
+    }
+
+    #[test]
+    fn a_pending_record_lands_only_while_the_life_it_was_planned_for_lasts() {
+        let mut s = Replicated::default();
+        s.apply(&rejoined(7));
+        s.apply(&web_op("stop", 20, Some(7)));
+        assert_eq!(
+            s.apply(&web_op("start", -1, Some(7))),
+            CommandResult::Applied { config_version: 0 }
+        );
+        assert_eq!(last_operation(&s), Some("start"));
+        // Planned before the node was recorded down: it lands nowhere
+        // (it would bring back a history that NodeDown ended) and the DC
+        // is told, so it sends nothing.
+        s.apply(&Command::NodeDown { node: "n1".into() });
+        assert_eq!(s.apply(&web_op("start", -1, Some(7))), CommandResult::Stale);
+        assert!(!s.status.contains_key("n1"));
+        // Planned before a rejoin: the new life is probed instead.
+        s.apply(&rejoined(8));
+        assert_eq!(s.apply(&web_op("start", -1, Some(7))), CommandResult::Stale);
+        assert_eq!(last_operation(&s), None);
+        assert_eq!(
+            s.apply(&web_op("start", -1, Some(8))),
+            CommandResult::Applied { config_version: 0 }
+        );
+        assert_eq!(last_operation(&s), Some("start"));
     }
 
     #[test]

@@ -67,10 +67,14 @@ pub enum Command {
     /// only if it is news: made under the node's current rejoin (older
     /// results describe what the rejoin forgot and the DC probes again)
     /// with a call id above every one recorded for that operation since
-    /// (a cleanup does not reset that). `None`: a record the DC makes
-    /// itself (an operation pending), which always lands. A batch that
-    /// begins with a result that does not land is dropped whole (its
-    /// failure record and fail counts describe that result).
+    /// (a cleanup does not reset that). A record the DC makes itself (an
+    /// operation pending, call id below 0) carries the rejoin it was
+    /// planned under and lands while that is the node's current one: not
+    /// after the node was recorded down or rejoined (its history was
+    /// reset; the DC then sends nothing). `None`: always lands. A batch
+    /// that begins with a record that does not land is dropped whole (its
+    /// failure record and fail counts describe that result), and the
+    /// answer is [`CommandResult::Stale`].
     RecordOp {
         node: String,
         resource: ResourceAgent,
@@ -171,6 +175,9 @@ pub enum CommandResult {
     Applied { config_version: u64 },
     /// Not applied: the configuration changed since the writer read it.
     Conflict { expected: u64, actual: u64 },
+    /// Not applied: an operation record that is no longer news (see
+    /// [`Command::RecordOp`]).
+    Stale,
 }
 
 impl fmt::Display for CommandResult {
@@ -180,6 +187,7 @@ impl fmt::Display for CommandResult {
             CommandResult::Conflict { expected, actual } => {
                 write!(f, "conflict(expected {expected}, actual {actual})")
             }
+            CommandResult::Stale => write!(f, "stale"),
         }
     }
 }

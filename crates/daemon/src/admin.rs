@@ -154,6 +154,10 @@ async fn edit(node: &ClusterNode, role: Role, req: EditRequest) -> Reply {
                     format!("configuration changed concurrently twice (expected version {expected}, it is now {actual}); nothing changed, try again"),
                 )
             }
+            // Only operation records can be stale.
+            Ok(CommandResult::Stale) => {
+                return error(StatusCode::CONFLICT, "nothing changed (stale)".to_string())
+            }
             Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         }
     }

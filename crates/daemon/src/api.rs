@@ -434,6 +434,10 @@ async fn commit(node: &ClusterNode, command: Command) -> Reply {
             StatusCode::CONFLICT,
             format!("configuration changed concurrently: expected version {expected}, it is now {actual}; re-read and retry"),
         ),
+        Ok(CommandResult::Stale) => error(
+            StatusCode::CONFLICT,
+            "an operation record that is no longer news: nothing changed",
+        ),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 // tokio's clock: the same in production, virtual under a paused runtime.
-use tandem_cluster::{ClusterNode, Command, MembershipView, Replicated};
+use tandem_cluster::{ClusterNode, Command, CommandResult, MembershipView, Replicated};
 use tandem_model::Cluster;
 use tandem_scheduler::Action;
 use tokio::time::Instant;
@@ -469,18 +469,26 @@ impl Controller {
                         };
                         let pending = (request.needs_lease()
                             && oprecord::is_recorded(&request.action))
-                        .then(|| oprecord::pending(&request, &node, chrono_now()));
+                        .then(|| {
+                            let rejoin = planned_rejoin(state, &node);
+                            oprecord::pending(&request, &node, rejoin, chrono_now())
+                        });
                         let recorder = self.node.clone();
                         let dispatch = self.dispatch(node, request);
                         calls.spawn(
                             async move {
                                 // Recorded before it is sent: a successor DC
                                 // then knows it may be active there.
-                                if let Some(pending) = pending {
-                                    if let Err(e) = recorder.propose_as_leader(pending).await {
-                                        let why = format!("cannot record it as pending: {e}");
-                                        return (i, Done::Op(Err(Unreached::before_sending(why))));
-                                    }
+                                let recorded = match pending {
+                                    None => Ok(()),
+                                    Some(pending) => match recorder.propose_as_leader(pending).await {
+                                        Ok(CommandResult::Stale) => Err("its node was recorded down or rejoined since it was planned".to_string()),
+                                        Ok(_) => Ok(()),
+                                        Err(e) => Err(format!("cannot record it as pending: {e}")),
+                                    },
+                                };
+                                if let Err(why) = recorded {
+                                    return (i, Done::Op(Err(Unreached::before_sending(why))));
                                 }
                                 (i, Done::Op(dispatch.await.map(Box::new)))
                             }
@@ -511,7 +519,8 @@ impl Controller {
                     if u.node.is_empty() || !oprecord::is_recorded(&a.task) {
                         tracing::warn!(resource = %a.target, "{} not sent or unanswered: {}", a.task, u.why);
                     } else if let Some((_, request)) = &requests[i] {
-                        self.record_unknown(&u, request).await;
+                        self.record_unknown(&u, request, planned_rejoin(state, &u.node))
+                            .await;
                     }
                     continue;
                 }
@@ -579,9 +588,9 @@ impl Controller {
     /// node lost meanwhile is settled by fencing, its watchdog or an
     /// operator, never taken for one that left running nothing (an empty
     /// history would have said so).
-    async fn record_unknown(&self, u: &Unreached, request: &ExecRequest) {
+    async fn record_unknown(&self, u: &Unreached, request: &ExecRequest, rejoin: u64) {
         tracing::warn!(node = %u.node, resource = %u.resource, "no result: {}; its state there is unknown until probed again", u.why);
-        let unknown = oprecord::pending(request, &u.node, chrono_now());
+        let unknown = oprecord::pending(request, &u.node, rejoin, chrono_now());
         if let Err(e) = self.propose(unknown).await {
             tracing::warn!("cannot record the unknown state: {e}");
         }
@@ -653,4 +662,11 @@ fn world(view: &MembershipView, state: &Replicated) -> impl PartialEq {
 
 fn chrono_now() -> i64 {
     crate::executor::now_s()
+}
+
+/// The rejoin of `node` a transition was planned under (0: none recorded,
+/// which no executor's life matches): what its pending records carry, so
+/// they land only while that life lasts.
+fn planned_rejoin(state: &Replicated, node: &str) -> u64 {
+    state.status.get(node).and_then(|s| s.rejoin).unwrap_or(0)
 }

@@ -185,8 +185,15 @@ pub fn record(outcome: &Outcome, state: &Replicated, now_s: i64, start_is_fatal:
 /// `record-pending`): the operation as pending (op-status -1), replaced by
 /// its result once that comes back. A DC that took over from one that
 /// dispatched it and never recorded the result sees it as possibly active
-/// there and probes, instead of starting the resource a second time.
-pub fn pending(request: &crate::executor::ExecRequest, node: &str, now_s: i64) -> Command {
+/// there and probes, instead of starting the resource a second time. It
+/// carries `rejoin`, the node's life the operation was planned for: once
+/// that node is recorded down or rejoins, it no longer lands.
+pub fn pending(
+    request: &crate::executor::ExecRequest,
+    node: &str,
+    rejoin: u64,
+    now_s: i64,
+) -> Command {
     let mut op = history_op(
         &request.resource.id,
         &request.action,
@@ -208,7 +215,7 @@ pub fn pending(request: &crate::executor::ExecRequest, node: &str, now_s: i64) -
         resource: request.resource.clone(),
         op: Box::new(op),
         forget: Vec::new(),
-        rejoin: None,
+        rejoin: Some(rejoin),
     }
 }
 
