@@ -114,16 +114,65 @@ pub fn run(args: Args) -> Result<()> {
     let exe = std::env::current_exe()?;
     let admin = demo.conn.admin.display();
     let p = demo.ports;
-    println!("\nThrough the load balancer on node1 (every node runs one, on 127.0.0.N):\n  http://127.0.0.1:{web}/  the web service, spread over all nodes\n  http://127.0.0.1:{site}/  the fail-over service, now on {node}\nTry, in another terminal:\n  export TANDEM_ADMIN={admin}\n  {exe} status\n  for i in 1 2 3 4 5 6; do curl -s http://127.0.0.1:{web}/; done\n  {exe} node drain node2        (traffic leaves node2 gracefully, then it goes to standby)\n  {exe} node undrain node2\n  {exe} node standby {node}      (the fail-over service moves)\n  kill -9 <pid of a daemon> and run status again (pids: {pids})\nCtrl-C stops the cluster.",
+    println!("\nThrough the load balancer on node1 (every node runs one, on 127.0.0.N):\n  http://127.0.0.1:{web}/  the web service, spread over all nodes\n  http://127.0.0.1:{site}/  the fail-over service, now on {node}\nTry, in another terminal:\n  export TANDEM_ADMIN={admin}\n  {exe} status\n  for i in 1 2 3 4 5 6; do curl -s http://127.0.0.1:{web}/; done\n  {exe} node drain node2        (traffic leaves node2 gracefully, then it goes to standby)\n  {exe} node undrain node2      (out of standby, taking traffic again)\n  {exe} node standby {node}      (the fail-over service moves)\n  {exe} node unstandby {node}    (stickiness keeps the service where it went)\n  kill -9 <pid of a daemon>     (pids: {pids}; the DC fences that node and recovers\n                                its services; the demo starts the daemon again after\n                                {restart} s, as systemd would)\nLogs: {dir}/node1.log .. node3.log (kept after Ctrl-C with TANDEM_DEMO_KEEP=1).\nCtrl-C stops the cluster.",
         exe = exe.display(),
         pids = demo.children.iter().map(|(n, c)| format!("{n}={}", c.id())).collect::<Vec<_>>().join(" "),
+        restart = RESTART_AFTER.as_secs(),
+        dir = demo.dir.display(),
         web = p.lb_web, site = p.lb_site);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(tokio::signal::ctrl_c())?;
-    println!("stopping the demo cluster");
-    Ok(())
+    rt.block_on(supervise(demo))
+}
+
+/// How long a daemon that exited waits before the demo starts it again
+/// (systemd's `Restart=on-failure` with `RestartSec=5`).
+const RESTART_AFTER: Duration = Duration::from_secs(5);
+
+/// Until Ctrl-C, starts again every daemon that exited (killed by the
+/// user, or "powered off" by the demo's fence device), as systemd would on
+/// a real node, so that the cluster comes back whole.
+async fn supervise(mut demo: Demo) -> Result<()> {
+    let mut exited: Vec<(String, Instant)> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            stop = &mut ctrl_c => {
+                stop?;
+                println!("stopping the demo cluster");
+                return Ok(());
+            }
+            _ = tick.tick() => {}
+        }
+        for (name, child) in &mut demo.children {
+            let gone = exited.iter().any(|(n, _)| n == name);
+            if let (false, Ok(Some(status))) = (gone, child.try_wait()) {
+                println!(
+                    "{name}'s daemon exited ({status}); starting it again in {} s",
+                    RESTART_AFTER.as_secs()
+                );
+                exited.push((name.clone(), Instant::now() + RESTART_AFTER));
+            }
+        }
+        let due: Vec<String> = exited
+            .iter()
+            .filter(|(_, at)| Instant::now() >= *at)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in due {
+            exited.retain(|(n, _)| *n != name);
+            let config = demo.dir.join(format!("{name}.toml"));
+            let child = spawn_daemon(&config)?;
+            std::fs::write(demo.dir.join(format!("{name}.pid")), child.id().to_string())?;
+            println!("{name}'s daemon started again (pid {})", child.id());
+            if let Some((_, slot)) = demo.children.iter_mut().find(|(n, _)| *n == name) {
+                *slot = child;
+            }
+        }
+    }
 }
 
 fn start() -> Result<Demo> {
