@@ -215,6 +215,46 @@ fn resources_and_constraints_are_edited_moved_planned_and_bad_imports_change_not
         "a rejected import changed the configuration"
     );
 
+    // A file exported before someone else's change is refused instead of
+    // undoing it; --force applies it all the same.
+    let exported = c.dir.join("exported.toml");
+    std::fs::write(&exported, &export).unwrap();
+    ok(&c, &["resource", "create", "late", "ocf:pacemaker:Dummy"]);
+    let stale = c.tandem(&["config", "apply", exported.to_str().unwrap()]);
+    assert!(!stale.status.success());
+    assert!(
+        stderr(&stale).contains(&format!("was exported at config version {before}")),
+        "{}",
+        stderr(&stale)
+    );
+    assert!(json(&c, &["resource", "show", "late"]).is_array());
+    ok(
+        &c,
+        &["config", "apply", "--force", exported.to_str().unwrap()],
+    );
+    let ids = |c: &ProcessCluster| -> Vec<String> {
+        let shown = json(c, &["resource", "show"]);
+        let all = shown.as_array().cloned().unwrap_or_default();
+        all.iter()
+            .filter_map(|r| r["id"].as_str().map(String::from))
+            .collect()
+    };
+    eventually(
+        "--force applied the exported file: late is stopped and gone",
+        || ids(&c) == ["vip", "site", "web"],
+    );
+    // An empty file would delete everything: refused without --force.
+    let empty = c.dir.join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    let wiped = c.tandem(&["config", "apply", empty.to_str().unwrap()]);
+    assert!(!wiped.status.success());
+    assert!(
+        stderr(&wiped).contains("would delete 2 of the 2 resources"),
+        "{}",
+        stderr(&wiped)
+    );
+    assert_eq!(ids(&c), ["vip", "site", "web"]);
+
     ok(&c, &["resource", "delete", "site"]);
     eventually("only vip is left, and no constraint naming web", || {
         json(&c, &["resource", "show"]).as_array().map(Vec::len) == Some(1)

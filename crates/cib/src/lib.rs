@@ -37,7 +37,7 @@ mod xml;
 
 pub use depth::MAX_ELEMENT_DEPTH;
 pub use error::{CibError, Problem, MAX_PROBLEMS};
-pub use write::{write_cib, VALIDATE_WITH};
+pub use write::{write_cib, write_cib_at_version, TANDEM_CLIENT, VALIDATE_WITH};
 
 use roxmltree::{Document, Node, ParsingOptions};
 use tandem_model::Cluster;
@@ -73,6 +73,25 @@ pub fn parse_cib(text: &str) -> Result<Cluster, CibError> {
         unsupported,
         ..cluster
     })
+}
+
+/// The tandem configuration version a CIB was exported at
+/// ([`write_cib_at_version`]), if tandem exported it: its `epoch` when
+/// `update-client` is tandem's. `None` for any other document.
+pub fn tandem_version(text: &str) -> Option<u64> {
+    if text.len() > MAX_CIB_BYTES || depth::too_deep_at(text).is_some() {
+        return None;
+    }
+    let options = ParsingOptions {
+        allow_dtd: false,
+        ..ParsingOptions::default()
+    };
+    let doc = Document::parse_with_options(text, options).ok()?;
+    let cib = doc.root_element();
+    if cib.attribute("update-client") != Some(TANDEM_CLIENT) {
+        return None;
+    }
+    cib.attribute("epoch")?.parse().ok()
 }
 
 fn syntax_error(error: roxmltree::Error) -> CibError {

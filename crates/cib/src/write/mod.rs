@@ -9,7 +9,9 @@
 //! model does not keep (nvpairs, expressions) are generated and never
 //! collide with the model's ids: the document is rendered twice, the first
 //! pass only collecting those ids. The CIB's version counters (epoch,
-//! num_updates, admin_epoch) are not in the model and start at 1/0/0.
+//! num_updates, admin_epoch) are not in the model and start at 1/0/0; a
+//! configuration exported from a running cluster carries its version as
+//! the epoch ([`write_cib_at_version`]).
 //!
 //! Modules: `xml` (element builder, escaping, ids), `sets` (attribute sets
 //! and rules), `resources`, `constraints`, `status`; the small
@@ -37,13 +39,27 @@ pub const VALIDATE_WITH: &str = "pacemaker-3.9";
 /// Features the source had but the model does not hold (listed in
 /// [`Cluster::unsupported`]) are named in a comment before `<cib>`.
 pub fn write_cib(cluster: &Cluster) -> String {
-    let (_, model_ids) = render(cluster, HashSet::new());
-    render(cluster, model_ids).0
+    let (_, model_ids) = render(cluster, HashSet::new(), None);
+    render(cluster, model_ids, None).0
 }
+
+/// The same for the configuration a running tandem cluster holds at
+/// `config_version`: the epoch carries that version and
+/// `update-client="tandem"` says so, so that an import of the file can
+/// tell which version it was based on ([`crate::tandem_version`]; a
+/// Pacemaker CIB's epoch counts Pacemaker's changes, not tandem's).
+pub fn write_cib_at_version(cluster: &Cluster, config_version: u64) -> String {
+    let (_, model_ids) = render(cluster, HashSet::new(), Some(config_version));
+    render(cluster, model_ids, Some(config_version)).0
+}
+
+/// What `update-client` says on a CIB that tandem exported.
+pub const TANDEM_CLIENT: &str = "tandem";
 
 fn render<'a>(
     cluster: &'a Cluster,
     reserved: HashSet<Cow<'a, str>>,
+    version: Option<u64>,
 ) -> (String, HashSet<Cow<'a, str>>) {
     let mut out = Out::avoiding(reserved);
     for note in &cluster.unsupported {
@@ -52,9 +68,10 @@ fn render<'a>(
     let s = &cluster.status;
     let el = El::new("cib")
         .attr("validate-with", VALIDATE_WITH)
-        .attr("epoch", "1")
+        .attr("epoch", version.unwrap_or(1).to_string())
         .attr("num_updates", "0")
         .attr("admin_epoch", "0")
+        .opt("update-client", version.map(|_| TANDEM_CLIENT))
         .attr("have-quorum", if s.have_quorum { "1" } else { "0" })
         .opt("dc-uuid", s.dc_uuid.as_deref())
         .opt("execution-date", s.execution_date.map(|d| d.to_string()))
