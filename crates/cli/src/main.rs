@@ -32,12 +32,82 @@ fn main() -> ExitCode {
     if let Some(code) = cmd::agent::run_shim_if_invoked_as_one() {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
-    let cli = Cli::parse();
+    let (args, json) = json_anywhere(std::env::args_os().collect());
+    let cli = Cli::parse_from(args);
+    if !cli.command.serves() {
+        // A command whose output is piped into `head` ends quietly when
+        // `head` exits, as every Unix filter does (Rust ignores SIGPIPE,
+        // and a write then fails and `println!` panics). Servers keep
+        // ignoring it: a peer that closes a socket must not kill them.
+        // SAFETY: no other thread runs yet; SIG_DFL is a valid handler.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match cmd::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if json => {
+            let error = serde_json::json!({ "error": format!("{e:#}") });
+            println!("{error}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--json` is accepted anywhere on the line (`tandem --json status` as
+/// well as `tandem status --json`): it is moved to the end, before a `--`
+/// if there is one, where every command that prints JSON takes it.
+/// Returns the arguments and whether `--json` was given.
+fn json_anywhere(mut args: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>, bool) {
+    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let before = args.len();
+    let mut i = 0;
+    let mut kept_end = end;
+    while i < kept_end {
+        if args[i] == "--json" {
+            args.remove(i);
+            kept_end -= 1;
+        } else {
+            i += 1;
+        }
+    }
+    let json = args.len() < before;
+    if json {
+        args.insert(kept_end, "--json".into());
+    }
+    (args, json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_anywhere;
+
+    fn hoisted(line: &str) -> (String, bool) {
+        let args = line.split(' ').map(Into::into).collect();
+        let (args, json) = json_anywhere(args);
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        (args.join(" "), json)
+    }
+
+    #[test]
+    fn json_moves_to_the_end_of_the_line_before_a_double_dash() {
+        assert_eq!(
+            hoisted("tandem --json status"),
+            ("tandem status --json".into(), true)
+        );
+        assert_eq!(
+            hoisted("tandem resource --json show vip"),
+            ("tandem resource show vip --json".into(), true)
+        );
+        assert_eq!(
+            hoisted("tandem --json agent run x -- --json"),
+            ("tandem agent run x --json -- --json".into(), true)
+        );
+        assert_eq!(hoisted("tandem status"), ("tandem status".into(), false));
     }
 }

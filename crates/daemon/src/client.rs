@@ -51,7 +51,13 @@ impl ApiClient {
             path: path.to_path_buf(),
             detail,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound => "; name the cluster's admin file with --admin FILE or TANDEM_ADMIN (`tandem cluster setup` writes admin.toml; `tandem demo` prints the export line to use)",
+                _ => "",
+            };
+            file_err(format!("{e}{hint}"))
+        })?;
         let mut file: AdminFile = toml::from_str(&text).map_err(|e| file_err(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut file.tls.ca, &mut file.tls.cert, &mut file.tls.key] {

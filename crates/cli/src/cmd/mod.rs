@@ -172,6 +172,17 @@ pub enum PropertyCommand {
     List(status::Conn),
 }
 
+impl Command {
+    /// Whether the command serves (a daemon, the demo cluster, a load
+    /// balancer) rather than answers and exits.
+    pub fn serves(&self) -> bool {
+        matches!(
+            self,
+            Command::Daemon(_) | Command::Witness(_) | Command::Demo(_) | Command::Lb(_)
+        )
+    }
+}
+
 pub fn run(command: Command) -> Result<()> {
     match command {
         Command::Simulate(args) => simulate::run(args),
