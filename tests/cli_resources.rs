@@ -47,9 +47,9 @@ fn constraint_ids(c: &ProcessCluster) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|c| {
-            // The model's enum: {"Location": {"id": ...}}.
-            let inner = c.as_object().unwrap().values().next().unwrap();
-            inner["id"].as_str().unwrap().to_string()
+            // As the configuration format writes it, with its kind.
+            assert!(c["kind"].is_string(), "{c}");
+            c["id"].as_str().unwrap().to_string()
         })
         .collect()
 }

@@ -138,7 +138,9 @@ fn order(words: &[String]) -> Result<Edit> {
 fn list(conn: &Conn) -> Result<()> {
     let constraints = super::status::running(conn)?.config.constraints;
     if conn.json {
-        println!("{}", serde_json::to_string_pretty(&constraints)?);
+        let shown: Vec<serde_json::Value> =
+            constraints.iter().map(as_json).collect::<Result<_>>()?;
+        println!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(());
     }
     if constraints.is_empty() {
@@ -150,9 +152,43 @@ fn list(conn: &Conn) -> Result<()> {
     Ok(())
 }
 
+/// The table name of `c`'s kind in the configuration format.
+fn kind(c: &Constraint) -> &'static str {
+    match c {
+        Constraint::Location(_) => "location",
+        Constraint::Colocation(_) => "colocation",
+        Constraint::Order(_) => "order",
+        Constraint::Ticket(_) => "ticket",
+    }
+}
+
+/// `c` as JSON in the shape the configuration format gives it (the
+/// fields of its `[[location]]`, `[[colocation]]`, … table, documented in
+/// docs/config-format.md), with its `kind`.
+fn as_json(c: &Constraint) -> Result<serde_json::Value> {
+    let mut alone = tandem_model::Cluster::default();
+    alone.config.constraints.push(c.clone());
+    let text = tandem_model::native::to_toml(&alone);
+    let doc: toml::Table = toml::from_str(&text)?;
+    let table = doc
+        .get(kind(c))
+        .and_then(|v| v.as_array())
+        .and_then(|tables| tables.first())
+        .cloned()
+        .with_context(|| {
+            format!(
+                "constraint {} did not write as a [[{}]] table",
+                c.id(),
+                kind(c)
+            )
+        })?;
+    let mut json = serde_json::to_value(table)?;
+    json["kind"] = kind(c).into();
+    Ok(json)
+}
+
 fn describe(c: &Constraint) -> String {
-    let score =
-        |s: Option<tandem_model::Score>| s.map_or("rule".to_string(), |s| s.value().to_string());
+    let score = |s: Option<tandem_model::Score>| s.map_or("rule".to_string(), |s| s.to_string());
     match c {
         Constraint::Location(l) => {
             let target = match &l.target {
@@ -176,7 +212,7 @@ fn describe(c: &Constraint) -> String {
             "colocation {} with {} score {}",
             c.rsc.as_deref().unwrap_or("(sets)"),
             c.with_rsc.as_deref().unwrap_or("(sets)"),
-            c.score.value()
+            c.score
         ),
         Constraint::Order(o) => format!(
             "order     {} {} then {} {} ({:?})",
@@ -215,5 +251,27 @@ mod tests {
             }
         );
         assert!(order(&words("a b c")).is_err());
+    }
+
+    #[test]
+    fn constraints_show_as_the_configuration_writes_them() {
+        let text = "[[node]]\nname = \"n1\"\n\n[[resource]]\nid = \"vip\"\nagent = \"ocf:heartbeat:IPaddr2\"\n\n\
+                    [[resource]]\nid = \"web\"\nagent = \"ocf:heartbeat:apache\"\n\n\
+                    [[location]]\nid = \"vip-on-n1\"\nresource = \"vip\"\nnode = \"n1\"\nscore = \"INFINITY\"\n\n\
+                    [[colocation]]\nid = \"web-with-vip\"\nresource = \"web\"\nwith = \"vip\"\nscore = \"INFINITY\"\n";
+        let cluster = tandem_model::native::parse_toml(text).unwrap();
+        let [location, colocation] = &cluster.config.constraints[..] else {
+            panic!("two constraints: {:?}", cluster.config.constraints);
+        };
+        let json = as_json(location).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "location", "id": "vip-on-n1", "resource": "vip", "node": "n1", "score": "INFINITY"})
+        );
+        assert_eq!(as_json(colocation).unwrap()["with"], "vip");
+        assert_eq!(
+            describe(colocation),
+            "colocation web with vip score INFINITY"
+        );
     }
 }
