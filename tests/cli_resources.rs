@@ -26,7 +26,12 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 /// Runs the CLI; panics with its stderr unless it succeeded.
 fn ok(c: &ProcessCluster, args: &[&str]) -> String {
     let out = c.tandem(args);
-    assert!(out.status.success(), "tandem {args:?}: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "tandem {args:?}: {}{}",
+        stderr(&out),
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -171,6 +176,17 @@ fn resources_and_constraints_are_edited_moved_planned_and_bad_imports_change_not
         placed[0]["planned"]["Started"][0] == "node2"
             && placed[0]["constraints"][0] == "cli-ban-vip-on-node1"
     });
+    // A move the scheduler would not make fails at once, naming why.
+    let started = Instant::now();
+    let banned = c.tandem(&["resource", "move", "vip", "node1", "--wait", "20"]);
+    assert!(!banned.status.success());
+    assert!(
+        stderr(&banned).contains("cli-ban-vip-on-node1 bans it there"),
+        "{}",
+        stderr(&banned)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "it waited");
+    assert!(!constraint_ids(&c).contains(&"cli-prefer-vip".to_string()));
     ok(&c, &["resource", "clear", "vip"]);
     eventually("clear removes the ban", || {
         !constraint_ids(&c).iter().any(|id| id.starts_with("cli-"))

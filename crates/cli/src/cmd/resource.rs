@@ -319,6 +319,51 @@ fn runs_on(r: &Value, node: &str) -> bool {
         .any(|(_, nodes)| nodes.as_array().into_iter().flatten().any(|n| n == node))
 }
 
+/// The primitives resource `id` is made of (itself if it is one, or if
+/// the configuration does not have it: the edit will say so).
+fn primitive_ids(cluster: &tandem_model::Cluster, id: &str) -> Vec<String> {
+    let found = cluster.config.resources.iter().find_map(|r| match r {
+        _ if r.id() == id => Some(r),
+        tandem_model::Resource::Clone(c) if c.child.id() == id => Some(&*c.child),
+        _ => None,
+    });
+    found.map_or_else(
+        || vec![id.to_string()],
+        |r| r.primitives().iter().map(|p| p.id.clone()).collect(),
+    )
+}
+
+/// Whether a preview's placement (primitive → role → nodes) has every one
+/// of `primitives` on `node` (for a clone: an instance).
+fn all_placed_on(placement: &Value, primitives: &[String], node: &str) -> bool {
+    primitives.iter().all(|p| {
+        placement[p]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .any(|(_, n)| n.as_array().into_iter().flatten().any(|n| n == node))
+    })
+}
+
+/// The location constraints that ban resource `id` from `node`.
+fn bans_on<'a>(cluster: &'a tandem_model::Cluster, id: &str, node: &str) -> Vec<&'a str> {
+    cluster
+        .config
+        .constraints
+        .iter()
+        .filter_map(|c| match c {
+            tandem_model::Constraint::Location(l)
+                if matches!(&l.target, tandem_model::LocationTarget::Resource(r) if r == id)
+                    && tandem_daemon::edit::location_node(l).is_some_and(|n| n == node)
+                    && l.score.is_some_and(|s| s.is_neg_infinity()) =>
+            {
+                Some(l.id.as_str())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn move_to(
     conn: &Conn,
     id: &str,
@@ -332,14 +377,24 @@ fn move_to(
         ..conn.clone()
     };
     let until = until(lifetime)?;
-    call_edit(
-        &quiet,
-        &Edit::Move {
-            id: id.into(),
-            node: node.into(),
-            until,
-        },
-    )?;
+    let edit = Edit::Move {
+        id: id.into(),
+        node: node.into(),
+        until,
+    };
+    // A move onto a node the resource is banned from is refused at once
+    // rather than waited out (a preview alone would also refuse moves
+    // that a transition in progress only delays).
+    let cluster = super::status::running(conn)?;
+    let bans = bans_on(&cluster, id, node);
+    if !bans.is_empty() {
+        bail!(
+            "{id} cannot move to {node}: {} bans it there (`tandem resource clear {id} --node {node}` lifts it); nothing changed",
+            bans.join(", ")
+        );
+    }
+    let primitives = primitive_ids(&cluster, id);
+    call_edit(&quiet, &edit)?;
     let constraint = format!("cli-prefer-{id}");
     if !conn.json {
         println!("{constraint}: {id} prefers {node}; waiting for it to run there");
@@ -376,12 +431,7 @@ fn move_to(
             Some(json!({ "edit": clear, "dry_run": true })),
         )?;
         let after = &preview["plan"]["placement"][id];
-        let stays = after
-            .as_object()
-            .into_iter()
-            .flatten()
-            .any(|(_, n)| n.as_array().into_iter().flatten().any(|n| n == node));
-        if !stays {
+        if !all_placed_on(&preview["plan"]["placement"], &primitives, node) {
             warning = Some(format!(
                 "without {constraint} the scheduler places {id} {}: resource-stickiness does not hold it on {node} (use --keep-constraint or --lifetime to keep it there)",
                 match placement(&json!({ "planned": after })).as_str() {
