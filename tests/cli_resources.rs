@@ -176,6 +176,11 @@ fn resources_and_constraints_are_edited_moved_planned_and_bad_imports_change_not
         placed[0]["planned"]["Started"][0] == "node2"
             && placed[0]["constraints"][0] == "cli-ban-vip-on-node1"
     });
+    // A group shows where its members run, and them.
+    let site = json(&c, &["resource", "show", "site"]);
+    assert_eq!(site[0]["members"], serde_json::json!(["web"]), "{site}");
+    assert_eq!(site[1]["id"], "web", "{site}");
+    assert_eq!(site[0]["planned"], site[1]["planned"], "{site}");
     // A move the scheduler would not make fails at once, naming why.
     let started = Instant::now();
     let banned = c.tandem(&["resource", "move", "vip", "node1", "--wait", "20"]);

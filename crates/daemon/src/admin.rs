@@ -54,7 +54,10 @@ pub struct ResourceInfo {
     pub params: BTreeMap<String, String>,
     pub meta: BTreeMap<String, String>,
     pub ops: Vec<String>,
-    /// Where it is active now: role → nodes (from the recorded operations).
+    /// For a group or clone: the primitives it holds.
+    pub members: Vec<String>,
+    /// Where it is active now: role → nodes (from the recorded operations;
+    /// for a group or clone, wherever one of its primitives is).
     pub current: serde_json::Value,
     /// Where the scheduler places it.
     pub planned: serde_json::Value,
@@ -238,12 +241,23 @@ async fn resources(node: &ClusterNode) -> Reply {
     let (current, planned) = (t.current.placement_json(), t.revised.placement_json());
     let mut out = Vec::new();
     for r in &cluster.config.resources {
+        let held: Vec<String> = r.primitives().iter().map(|p| p.id.clone()).collect();
         for (info, parent) in entries(r) {
             let id = info.id.clone();
+            let members = if info.kind == "primitive" {
+                Vec::new()
+            } else {
+                held.clone()
+            };
+            let of = |placement: &serde_json::Value| match members.is_empty() {
+                true => placement["resources"][&id].clone(),
+                false => merged(&placement["resources"], &members),
+            };
             out.push(ResourceInfo {
                 parent,
-                current: current["resources"][&id].clone(),
-                planned: planned["resources"][&id].clone(),
+                current: of(&current),
+                planned: of(&planned),
+                members,
                 recorded: state.status.values().any(|s| s.resources.contains_key(&id)),
                 constraints: cluster
                     .config
@@ -258,6 +272,34 @@ async fn resources(node: &ClusterNode) -> Reply {
         }
     }
     json(StatusCode::OK, &out)
+}
+
+/// Where any of `ids` is, from a placement (primitive → role → nodes):
+/// role → nodes; null when none of them has an entry.
+fn merged(placement: &serde_json::Value, ids: &[String]) -> serde_json::Value {
+    let mut roles: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut any = false;
+    for id in ids {
+        let Some(by_role) = placement[id].as_object() else {
+            continue;
+        };
+        any = true;
+        for (role, nodes) in by_role {
+            let at = roles.entry(role.clone()).or_default();
+            at.extend(
+                nodes
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|n| n.as_str().map(String::from)),
+            );
+        }
+    }
+    if any {
+        serde_json::json!(roles)
+    } else {
+        serde_json::Value::Null
+    }
 }
 
 /// A resource and, for a group or clone, what it holds, with its parent.
@@ -276,6 +318,7 @@ fn entries(r: &Resource) -> Vec<(ResourceInfo, Option<String>)> {
         params: BTreeMap::new(),
         meta,
         ops: Vec::new(),
+        members: Vec::new(),
         current: serde_json::Value::Null,
         planned: serde_json::Value::Null,
         recorded: false,

@@ -227,7 +227,17 @@ fn find(conn: &Conn, id: &str) -> Result<Value> {
 
 fn show(conn: &Conn, id: Option<&str>) -> Result<()> {
     let list: Vec<Value> = match id {
-        Some(id) => vec![find(conn, id)?],
+        // A group or clone with what it holds.
+        Some(id) => {
+            let held: Vec<Value> = resources(conn)?
+                .into_iter()
+                .filter(|r| r["id"] == id || r["parent"] == id)
+                .collect();
+            if held.is_empty() {
+                bail!("no resource {id:?} in the configuration");
+            }
+            held
+        }
         None => resources(conn)?,
     };
     if conn.json {
