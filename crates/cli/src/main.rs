@@ -84,6 +84,29 @@ fn json_anywhere(mut args: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>,
 mod tests {
     use super::json_anywhere;
 
+    /// Every argument of every command says what it is in `--help`.
+    #[test]
+    fn every_argument_has_help() {
+        fn missing(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    out.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                missing(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut out = Vec::new();
+        missing(
+            &<super::Cli as clap::CommandFactory>::command(),
+            "tandem",
+            &mut out,
+        );
+        assert!(out.is_empty(), "arguments without help: {out:#?}");
+    }
+
     fn hoisted(line: &str) -> (String, bool) {
         let args = line.split(' ').map(Into::into).collect();
         let (args, json) = json_anywhere(args);

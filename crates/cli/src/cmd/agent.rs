@@ -20,17 +20,30 @@ pub enum AgentCommand {
     MetaData(MetaArgs),
     /// Create crm_attribute, crm_master, attrd_updater, crm_node and
     /// crm_resource in DIR as symlinks to this binary.
-    InstallShims { dir: PathBuf },
+    InstallShims {
+        /// Where to put them (agents get it as HA_SBIN_DIR).
+        dir: PathBuf,
+    },
     /// Write the built-in demo agents as OCF scripts under OCF_ROOT
     /// (`resource.d/tandem/HttpService`, `resource.d/tandem/LoopbackVip`).
-    InstallBuiltin { ocf_root: PathBuf },
+    InstallBuiltin {
+        /// The OCF root to write under (Debian's is /usr/lib/ocf).
+        ocf_root: PathBuf,
+    },
     /// Run a built-in agent's action with the OCF environment (what the
     /// installed scripts call).
-    Builtin { agent: String, action: String },
+    Builtin {
+        /// `HttpService` or `LoopbackVip`.
+        agent: String,
+        /// The OCF action (start, stop, monitor, meta-data, ...).
+        action: String,
+    },
     /// Serve the demo HTTP service in the foreground (started by HttpService).
     ServeHttp {
+        /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         bind: String,
+        /// The port to listen on.
         #[arg(long)]
         port: u16,
     },
@@ -56,6 +69,7 @@ pub struct Common {
     /// Operation timeout ("20s", "500ms", "1min").
     #[arg(long, default_value = "20s")]
     timeout: String,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -95,6 +109,7 @@ pub struct FenceArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct MetaArgs {
+    /// class:provider:type (ocf), or lsb:NAME, systemd:NAME, stonith:NAME.
     agent: String,
     #[command(flatten)]
     common: Common,

@@ -20,17 +20,24 @@ pub enum ClusterCommand {
     /// Join with a token from `cluster init`: fetches this node's
     /// certificate and settings from the init node into DIR.
     Join {
+        /// The token `cluster init` printed for this node.
         #[arg(long)]
         token: String,
+        /// Where to write its certificate and settings.
         #[arg(long, default_value = "tandem-cluster")]
         dir: PathBuf,
     },
     /// Issue a client certificate from the cluster CA (DIR/ca.key) and an
     /// admin file `DIR/NAME.toml` for it.
     Cert {
+        /// Whose certificate: names the file DIR/NAME.toml and the
+        /// certificate's subject.
         name: String,
+        /// What it may do: admin (everything), operator (move, standby,
+        /// cleanup, properties), read-only.
         #[arg(long, value_parser = ["admin", "operator", "read-only"])]
         role: String,
+        /// The cluster's directory (with ca.key); the files go there.
         #[arg(long, default_value = "tandem-cluster")]
         dir: PathBuf,
     },
@@ -56,8 +63,10 @@ pub struct InitArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct SetupArgs {
+    /// The cluster's name.
     #[arg(long)]
     pub name: String,
+    /// Where to write the CA, certificates and settings files.
     #[arg(long)]
     pub dir: PathBuf,
     /// A witness (votes, never DC, never runs resources): NAME=HOST:PORT.

@@ -36,6 +36,7 @@ pub enum ConfigCommand {
     /// Print the running configuration as tandem TOML or as a Pacemaker
     /// CIB (XML, for Pacemaker's tools: crm_verify, crm_simulate, cibadmin).
     Export {
+        /// `toml` (tandem's) or `cib` (Pacemaker's XML).
         #[arg(long, value_enum, default_value_t = ExportFormat::Toml)]
         format: ExportFormat,
         #[command(flatten)]
@@ -44,6 +45,7 @@ pub enum ConfigCommand {
     /// Show what applying FILE would change: the diff against the running
     /// configuration and the scheduler's preview. Changes nothing.
     Plan {
+        /// The configuration to compare (tandem TOML, or a Pacemaker CIB).
         file: PathBuf,
         #[command(flatten)]
         conn: Conn,

@@ -19,31 +19,44 @@ pub struct Args {
 enum ConstraintCommand {
     /// RSC prefers|avoids NODE[=SCORE]... (default score INFINITY).
     Location {
+        /// The resource.
         resource: String,
+        /// `prefers` (a positive score) or `avoids` (a negative one).
         #[arg(value_name = "prefers|avoids")]
         verb: String,
+        /// Nodes, each with its score (INFINITY when left out).
         #[arg(required = true, value_name = "NODE[=SCORE]")]
         nodes: Vec<String>,
     },
     /// `add A with B [SCORE]`: A runs where B runs.
     Colocation {
+        /// The word `add`.
         #[arg(value_name = "add")]
         add: String,
+        /// The resource placed (A).
         resource: String,
+        /// The word `with`.
         #[arg(value_name = "with")]
         with_word: String,
+        /// The resource it follows (B).
         with: String,
+        /// How much it wants to (INFINITY when left out; -INFINITY: never
+        /// where B runs).
         score: Option<String>,
     },
     /// `[ACTION] A then [ACTION] B [kind=Mandatory|Optional|Serialize]`.
     Order {
+        /// The order, as above.
         #[arg(required = true, value_name = "SPEC")]
         words: Vec<String>,
     },
     /// Every constraint, one per line.
     List,
     /// Delete the constraint with this id.
-    Delete { id: String },
+    Delete {
+        /// The constraint's id (`constraint list` shows them).
+        id: String,
+    },
 }
 
 pub fn run(args: Args) -> Result<()> {

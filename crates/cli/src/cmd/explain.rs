@@ -20,6 +20,7 @@ pub struct Args {
     /// Effective "now" in epoch seconds.
     #[arg(long, value_name = "EPOCH")]
     pub now: Option<i64>,
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }

@@ -14,6 +14,7 @@ pub enum LbCommand {
     /// Serve the listeners of a config file until interrupted (Ctrl-C).
     /// SIGHUP re-reads TLS certificates without dropping connections.
     Run {
+        /// The lb's configuration (`examples/lb.toml`, docs/lb.md).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
         /// Worker threads (default: one per core).
@@ -22,26 +23,34 @@ pub enum LbCommand {
     },
     /// Validate a config file and report every problem.
     Check {
+        /// The lb's configuration to check.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
     /// Stop new traffic to a backend and show remaining connections until
     /// none are left (existing ones finish).
     Drain {
+        /// The pool (`[[pool]] name`).
         pool: String,
+        /// The backend, as its address in the pool (`IP:PORT`).
         backend: String,
+        /// The lb's `[admin] bind` address.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
         admin: SocketAddr,
         /// Stop following after this long (the backend stays drained).
         #[arg(long, value_name = "MS")]
         timeout_ms: Option<u64>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Take traffic again (with the pool's slow start).
     Undrain {
+        /// The pool (`[[pool]] name`).
         pool: String,
+        /// The backend, as its address in the pool (`IP:PORT`).
         backend: String,
+        /// The lb's `[admin] bind` address.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
         admin: SocketAddr,
     },
@@ -50,6 +59,7 @@ pub enum LbCommand {
         /// The lb's `[admin] bind` address.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
         admin: SocketAddr,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

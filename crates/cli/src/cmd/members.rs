@@ -17,6 +17,7 @@ use tandem_daemon::{AdminFile, Authority, DaemonConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct AddArgs {
+    /// The new node's name.
     pub name: String,
     /// Its Raft transport address, IP:PORT.
     pub addr: String,
@@ -37,6 +38,7 @@ pub struct AddArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct RemoveArgs {
+    /// The node to remove.
     pub name: String,
     /// Allow leaving fewer than three voters, or voters that make no
     /// quorum among those heard (never the last data node).

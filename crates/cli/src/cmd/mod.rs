@@ -80,12 +80,14 @@ pub enum NodeCommand {
     Remove(members::RemoveArgs),
     /// Put a node in standby: it keeps its vote but runs no resources.
     Standby {
+        /// The node to put in standby.
         node: String,
         #[command(flatten)]
         conn: status::Conn,
     },
     /// Take a node out of standby.
     Unstandby {
+        /// The node to take out of standby.
         node: String,
         #[command(flatten)]
         conn: status::Conn,
@@ -93,6 +95,7 @@ pub enum NodeCommand {
     /// Stop new traffic to a node on every load balancer, wait for open
     /// connections to finish (or the timeout), then put it in standby.
     Drain {
+        /// The node to drain.
         node: String,
         /// Give up waiting after this long (e.g. 30s, 2m) and standby anyway.
         #[arg(long, default_value = "60s", value_parser = parse_duration)]
@@ -102,18 +105,21 @@ pub enum NodeCommand {
     },
     /// Take a node out of standby and send it traffic again (slow start).
     Undrain {
+        /// The node to undrain.
         node: String,
         #[command(flatten)]
         conn: status::Conn,
     },
     /// Put a node in maintenance: the cluster leaves its resources alone.
     Maintenance {
+        /// The node to put in maintenance.
         node: String,
         #[command(flatten)]
         conn: status::Conn,
     },
     /// Take a node out of maintenance.
     Unmaintenance {
+        /// The node to take out of maintenance.
         node: String,
         #[command(flatten)]
         conn: status::Conn,
@@ -123,6 +129,7 @@ pub enum NodeCommand {
     /// resources only after this, once the node's lease has expired. Wrong
     /// use runs a resource twice: check the node is really off.
     ConfirmDown {
+        /// The lost node that is really off.
         node: String,
         #[command(flatten)]
         conn: status::Conn,
@@ -130,7 +137,9 @@ pub enum NodeCommand {
     /// Fence a node now with the configured fence devices (reboot, or
     /// power off with --off); its resources then start elsewhere.
     Fence {
+        /// The node to fence.
         node: String,
+        /// Power it off instead of rebooting it.
         #[arg(long)]
         off: bool,
         #[command(flatten)]
@@ -164,6 +173,8 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 pub enum PropertyCommand {
     /// Set a cluster option: NAME=VALUE.
     Set {
+        /// `NAME=VALUE`, e.g. `stonith-enabled=false`,
+        /// `no-quorum-policy=stop`.
         pair: String,
         #[command(flatten)]
         conn: status::Conn,

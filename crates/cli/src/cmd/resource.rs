@@ -23,8 +23,13 @@ enum ResourceCommand {
     /// Create a primitive: ID class:provider:type [name=value...] [meta
     /// name=value...] [op NAME interval=10s timeout=20s ...].
     Create {
+        /// The new resource's id (letters, digits, `_`, `-`, `.`).
         id: String,
+        /// Its agent, `class:provider:type` (`ocf:heartbeat:IPaddr2`,
+        /// `systemd:nginx`, `stonith:fence_ipmilan`).
         agent: String,
+        /// `name=value` parameters, then `meta name=value ...` and
+        /// `op NAME name=value ...` groups.
         #[arg(value_name = "ATTRIBUTES")]
         rest: Vec<String>,
         /// Append it to this group (created if it does not exist).
@@ -34,27 +39,46 @@ enum ResourceCommand {
     /// Change parameters (`name=` removes one), meta-attributes (`meta
     /// name=value`) or operations (`op NAME ...` replaces those named NAME).
     Update {
+        /// The resource to change.
         id: String,
+        /// `name=value` parameters (`name=` removes one), then `meta
+        /// name=value ...` and `op NAME name=value ...` groups.
         #[arg(value_name = "ATTRIBUTES")]
         rest: Vec<String>,
     },
     /// Delete a resource and every constraint that names it.
-    Delete { id: String },
+    Delete {
+        /// The resource (a group or clone with what it holds).
+        id: String,
+    },
     /// Show one resource or all: configuration, where it runs, constraints.
-    Show { id: Option<String> },
+    Show {
+        /// The resource (a group or clone with its members); every one
+        /// without.
+        id: Option<String>,
+    },
     /// Let the cluster start it (removes target-role).
-    Enable { id: String },
+    Enable {
+        /// The resource.
+        id: String,
+    },
     /// Stop it and keep it stopped (target-role=Stopped).
-    Disable { id: String },
+    Disable {
+        /// The resource.
+        id: String,
+    },
     /// Move it to NODE: a `cli-prefer-ID` constraint, kept until the
     /// resource runs there, then removed (unless --keep-constraint or
     /// --lifetime).
     Move {
+        /// The resource to move.
         id: String,
+        /// The node to run it on.
         node: String,
         /// The constraint expires by itself after this (e.g. 30min, PT1H).
         #[arg(long)]
         lifetime: Option<String>,
+        /// Keep the `cli-prefer-ID` constraint after the move.
         #[arg(long)]
         keep_constraint: bool,
         /// Give up waiting after this many seconds.
@@ -63,29 +87,39 @@ enum ResourceCommand {
     },
     /// Keep it off NODE: a `cli-ban-ID-on-NODE` constraint (-INFINITY).
     Ban {
+        /// The resource to keep off NODE.
         id: String,
+        /// The node it must not run on.
         node: String,
+        /// The ban expires by itself after this (e.g. 30min, PT1H).
         #[arg(long)]
         lifetime: Option<String>,
     },
     /// Remove the `cli-prefer`/`cli-ban` constraints of a resource.
     Clear {
+        /// The resource.
         id: String,
+        /// Only those naming this node.
         #[arg(long)]
         node: Option<String>,
     },
     /// Forget its operation history and fail counts so the cluster probes
     /// it again (every resource without ID).
     Cleanup {
+        /// The resource (a clone: every instance); every one without.
         id: Option<String>,
+        /// Only on this node.
         #[arg(long)]
         node: Option<String>,
     },
     /// Fail counts: `failcount [show] [ID]`, `failcount reset [ID]`.
     Failcount {
+        /// `show` (the default) or `reset`.
         #[arg(value_name = "show|reset")]
         action: Option<String>,
+        /// The resource; every one without.
         id: Option<String>,
+        /// Only on this node.
         #[arg(long)]
         node: Option<String>,
     },
