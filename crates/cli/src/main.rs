@@ -7,6 +7,7 @@
 
 mod cmd;
 mod load;
+mod logging;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -50,13 +50,7 @@ pub fn run(args: Args, witness: bool) -> Result<()> {
             if is_witness { "witness" } else { "daemon" }
         );
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TANDEM_LOG")
-                .unwrap_or_else(|_| "info,openraft=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::logging::init("TANDEM_LOG", "info,openraft=warn");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -102,13 +102,7 @@ pub fn run(command: LbCommand) -> Result<()> {
 }
 
 fn serve(config: Config, threads: Option<usize>) -> Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+    crate::logging::init("RUST_LOG", "info");
     // One thread: a current-thread runtime, no cross-thread wake-ups (what
     // a pinned single-core lb wants). More: the work-stealing scheduler.
     let mut rt = match threads {
