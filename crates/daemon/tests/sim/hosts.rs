@@ -413,7 +413,15 @@ impl SimAgents {
             80..=95 => rng.range(120, 1_000),
             _ => rng.range(1_000, 3_000),
         };
-        let fails = failing && matches!(action, Action::Start) && rng.chance(40);
+        // Starts fail now and then; stops seldom, and a failed stop leaves
+        // the service running (the node must then be fenced, or reset by
+        // its watchdog: the DC may not recover it elsewhere before).
+        let fails = failing
+            && match action {
+                Action::Start => rng.chance(40),
+                Action::Stop => rng.chance(15),
+                _ => false,
+            };
         Draw {
             took: Duration::from_millis(took),
             fails,
@@ -465,6 +473,7 @@ impl SimAgents {
         let running = host.active.contains_key(&op.resource);
         let promoted = host.promoted.contains(&op.resource);
         let status = match op.action {
+            Action::Stop if draw.fails => AgentStatus::GenericError,
             Action::Stop => {
                 host.active.remove(&op.resource);
                 host.promoted.remove(&op.resource);
