@@ -920,6 +920,14 @@ mod tests {
     #[derive(Default)]
     struct Recorded(Mutex<Vec<OpRequest>>);
 
+    impl Recorded {
+        /// The actions run, in order.
+        fn actions(&self) -> Vec<String> {
+            let ran = self.0.lock().unwrap();
+            ran.iter().map(|op| op.action.to_string()).collect()
+        }
+    }
+
     impl Agents for Recorded {
         fn run(&self, op: OpRequest) -> BoxFuture<'static, OpResult> {
             self.0.lock().unwrap().push(op);
@@ -1025,13 +1033,7 @@ mod tests {
         assert!(start.is_ok_and(|o| o.ok));
         let stop = executor.execute_sent(sent("stop", life, 3)).await;
         assert!(stop.is_ok_and(|o| o.ok));
-        let ran: Vec<String> = agents
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|op| op.action.to_string())
-            .collect();
+        let ran = agents.actions();
         assert_eq!(ran, ["start", "stop"]);
     }
 
@@ -1104,13 +1106,7 @@ mod tests {
         // made from the request that started the instance) are not
         // ordered.
         assert!(executor.execute(sent("stop", 4, 3)).await.ok);
-        let ran: Vec<String> = agents
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|op| op.action.to_string())
-            .collect();
+        let ran = agents.actions();
         assert_eq!(ran, ["monitor", "start", "stop", "stop"]);
     }
 }
