@@ -120,7 +120,6 @@ impl Located<'_> {
             params,
             meta,
             seq: 0,
-            rejoin: 0,
         }
     }
 }
@@ -164,7 +163,6 @@ pub fn orphan_request(
         params: BTreeMap::new(),
         meta: BTreeMap::new(),
         seq: 0,
-        rejoin: 0,
     })
 }
 
