@@ -24,7 +24,6 @@ mod runtime;
 pub mod sim;
 mod state;
 mod store;
-mod suspend;
 mod tls;
 mod types;
 mod watch;
