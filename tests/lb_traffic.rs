@@ -357,6 +357,37 @@ async fn consecutive_5xx_eject_a_backend_passively() {
     );
 }
 
+/// Errors from every backend at once (a network fault, this lb's own
+/// trouble) eject only as many as `max_ejection_percent` allows, one at
+/// least: the pool is never emptied by passive detection alone.
+#[tokio::test]
+async fn passive_ejection_never_empties_the_pool() {
+    let a = Backend::start("a", Duration::ZERO).await;
+    let b = Backend::start("b", Duration::ZERO).await;
+    let pool =
+        "[pool.outlier]\nconsecutive_errors = 2\neject_ms = 60000\n[pool.health]\nkind = \"none\"";
+    let (lb, addr) = start(config("http", &[&a, &b], "", "", pool)).await;
+    let c = client();
+    for _ in 0..8 {
+        let _ = get(&c, addr, "/fail", &[]).await.unwrap();
+    }
+    let ejected: Vec<bool> = lb.status().pools[0]
+        .backends
+        .iter()
+        .map(|b| b.ejected)
+        .collect();
+    assert_eq!(
+        ejected.iter().filter(|e| **e).count(),
+        1,
+        "one of two ejected: {ejected:?}"
+    );
+    assert_eq!(
+        get(&c, addr, "/", &[]).await.unwrap().0,
+        200,
+        "the other still serves"
+    );
+}
+
 /// Ask the lb's DNS responder; returns (response code, addresses, TTLs).
 async fn resolve(
     dns: std::net::SocketAddr,

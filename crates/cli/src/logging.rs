@@ -23,8 +23,12 @@ const WINDOW: Duration = Duration::from_secs(10);
 pub fn init(env: &str, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal: not into log files or
+    // the journal.
     let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_filter(PerCause::default());
     let _ = tracing_subscriber::registry()
         .with(filter)

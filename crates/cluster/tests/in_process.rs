@@ -42,6 +42,13 @@ struct Setup {
     tls: BTreeMap<u64, TlsFiles>,
 }
 
+/// A test's files go with it, passed or failed (a panic unwinds through here).
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 fn setup(name: &str, witnesses: &[u64], n: u64) -> Setup {
     let dir = scratch(name);
     let ca = Authority::generate(name).unwrap();
@@ -194,7 +201,8 @@ async fn a_node_with_a_certificate_from_another_ca_cannot_join() {
     let s = setup("wrong-ca", &[], 3);
     let foreign = Authority::generate("other").unwrap();
     let mut bad = s.settings(3);
-    bad.tls = write_identity(&foreign, &scratch("wrong-ca-foreign"), "node3");
+    let foreign_dir = scratch("wrong-ca-foreign");
+    bad.tls = write_identity(&foreign, &foreign_dir, "node3");
     let n1 = s.start(1).await;
     let n2 = s.start(2).await;
     let n3 = ClusterNode::start(bad).await.unwrap();
@@ -210,4 +218,5 @@ async fn a_node_with_a_certificate_from_another_ca_cannot_join() {
     for n in [n1, n2, n3] {
         n.shutdown().await;
     }
+    let _ = std::fs::remove_dir_all(foreign_dir);
 }

@@ -451,8 +451,13 @@ impl Controller {
     ) -> Result<(), String> {
         let fingerprint = world(view, state);
         let start_is_fatal = oprecord::start_failure_is_fatal(cluster);
+        // Each for the life of its node the plan was made in.
         let requests: Vec<Option<(String, ExecRequest)>> = (0..actions.len())
-            .map(|i| crate::engine::request_for(cluster, actions, i, term))
+            .map(|i| {
+                let (node, mut request) = crate::engine::request_for(cluster, actions, i, term)?;
+                request.rejoin = planned_rejoin(state, &node);
+                Some((node, request))
+            })
             .collect();
         let mut dispatch = Dispatch::new(actions, requests.iter().map(Option::is_some).collect());
         let mut calls: JoinSet<(usize, Done)> = JoinSet::new();

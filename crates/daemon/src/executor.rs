@@ -54,6 +54,15 @@ pub struct ExecRequest {
     /// connections of their own).
     #[serde(default)]
     pub seq: u64,
+    /// The target node's rejoin its DC planned it under, as the replicated
+    /// state records it (0 for the executor's own). A request that needs
+    /// the lease runs only in that life of the node: not after its lease
+    /// lapsed (until it rejoins, with a new id), nor after it was recorded
+    /// down and came back. A start held back in the network (a cut, then
+    /// TCP retransmitting it once the link heals) can no longer run beside
+    /// the copy the DC recovered elsewhere meanwhile.
+    #[serde(default)]
+    pub rejoin: u64,
 }
 
 impl ExecRequest {
@@ -90,6 +99,9 @@ struct Gate {
     /// The node is leaving (a clean stop): the gate stays closed whatever
     /// the lease.
     leaving: bool,
+    /// The lease lapsed since the last rejoin began (or none began yet):
+    /// the DC's requests that need the lease wait for the next rejoin.
+    lapsed: bool,
     /// instance → the operation in flight and its cancel handle.
     in_flight: BTreeMap<String, (ExecRequest, Cancel)>,
 }
@@ -280,6 +292,7 @@ impl LocalExecutor {
             known: Mutex::default(),
             gate: Mutex::new(Gate {
                 closed: true,
+                lapsed: true,
                 ..Gate::default()
             }),
             last_monitor: Mutex::new(HashMap::new()),
@@ -303,8 +316,16 @@ impl LocalExecutor {
     /// or an earlier one's is another) and stamps later results with it.
     pub fn begin_rejoin(&self) -> u64 {
         let id = tandem_cluster::random_u64().max(1);
+        let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
         self.rejoin_id.store(id, Ordering::SeqCst);
+        gate.lapsed = false;
         id
+    }
+
+    /// Whether a DC's `request` may run in this life of the node (see
+    /// [`ExecRequest::rejoin`]); asked under the gate's lock.
+    fn in_its_life(&self, gate: &Gate, request: &ExecRequest) -> bool {
+        !request.needs_lease() || (!gate.lapsed && request.rejoin == self.rejoin_id())
     }
 
     /// The agent settings fence devices run with.
@@ -333,6 +354,24 @@ impl LocalExecutor {
     pub async fn execute_sent(self: &Arc<Self>, request: ExecRequest) -> Result<Outcome, String> {
         let lock = self.lock_of(&request.instance);
         let _guard = lock.lock().await;
+        let other_life = {
+            let gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+            (!self.in_its_life(&gate, &request)).then_some(gate.lapsed)
+        };
+        if let Some(lapsed) = other_life {
+            let since = if lapsed {
+                ", its lease lapsed since"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "refused {} of {}: sent for another life of this node (rejoin {}; now {}{since})",
+                request.action,
+                request.instance,
+                request.rejoin,
+                self.rejoin_id()
+            ));
+        }
         if self.overtaken(&request) {
             return Err(format!(
                 "refused {} of {}: a later request for it from its DC has already run here",
@@ -356,7 +395,10 @@ impl LocalExecutor {
             self.wait_for_gate().await;
             let cancel = Cancel::default();
             let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
-            if gate.closed {
+            // Its life is asked again: the lease may have lapsed while it
+            // waited for the gate.
+            let from_dc = request.rejoin != 0;
+            if gate.closed || (from_dc && !self.in_its_life(&gate, &request)) {
                 let refused = format!(
                     "refused {} of {}: this node holds no lease",
                     request.action, request.instance
@@ -498,6 +540,7 @@ impl LocalExecutor {
     pub fn close_gate(&self) -> Vec<ExecRequest> {
         let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
         gate.closed = true;
+        gate.lapsed = true;
         gate.in_flight
             .values()
             .map(|(request, cancel)| {
@@ -916,6 +959,7 @@ mod tests {
             params: BTreeMap::from([("ip".to_string(), ip.to_string())]),
             meta: BTreeMap::new(),
             seq: 0,
+            rejoin: 0,
         }
     }
 
@@ -951,6 +995,46 @@ mod tests {
         assert!(agents.0.lock().unwrap().is_empty(), "the agent ran");
         assert!(!executor.holds_resources());
         assert!(!executor.knows_what_runs());
+    }
+
+    #[tokio::test]
+    async fn a_start_sent_for_another_life_of_the_node_is_refused() {
+        let (agents, executor) = leased_executor();
+        let life = executor.rejoin_id();
+        let sent = |action: &str, rejoin: u64, seq: u64| {
+            let mut r = request(action, "10.0.0.1", "IPaddr2");
+            (r.rejoin, r.seq) = (rejoin, seq);
+            r
+        };
+        // Planned with no rejoin recorded, or for a predecessor's.
+        assert!(executor.execute_sent(sent("start", 0, 1)).await.is_err());
+        let older = life.wrapping_add(1).max(1);
+        assert!(executor
+            .execute_sent(sent("start", older, 1))
+            .await
+            .is_err());
+        // The lease lapses and comes back: until the node rejoins, a
+        // start planned before (held back in the network) does not run,
+        // even through an open gate.
+        executor.close_gate();
+        executor.open_gate();
+        let held_back = executor.execute_sent(sent("start", life, 1)).await;
+        assert!(
+            held_back
+                .as_ref()
+                .is_err_and(|e| e.contains("its lease lapsed since")),
+            "{:?}",
+            held_back.map(|o| o.ok)
+        );
+        // Rejoined: only the new life's starts run; a stop needs no life.
+        let next = executor.begin_rejoin();
+        assert!(executor.execute_sent(sent("start", life, 1)).await.is_err());
+        let start = executor.execute_sent(sent("start", next, 2)).await;
+        assert!(start.is_ok_and(|o| o.ok));
+        let stop = executor.execute_sent(sent("stop", life, 3)).await;
+        assert!(stop.is_ok_and(|o| o.ok));
+        let ran = agents.actions();
+        assert_eq!(ran, ["start", "stop"]);
     }
 
     #[tokio::test]
@@ -998,7 +1082,7 @@ mod tests {
         let (agents, executor) = leased_executor();
         let sent = |action: &str, term: u64, seq: u64| {
             let mut r = request(action, "10.0.0.1", "IPaddr2");
-            (r.term, r.seq) = (term, seq);
+            (r.term, r.seq, r.rejoin) = (term, seq, executor.rejoin_id());
             if action == "monitor" {
                 r.expected = Expected::NotRunning;
             }

@@ -120,6 +120,7 @@ impl Located<'_> {
             params,
             meta,
             seq: 0,
+            rejoin: 0,
         }
     }
 }
@@ -163,6 +164,7 @@ pub fn orphan_request(
         params: BTreeMap::new(),
         meta: BTreeMap::new(),
         seq: 0,
+        rejoin: 0,
     })
 }
 

@@ -231,6 +231,11 @@ pub struct OutlierConfig {
     pub consecutive_errors: u32,
     /// First ejection lasts this long; repeated ejections double it.
     pub eject_ms: u64,
+    /// At most this share of the pool's backends is ejected at once (one
+    /// always may be), as Envoy's `max_ejection_percent`: errors on every
+    /// backend at once say more about the network or this lb than about
+    /// the backends, and must not empty the pool.
+    pub max_ejection_percent: u32,
 }
 
 impl Default for OutlierConfig {
@@ -238,6 +243,7 @@ impl Default for OutlierConfig {
         OutlierConfig {
             consecutive_errors: 5,
             eject_ms: 10_000,
+            max_ejection_percent: 10,
         }
     }
 }

@@ -327,7 +327,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
         let mut excluded = Vec::new();
         loop {
             let Some(lease) = pool.pick(req.hint, &excluded) else {
-                return Ok(Exchange::Answer(503, "no backend available\n", true));
+                // Told apart: nothing to try, or every backend tried failed.
+                return Ok(if excluded.is_empty() {
+                    Exchange::Answer(503, "no backend available\n", true)
+                } else {
+                    Exchange::Answer(502, "every backend failed\n", true)
+                });
             };
             let b = lease.backend.clone();
             let mut reuse = true;

@@ -94,7 +94,12 @@ impl Shared {
         let mut excluded = Vec::new();
         loop {
             let Some(lease) = pool.pick(hint, &excluded) else {
-                return plain(StatusCode::SERVICE_UNAVAILABLE, "no backend available\n");
+                // Told apart: nothing to try, or every backend tried failed.
+                return if excluded.is_empty() {
+                    plain(StatusCode::SERVICE_UNAVAILABLE, "no backend available\n")
+                } else {
+                    plain(StatusCode::BAD_GATEWAY, "every backend failed\n")
+                };
             };
             let b = lease.backend.clone();
             let last_try = !retryable || excluded.len() + 1 >= limits::MAX_CONNECT_ATTEMPTS;

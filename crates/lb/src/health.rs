@@ -113,12 +113,15 @@ pub struct Outlier {
 
 impl Outlier {
     /// Returns the new ejection deadline when this error ejects the backend.
-    pub fn error(&mut self, now_ms: u64, cfg: &OutlierConfig) -> Option<u64> {
+    /// `may_eject`: the pool's cap on ejected backends leaves room; if not,
+    /// the errors keep counting and the next one, with room, ejects.
+    pub fn error(&mut self, now_ms: u64, cfg: &OutlierConfig, may_eject: bool) -> Option<u64> {
         if cfg.consecutive_errors == 0 {
             return None;
         }
-        self.consecutive += 1;
-        if self.consecutive < cfg.consecutive_errors || now_ms < self.ejected_until_ms {
+        self.consecutive = self.consecutive.saturating_add(1);
+        if self.consecutive < cfg.consecutive_errors || now_ms < self.ejected_until_ms || !may_eject
+        {
             return None;
         }
         self.consecutive = 0;
@@ -331,29 +334,48 @@ mod tests {
         let c = OutlierConfig {
             consecutive_errors: 3,
             eject_ms: 1000,
+            max_ejection_percent: 10,
         };
         let mut o = Outlier::default();
-        assert_eq!(o.error(0, &c), None);
-        assert_eq!(o.error(0, &c), None);
-        assert_eq!(o.error(0, &c), Some(1000));
+        assert_eq!(o.error(0, &c, true), None);
+        assert_eq!(o.error(0, &c, true), None);
+        assert_eq!(o.error(0, &c, true), Some(1000));
         for _ in 0..2 {
-            assert_eq!(o.error(1500, &c), None);
-        }
-        assert_eq!(o.error(1500, &c), Some(3500), "second ejection doubles");
-        o.success(10_000, &c);
-        for _ in 0..2 {
-            o.error(10_000, &c);
+            assert_eq!(o.error(1500, &c, true), None);
         }
         assert_eq!(
-            o.error(10_000, &c),
+            o.error(1500, &c, true),
+            Some(3500),
+            "second ejection doubles"
+        );
+        o.success(10_000, &c);
+        for _ in 0..2 {
+            o.error(10_000, &c, true);
+        }
+        assert_eq!(
+            o.error(10_000, &c, true),
             Some(11_000),
             "forgiven after a quiet period"
         );
         let off = OutlierConfig {
             consecutive_errors: 0,
             eject_ms: 1,
+            max_ejection_percent: 10,
         };
-        assert_eq!(Outlier::default().error(0, &off), None);
+        assert_eq!(Outlier::default().error(0, &off, true), None);
+    }
+
+    #[test]
+    fn a_full_pool_cap_defers_ejection_to_the_next_error_with_room() {
+        let c = OutlierConfig {
+            consecutive_errors: 2,
+            eject_ms: 1000,
+            max_ejection_percent: 10,
+        };
+        let mut o = Outlier::default();
+        assert_eq!(o.error(0, &c, false), None);
+        assert_eq!(o.error(0, &c, false), None, "no room: not ejected");
+        assert_eq!(o.error(5, &c, true), Some(1005), "room again: ejected");
     }
 
     #[test]

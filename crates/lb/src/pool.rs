@@ -158,13 +158,20 @@ impl Backend {
             .success(now_ms, cfg);
     }
 
-    pub fn record_error(&self, class: ErrorClass, now_ms: u64, cfg: &OutlierConfig, pool: &str) {
+    fn record_error(
+        &self,
+        class: ErrorClass,
+        now_ms: u64,
+        cfg: &OutlierConfig,
+        pool: &str,
+        may_eject: bool,
+    ) {
         self.metrics.error(class);
         let ejected = self
             .outlier
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .error(now_ms, cfg);
+            .error(now_ms, cfg, may_eject);
         if let Some(until) = ejected {
             tracing::warn!(
                 pool,
@@ -286,7 +293,12 @@ impl Pool {
 
     /// An exchange with `b` failed.
     pub fn record_failure(&self, b: &Backend, class: ErrorClass) {
-        b.record_error(class, self.clock.now_ms(), &self.cfg.outlier, self.name());
+        let now = self.clock.now_ms();
+        let all = self.backends();
+        let ejected = all.iter().filter(|b| b.is_ejected(now)).count();
+        let cap = all.len() * self.cfg.outlier.max_ejection_percent.min(100) as usize / 100;
+        let may_eject = ejected < cap.max(1);
+        b.record_error(class, now, &self.cfg.outlier, self.name(), may_eject);
     }
 
     /// Choose a backend, skipping those in `exclude` (already failed for

@@ -22,6 +22,8 @@ const SETTLE: Duration = Duration::from_secs(5);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Request bytes read per connection by the server.
 const MAX_REQUEST_BYTES: u64 = 8 * 1024;
+/// Connections served at once, each on a thread of its own.
+const MAX_CONNECTIONS: usize = 64;
 
 pub fn action(
     action: &str,
@@ -266,8 +268,27 @@ pub fn serve(bind: &str, port: u16) -> std::io::Result<()> {
             .trim()
             .to_string()
     });
+    let node = std::sync::Arc::new(node);
+    let busy = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for stream in listener.incoming().flatten() {
-        let _ = answer(stream, &node);
+        // One thread per connection, so a slow client (or a burst of
+        // load) does not hold up the load balancer's health checks; past
+        // the cap, connections are answered in turn.
+        use std::sync::atomic::Ordering::Relaxed;
+        if busy.load(Relaxed) >= MAX_CONNECTIONS {
+            let _ = answer(stream, &node);
+            continue;
+        }
+        busy.fetch_add(1, Relaxed);
+        let (node, done) = (node.clone(), busy.clone());
+        let spawned = std::thread::Builder::new().spawn(move || {
+            let _ = answer(stream, &node);
+            done.fetch_sub(1, Relaxed);
+        });
+        if spawned.is_err() {
+            // No thread to be had: that connection is dropped.
+            busy.fetch_sub(1, Relaxed);
+        }
     }
     Ok(())
 }

@@ -511,10 +511,11 @@ fn drain_under_load(demo: &Demo, serving: &str) -> Result<()> {
         .map_err(|_| anyhow::anyhow!("the load thread panicked"))?;
     if !failed.is_empty() {
         bail!(
-            "{} of {} requests failed while draining {node}: {:?}",
+            "{} of {} requests failed while draining {node}: {}\nwhat the load balancers logged:\n{}",
             failed.len(),
             ok + failed.len() as u64,
-            &failed[..failed.len().min(3)]
+            tally(&failed),
+            traffic_log(demo)
         );
     }
     let rest = spread(demo, Some(&node), 6)?;
@@ -529,6 +530,43 @@ fn drain_under_load(demo: &Demo, serving: &str) -> Result<()> {
     }
     println!("ok: undrained {node}: the web service is spread over {back:?} again");
     Ok(())
+}
+
+/// Each distinct failure (its first line) with how often it came.
+fn tally(failed: &[String]) -> String {
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for f in failed {
+        *counts.entry(f.lines().next().unwrap_or("")).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(what, n)| format!("{n}× {what:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The traffic layer's lines of every node's log (health, ejection, pool
+/// changes): what a failed check needs to be understood.
+fn traffic_log(demo: &Demo) -> String {
+    const WORDS: [&str; 5] = [
+        "backend down",
+        "backend up",
+        "outlier",
+        "pool follows",
+        "drain",
+    ];
+    let mut out = String::new();
+    for (name, _) in &demo.children {
+        let log = std::fs::read_to_string(demo.dir.join(format!("{name}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| WORDS.iter().any(|w| l.contains(w)))
+            .collect();
+        for line in &lines[lines.len().saturating_sub(15)..] {
+            out += &format!("  {name}: {line}\n");
+        }
+    }
+    out
 }
 
 /// Kills what a demo node's agents started (their pid files under the

@@ -79,6 +79,10 @@ pub struct NetState {
     pub loss_per_mille: u64,
     /// One-way delay, uniform in this range (microseconds).
     pub delay_us: (u64, u64),
+    /// Probability, per mille, that a request [`SimNet::carry_held`]
+    /// carries into a cut is kept and delivered once the cut heals, as
+    /// TCP retransmits what it buffered, long after its sender gave up.
+    pub held_per_mille: u64,
     pub trace: Trace,
 }
 
@@ -106,6 +110,7 @@ impl SimNet {
             cuts: BTreeSet::new(),
             loss_per_mille: 0,
             delay_us: CALM_DELAY_US,
+            held_per_mille: 0,
             trace: Trace::default(),
         })))
     }
@@ -288,6 +293,69 @@ impl SimNet {
             return lost().await;
         }
         Ok(reply)
+    }
+}
+
+impl SimNet {
+    /// The life of `to` now, if it is up.
+    fn target_life(&self, to: NodeId) -> Option<u64> {
+        self.state().nodes.get(&to).map(|(inc, ..)| *inc)
+    }
+}
+
+/// How long a held request waits for its cut to heal (TCP gives up on
+/// retransmitting after minutes; a simulated run is shorter).
+const HELD_AT_MOST: Duration = Duration::from_secs(120);
+
+/// A held request arrives up to this long after its cut heals.
+const RETRANSMIT_AT_MOST_MS: u64 = 1_000;
+
+impl SimNet {
+    /// [`SimNet::carry`] for a request over a connection of its own (the
+    /// controller's operations): one sent into a cut may be held
+    /// (`held_per_mille`) and arrive once the cut heals, its reply going
+    /// nowhere; the sender sees it lost (its timeout fires).
+    pub async fn carry_held<F, Fut>(
+        &self,
+        from: NodeId,
+        inc: u64,
+        to: NodeId,
+        frame: Vec<u8>,
+        answer: F,
+    ) -> io::Result<Vec<u8>>
+    where
+        F: FnOnce(Endpoint, Vec<u8>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = io::Result<Vec<u8>>> + Send + 'static,
+    {
+        let held = {
+            let mut net = self.state();
+            let chance = net.held_per_mille;
+            let held = net.cuts.contains(&(from, to)) && net.rng.chance(chance);
+            // TCP retransmits on a timer that doubles each time: the
+            // first try after the cut heals comes up to seconds later.
+            held.then(|| Duration::from_millis(net.rng.range(0, RETRANSMIT_AT_MOST_MS)))
+        };
+        let Some(retransmit) = held else {
+            return self.carry(from, inc, to, frame, answer).await;
+        };
+        let target_life = self.target_life(to);
+        let net = self.clone();
+        tokio::spawn(async move {
+            let waited = tokio::time::Instant::now();
+            while net.state().cuts.contains(&(from, to)) {
+                if waited.elapsed() > HELD_AT_MOST {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            tokio::time::sleep(retransmit).await;
+            // A target that restarted meanwhile resets the connection.
+            if net.target_life(to) != target_life {
+                return;
+            }
+            let _ = net.carry(from, inc, to, frame, answer).await;
+        });
+        std::future::pending().await
     }
 }
 

@@ -53,6 +53,13 @@ pub struct HostsState {
     pub lying_watchdog: bool,
     /// Hosts their watchdog reset.
     pub watchdog_resets: u64,
+    /// The next start or promote the controller sends meets a cut that
+    /// isolates its target for this long (virtual ms; a fault timed with
+    /// the dispatch, long enough for the DC to recover elsewhere).
+    pub cut_at_next_start: Option<u64>,
+    /// The node that cut isolates, until when (virtual ms): other faults
+    /// do not heal it.
+    pub isolated: Option<(u64, u64)>,
 }
 
 #[derive(Default)]
@@ -128,6 +135,8 @@ impl Hosts {
             lying_fence,
             lying_watchdog,
             watchdog_resets: 0,
+            cut_at_next_start: None,
+            isolated: None,
         })))
     }
 

@@ -35,6 +35,29 @@ pub struct SimReach {
     pub daemons: Daemons,
 }
 
+/// Cuts `node` off from every other of `ids`, both ways.
+pub fn isolate(net: &SimNet, node: NodeId, ids: &[NodeId]) {
+    let mut net = net.state();
+    for other in ids.iter().copied().filter(|o| *o != node) {
+        net.cuts.insert((node, other));
+        net.cuts.insert((other, node));
+    }
+}
+
+impl SimReach {
+    /// Isolates `to` if the world asked for a cut at the next start.
+    fn cut_if_asked(&self, to: NodeId) {
+        let mut hosts = self.hosts.state();
+        let Some(lasting) = hosts.cut_at_next_start.take() else {
+            return;
+        };
+        hosts.isolated = Some((to, hosts.now_ms() + lasting));
+        let ids: Vec<NodeId> = hosts.hosts.keys().map(|n| id_of(n)).collect();
+        drop(hosts);
+        isolate(&self.net, to, &ids);
+    }
+}
+
 impl Reach for SimReach {
     fn execute(
         &self,
@@ -45,6 +68,9 @@ impl Reach for SimReach {
         let (net, daemons) = (self.net.clone(), self.daemons.clone());
         let (from, inc, to) = (self.me, self.inc, id_of(node));
         let target = node.to_string();
+        if matches!(request.action.as_str(), "start" | "promote") {
+            self.cut_if_asked(to);
+        }
         Box::pin(async move {
             let frame = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
             let answer = move |_endpoint, frame: Vec<u8>| async move {
@@ -57,7 +83,8 @@ impl Reach for SimReach {
                 let served = serve_request(&node, &executor, request).await;
                 serde_json::to_vec(&served).map_err(std::io::Error::other)
             };
-            let carried = tokio::time::timeout(timeout, net.carry(from, inc, to, frame, answer));
+            let carried =
+                tokio::time::timeout(timeout, net.carry_held(from, inc, to, frame, answer));
             let reply = match carried.await {
                 Err(_) => return Err("timed out".into()),
                 Ok(Err(e)) => return Err(format!("cannot reach the executor: {e}")),

@@ -212,9 +212,12 @@ impl World {
             .iter()
             .map(|(id, rate)| (members[id].name.clone(), *rate))
             .collect();
+        let net = SimNet::with_true_time(rng.next_u64(), time.clone());
+        // Some runs see the controller's requests held in cuts.
+        net.state().held_per_mille = rng.pick(&[0, 500, 1000]);
         World {
             params,
-            net: SimNet::with_true_time(rng.next_u64(), time.clone()),
+            net,
             hosts: Hosts::new(
                 rng.next_u64(),
                 host_rates,
@@ -331,8 +334,17 @@ impl World {
             if now < fault_ms {
                 if now >= next_fault {
                     self.inject_fault()?;
-                    next_fault = now + self.rng.range(200, 1_500);
+                    // Now and then a quiet spell: long enough for the
+                    // cluster to start its services, so the next fault
+                    // meets them running.
+                    next_fault = now
+                        + if self.rng.chance(250) {
+                            self.rng.range(2_000, 5_000)
+                        } else {
+                            self.rng.range(200, 1_500)
+                        };
                 }
+                self.keep_isolated(now);
                 continue;
             }
             if now - step_ms < fault_ms {
@@ -582,6 +594,10 @@ impl World {
                 }
             }
             12 => self.net.state().loss_per_mille = self.rng.pick(&[0, 50, 150, 300]),
+            13 => {
+                let lasting = self.rng.range(3_000, 8_000);
+                self.hosts.state().cut_at_next_start = Some(lasting);
+            }
             15 | 16 => {
                 // A daemon stops (`SIGSTOP`, a stall; the DC's, for 15)
                 // and resumes later; its host and services run on.
@@ -604,11 +620,33 @@ impl World {
         Ok(())
     }
 
+    /// Keeps the node a cut at a start isolated until its time is up,
+    /// whatever other faults did to the network meanwhile.
+    fn keep_isolated(&mut self, now: u64) {
+        let isolated = self.hosts.state().isolated;
+        match isolated {
+            Some((node, until)) if now < until => {
+                let ids: Vec<NodeId> = self.members.keys().copied().collect();
+                crate::reach::isolate(&self.net, node, &ids);
+            }
+            Some((node, _)) => {
+                self.net
+                    .state()
+                    .cuts
+                    .retain(|(a, b)| *a != node && *b != node);
+                self.hosts.state().isolated = None;
+            }
+            None => {}
+        }
+    }
+
     /// Faults stop: the network heals, agents and fences stop failing,
     /// every host is powered on and every daemon runs.
     fn calm(&mut self) -> Result<(), String> {
         self.net.heal();
         self.hosts.state().agents_fail = false;
+        self.hosts.state().cut_at_next_start = None;
+        self.hosts.state().isolated = None;
         for life in self.lives.values_mut() {
             life.process.resume();
         }
