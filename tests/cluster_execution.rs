@@ -393,6 +393,7 @@ fn the_demo_check_passes_load_balanced_and_failing_over() {
         "the web service is spread over {\"node1\", \"node2\", \"node3\"}",
         "0 failed); standby, out of the pool",
         "spread over {\"node1\", \"node2\", \"node3\"} again",
+        "under load in",
         "the fail-over service answers again from",
         "without the lost node",
         "demo check passed",

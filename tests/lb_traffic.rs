@@ -331,61 +331,138 @@ async fn pool_updates_replace_backends_without_losing_state() {
 #[tokio::test]
 async fn consecutive_5xx_eject_a_backend_passively() {
     let a = Backend::start("a", Duration::ZERO).await;
+    let b = Backend::start("b", Duration::ZERO).await;
     let pool =
-        "[pool.outlier]\nconsecutive_errors = 3\neject_ms = 60000\n[pool.health]\nkind = \"none\"";
-    let (lb, addr) = start(config("http", &[&a], "", "", pool)).await;
+        "[pool.outlier]\nconsecutive_errors = 3\neject_ms = 60000\nmax_ejection_percent = 50\n[pool.health]\nkind = \"none\"";
+    let (lb, addr) = start(config("http", &[&a, &b], "", "", pool)).await;
     let c = client();
-    for _ in 0..3 {
+    for _ in 0..6 {
         assert_eq!(
             get(&c, addr, "/fail", &[]).await.unwrap().0,
             500,
             "5xx passed through"
         );
     }
-    assert!(lb.status().pools[0].backends[0].ejected);
+    let ejected: Vec<String> = lb.status().pools[0]
+        .backends
+        .iter()
+        .filter(|b| b.ejected)
+        .map(|b| b.name.clone())
+        .collect();
     assert_eq!(
-        get(&c, addr, "/", &[]).await.unwrap().0,
-        503,
-        "ejected, fail closed"
+        ejected.len(),
+        1,
+        "one ejected, the other is the last: {ejected:?}"
     );
+    for _ in 0..4 {
+        let (status, _, body) = get(&c, addr, "/", &[]).await.unwrap();
+        assert_eq!(status, 200);
+        assert_ne!(served_by(&body), ejected[0], "the ejected one gets nothing");
+    }
     let m = lb.metrics_text();
     assert!(
-        m.contains(
-            "tandem_lb_backend_errors_total{pool=\"app\",backend=\"a\",class=\"Status5xx\"} 3"
-        ),
+        m.contains(&format!(
+            "tandem_lb_backend_errors_total{{pool=\"app\",backend=\"{}\",class=\"Status5xx\"}} 3",
+            ejected[0]
+        )),
         "{m}"
     );
 }
 
 /// Errors from every backend at once (a network fault, this lb's own
-/// trouble) eject only as many as `max_ejection_percent` allows, one at
-/// least: the pool is never emptied by passive detection alone.
+/// trouble) never eject the pool's last eligible backend: passive
+/// detection alone never empties a pool.
 #[tokio::test]
-async fn passive_ejection_never_empties_the_pool() {
+async fn passive_ejection_never_takes_the_last_backend() {
     let a = Backend::start("a", Duration::ZERO).await;
-    let b = Backend::start("b", Duration::ZERO).await;
     let pool =
         "[pool.outlier]\nconsecutive_errors = 2\neject_ms = 60000\n[pool.health]\nkind = \"none\"";
-    let (lb, addr) = start(config("http", &[&a, &b], "", "", pool)).await;
+    let (lb, addr) = start(config("http", &[&a], "", "", pool)).await;
     let c = client();
     for _ in 0..8 {
-        let _ = get(&c, addr, "/fail", &[]).await.unwrap();
+        assert_eq!(get(&c, addr, "/fail", &[]).await.unwrap().0, 500);
     }
-    let ejected: Vec<bool> = lb.status().pools[0]
-        .backends
-        .iter()
-        .map(|b| b.ejected)
-        .collect();
-    assert_eq!(
-        ejected.iter().filter(|e| **e).count(),
-        1,
-        "one of two ejected: {ejected:?}"
-    );
+    assert!(!lb.status().pools[0].backends[0].ejected);
     assert_eq!(
         get(&c, addr, "/", &[]).await.unwrap().0,
         200,
-        "the other still serves"
+        "still served"
     );
+}
+
+/// The pool of a fail-over service is empty between its stop on one node
+/// and its start on the next: with `hold_ms`, requests (HTTP) and
+/// connections (TCP) wait for the new backend instead of failing; past
+/// the hold, or beyond `hold_max`, they fail as before.
+#[tokio::test]
+async fn an_empty_pool_holds_requests_until_a_backend_joins() {
+    let next = Backend::start("next", Duration::ZERO).await;
+    for mode in ["http", "tcp"] {
+        let (lb, addr) = start(config(mode, &[], "", "", "hold_ms = 3000")).await;
+        let c = client();
+        let joined = Instant::now();
+        let join = {
+            let events = lb.events();
+            let addr = next.addr;
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                events
+                    .send(LbEvent::Pool(tandem_lb::PoolUpdate {
+                        pool: "app".into(),
+                        backends: vec![tandem_lb::BackendConfig {
+                            name: "next".into(),
+                            addr,
+                            weight: 1,
+                        }],
+                    }))
+                    .await
+                    .unwrap();
+            })
+        };
+        let (status, _, body) = get(&c, addr, "/", &[]).await.unwrap();
+        assert_eq!(status, 200, "{mode}: held, then served");
+        assert_eq!(served_by(&body), "next", "{mode}");
+        let waited = joined.elapsed();
+        assert!(
+            waited >= Duration::from_millis(350) && waited < Duration::from_millis(2500),
+            "{mode}: held about until the backend joined, not the whole hold: {waited:?}"
+        );
+        join.await.unwrap();
+    }
+    // Nothing joins: the hold ends in a failure after about hold_ms.
+    let (_lb, addr) = start(config("http", &[], "", "", "hold_ms = 300")).await;
+    let began = Instant::now();
+    let (status, _, _) = get(&client(), addr, "/", &[]).await.unwrap();
+    assert_eq!(status, 503);
+    assert!(
+        began.elapsed() >= Duration::from_millis(280),
+        "{:?}",
+        began.elapsed()
+    );
+    // No hold configured: fails at once.
+    let (_lb, addr) = start(config("http", &[], "", "", "")).await;
+    let began = Instant::now();
+    assert_eq!(get(&client(), addr, "/", &[]).await.unwrap().0, 503);
+    assert!(
+        began.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        began.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_hold_beyond_hold_max_fails_at_once() {
+    let (_lb, addr) = start(config("http", &[], "", "", "hold_ms = 2000\nhold_max = 1")).await;
+    let first = tokio::spawn(async move { get(&client(), addr, "/", &[]).await.unwrap().0 });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let began = Instant::now();
+    assert_eq!(get(&client(), addr, "/", &[]).await.unwrap().0, 503);
+    assert!(
+        began.elapsed() < Duration::from_millis(1000),
+        "the second is not held: {:?}",
+        began.elapsed()
+    );
+    assert_eq!(first.await.unwrap(), 503, "the first was held, then failed");
 }
 
 /// Ask the lb's DNS responder; returns (response code, addresses, TTLs).

@@ -24,11 +24,12 @@ pub fn init(env: &str, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     use std::io::IsTerminal;
-    // Colours only for a person at a terminal: not into log files or
-    // the journal.
+    // Colours only for a person at a terminal who did not turn them off
+    // (NO_COLOR): never into log files or the journal.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
         .with_filter(PerCause::default());
     let _ = tracing_subscriber::registry()
         .with(filter)

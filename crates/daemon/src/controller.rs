@@ -520,7 +520,14 @@ impl Controller {
                 }
                 Done::Op(Ok(outcome)) => *outcome,
                 Done::Op(Err(u)) => {
-                    dispatch.finished(i, Finished::NoResult, actions);
+                    // Like a failed one, an unanswered notification does
+                    // not hold the transition up.
+                    let finished = if oprecord::is_recorded(&a.task) {
+                        Finished::NoResult
+                    } else {
+                        Finished::Ok
+                    };
+                    dispatch.finished(i, finished, actions);
                     if u.node.is_empty() || !oprecord::is_recorded(&a.task) {
                         tracing::warn!(resource = %a.target, "{} not sent or unanswered: {}", a.task, u.why);
                     } else if let Some((_, request)) = &requests[i] {

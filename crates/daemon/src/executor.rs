@@ -318,8 +318,17 @@ impl LocalExecutor {
         let id = tandem_cluster::random_u64().max(1);
         let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
         self.rejoin_id.store(id, Ordering::SeqCst);
-        gate.lapsed = false;
+        // A rejoin that began as the lease lapsed again (its task not yet
+        // aborted) opens no life: the next rejoin, under a lease, does.
+        if !gate.closed {
+            gate.lapsed = false;
+        }
         id
+    }
+
+    /// Whether the lease lapsed since the last rejoin began.
+    pub fn is_lapsed(&self) -> bool {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner()).lapsed
     }
 
     /// Whether a DC's `request` may run in this life of the node (see
@@ -345,7 +354,10 @@ impl LocalExecutor {
     pub async fn execute(self: &Arc<Self>, request: ExecRequest) -> Outcome {
         let lock = self.lock_of(&request.instance);
         let _guard = lock.lock().await;
-        self.run(request).await
+        let asked = request.clone();
+        self.run(request)
+            .await
+            .unwrap_or_else(|refused| self.outcome(&asked, OpResult::exec_failed(refused)))
     }
 
     /// [`Self::execute`] for a request its DC sent: refused (no result:
@@ -378,18 +390,20 @@ impl LocalExecutor {
                 request.action, request.instance
             ));
         }
-        Ok(self.run(request).await)
+        self.run(request).await
     }
 
     /// Runs `request` under its instance's lock (held by the caller).
-    async fn run(self: &Arc<Self>, request: ExecRequest) -> Outcome {
+    /// `Err`: refused before anything ran (no lease now), which a DC must
+    /// not take for the resource's failure.
+    async fn run(self: &Arc<Self>, request: ExecRequest) -> Result<Outcome, String> {
         let request = self.as_started(request);
         let mut op = match op_request(&request) {
             Ok(op) => op,
-            Err(reason) => return self.outcome(&request, OpResult::exec_failed(reason)),
+            Err(reason) => return Ok(self.outcome(&request, OpResult::exec_failed(reason))),
         };
         if request.is_probe() && request.is_fence_device() {
-            return self.probe_registration(&request);
+            return Ok(self.probe_registration(&request));
         }
         if request.needs_lease() {
             self.wait_for_gate().await;
@@ -399,11 +413,10 @@ impl LocalExecutor {
             // waited for the gate.
             let from_dc = request.rejoin != 0;
             if gate.closed || (from_dc && !self.in_its_life(&gate, &request)) {
-                let refused = format!(
+                return Err(format!(
                     "refused {} of {}: this node holds no lease",
                     request.action, request.instance
-                );
-                return self.outcome(&request, OpResult::exec_failed(refused));
+                ));
             }
             gate.in_flight
                 .insert(request.instance.clone(), (request.clone(), cancel.clone()));
@@ -419,7 +432,7 @@ impl LocalExecutor {
                     "refused {} of {}: what runs here cannot be recorded on disk",
                     request.action, request.instance
                 );
-                return self.outcome(&request, OpResult::exec_failed(refused));
+                return Ok(self.outcome(&request, OpResult::exec_failed(refused)));
             }
         }
         if op.action == Action::Stop || op.action == Action::Demote {
@@ -438,7 +451,7 @@ impl LocalExecutor {
         if changed || request.needs_lease() {
             let _ = self.save_held();
         }
-        outcome
+        Ok(outcome)
     }
 
     /// Whether a later request of the same or a newer term has run for

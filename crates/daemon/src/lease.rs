@@ -131,7 +131,7 @@ pub async fn watch(
                         // would be dropped (no rejoin of its recorded),
                         // and keeps its shutdown.
                         let leaving = executor.is_leaving();
-                        if leaving && rejoin_recorded(&node, &executor) {
+                        if leaving && rejoin_recorded(&node, &executor) && !executor.is_lapsed() {
                             return true;
                         }
                         announce_rejoin(&node, &executor, watchdog_ms, leaving).await

@@ -201,7 +201,7 @@ async fn pool_events(
     // Off the runtime's workers, like every scheduling run.
     let scheduled = crate::schedule_guard::schedule_for(
         crate::schedule_guard::Purpose::Status,
-        cluster,
+        cluster.clone(),
         crate::executor::now_s(),
         crate::limits::STATUS_BUDGET,
     )
@@ -216,10 +216,12 @@ async fn pool_events(
     };
     let running = crate::live::running_nodes(&transition.current);
     for f in &settings.follow {
+        let moving = moving_nodes(state, &primitives_of(&cluster.config, &f.resource));
         let mut backends: Vec<(String, std::net::SocketAddr)> = running
             .get(&f.resource)
             .into_iter()
             .flatten()
+            .filter(|node| !moving.contains(*node))
             .filter_map(|node| {
                 let host = addresses.get(node)?;
                 let addr = format!("{host}:{}", f.port).parse().ok()?;
@@ -253,4 +255,43 @@ async fn pool_events(
         told.drained.clear();
         told.lost.clear();
     }
+}
+
+/// The primitives `resource` (a primitive, group or clone id) is made of.
+fn primitives_of(config: &tandem_model::Configuration, resource: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for r in &config.resources {
+        for p in r.primitives() {
+            if r.id() == resource || p.id == resource {
+                out.insert(p.id.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Nodes where a start, stop or migration of one of `primitives` is in
+/// flight (recorded pending by the DC before it sent it). A pool leaves
+/// them out: a stopping server is left before it goes, and a starting one
+/// joins once its start succeeded (not while it may not listen yet); new
+/// requests in between wait in the lb's hold (`hold_ms`) for where the
+/// service runs next instead of meeting a closed port.
+fn moving_nodes(state: &Replicated, primitives: &BTreeSet<String>) -> BTreeSet<String> {
+    state
+        .status
+        .iter()
+        .filter(|(_, status)| {
+            status.resources.iter().any(|(id, ops)| {
+                primitives.contains(tandem_scheduler::view::strip_instance(id))
+                    && ops.ops.values().any(|op| {
+                        op.op_status == crate::oprecord::PENDING
+                            && matches!(
+                                op.operation.as_str(),
+                                "start" | "stop" | "migrate_to" | "migrate_from"
+                            )
+                    })
+            })
+        })
+        .map(|(node, _)| node.clone())
+        .collect()
 }

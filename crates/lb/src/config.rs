@@ -159,6 +159,16 @@ pub struct PoolConfig {
     /// After an undrain or recovery, ramp the weight up over this long.
     #[serde(default)]
     pub slow_start_ms: u64,
+    /// While nothing in the pool may take a request or connection (a
+    /// fail-over service between its stop on one node and its start on
+    /// another), hold it this long waiting for a backend before failing;
+    /// 0 = fail at once.
+    #[serde(default)]
+    pub hold_ms: u64,
+    /// At most this many requests and connections held at once; more fail
+    /// at once.
+    #[serde(default = "default_hold_max")]
+    pub hold_max: usize,
     #[serde(default, rename = "backend")]
     pub backends: Vec<BackendConfig>,
     #[serde(default)]
@@ -475,6 +485,26 @@ impl PoolConfig {
                 ));
             }
         }
+        if self.hold_ms > limits::MAX_HOLD_MS {
+            p.push(format!(
+                "{at}: field `hold_ms` = {} is more than {} (a client waits that long)",
+                self.hold_ms,
+                limits::MAX_HOLD_MS
+            ));
+        }
+        if self.hold_max > limits::MAX_HELD {
+            p.push(format!(
+                "{at}: field `hold_max` = {} is more than {}",
+                self.hold_max,
+                limits::MAX_HELD
+            ));
+        }
+        if self.outlier.max_ejection_percent > 100 {
+            p.push(format!(
+                "{at}.outlier: field `max_ejection_percent` = {} is more than 100",
+                self.outlier.max_ejection_percent
+            ));
+        }
         let h = &self.health;
         for (field, v) in [
             ("interval_ms", h.interval_ms),
@@ -527,6 +557,10 @@ fn default_max_connections() -> usize {
 fn default_algorithm() -> Algorithm {
     Algorithm::RoundRobin
 }
+fn default_hold_max() -> usize {
+    1_000
+}
+
 fn default_all_down() -> AllDownPolicy {
     AllDownPolicy::FailClosed
 }

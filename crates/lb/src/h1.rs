@@ -326,12 +326,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
         self.inb.consume(taken);
         let mut excluded = Vec::new();
         loop {
-            let Some(lease) = pool.pick(req.hint, &excluded) else {
-                // Told apart: nothing to try, or every backend tried failed.
+            let Some(lease) = pool.pick_or_hold(req.hint, &excluded).await else {
+                // Told apart: nothing to try, or what was tried failed and
+                // nothing else may be tried.
                 return Ok(if excluded.is_empty() {
                     Exchange::Answer(503, "no backend available\n", true)
                 } else {
-                    Exchange::Answer(502, "every backend failed\n", true)
+                    Exchange::Answer(502, "backend failed and no other is available\n", true)
                 });
             };
             let b = lease.backend.clone();

@@ -93,12 +93,16 @@ impl Shared {
         let mut next = Some(body.boxed());
         let mut excluded = Vec::new();
         loop {
-            let Some(lease) = pool.pick(hint, &excluded) else {
-                // Told apart: nothing to try, or every backend tried failed.
+            let Some(lease) = pool.pick_or_hold(hint, &excluded).await else {
+                // Told apart: nothing to try, or what was tried failed and
+                // nothing else may be tried.
                 return if excluded.is_empty() {
                     plain(StatusCode::SERVICE_UNAVAILABLE, "no backend available\n")
                 } else {
-                    plain(StatusCode::BAD_GATEWAY, "every backend failed\n")
+                    plain(
+                        StatusCode::BAD_GATEWAY,
+                        "backend failed and no other is available\n",
+                    )
                 };
             };
             let b = lease.backend.clone();

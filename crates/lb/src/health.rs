@@ -102,6 +102,16 @@ impl HealthMachine {
     }
 }
 
+/// What one error from live traffic does to its backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ejection {
+    No,
+    /// Ejected until this instant (ms).
+    Until(u64),
+    /// Due for ejection, but the pool has no room (first time this streak).
+    Deferred,
+}
+
 /// Passive outlier detection: consecutive errors from live traffic eject a
 /// backend for `eject_ms`, doubling on repeat ejections up to a cap.
 #[derive(Debug, Default, Clone)]
@@ -112,23 +122,30 @@ pub struct Outlier {
 }
 
 impl Outlier {
-    /// Returns the new ejection deadline when this error ejects the backend.
-    /// `may_eject`: the pool's cap on ejected backends leaves room; if not,
-    /// the errors keep counting and the next one, with room, ejects.
-    pub fn error(&mut self, now_ms: u64, cfg: &OutlierConfig, may_eject: bool) -> Option<u64> {
+    /// What this error does to the backend. `may_eject`: the pool leaves
+    /// room (see `Pool::record_failure`); if not, the errors keep counting
+    /// and the next one, with room, ejects.
+    pub fn error(&mut self, now_ms: u64, cfg: &OutlierConfig, may_eject: bool) -> Ejection {
         if cfg.consecutive_errors == 0 {
-            return None;
+            return Ejection::No;
         }
         self.consecutive = self.consecutive.saturating_add(1);
-        if self.consecutive < cfg.consecutive_errors || now_ms < self.ejected_until_ms || !may_eject
-        {
-            return None;
+        if self.consecutive < cfg.consecutive_errors || now_ms < self.ejected_until_ms {
+            return Ejection::No;
+        }
+        if !may_eject {
+            // Said once per streak of errors.
+            return if self.consecutive == cfg.consecutive_errors {
+                Ejection::Deferred
+            } else {
+                Ejection::No
+            };
         }
         self.consecutive = 0;
         let factor = 1u64 << self.ejections.min(limits::MAX_EJECT_MULTIPLIER.ilog2());
         self.ejections += 1;
         self.ejected_until_ms = now_ms + cfg.eject_ms * factor;
-        Some(self.ejected_until_ms)
+        Ejection::Until(self.ejected_until_ms)
     }
 
     pub fn success(&mut self, now_ms: u64, cfg: &OutlierConfig) {
@@ -337,15 +354,15 @@ mod tests {
             max_ejection_percent: 10,
         };
         let mut o = Outlier::default();
-        assert_eq!(o.error(0, &c, true), None);
-        assert_eq!(o.error(0, &c, true), None);
-        assert_eq!(o.error(0, &c, true), Some(1000));
+        assert_eq!(o.error(0, &c, true), Ejection::No);
+        assert_eq!(o.error(0, &c, true), Ejection::No);
+        assert_eq!(o.error(0, &c, true), Ejection::Until(1000));
         for _ in 0..2 {
-            assert_eq!(o.error(1500, &c, true), None);
+            assert_eq!(o.error(1500, &c, true), Ejection::No);
         }
         assert_eq!(
             o.error(1500, &c, true),
-            Some(3500),
+            Ejection::Until(3500),
             "second ejection doubles"
         );
         o.success(10_000, &c);
@@ -354,7 +371,7 @@ mod tests {
         }
         assert_eq!(
             o.error(10_000, &c, true),
-            Some(11_000),
+            Ejection::Until(11_000),
             "forgiven after a quiet period"
         );
         let off = OutlierConfig {
@@ -362,7 +379,7 @@ mod tests {
             eject_ms: 1,
             max_ejection_percent: 10,
         };
-        assert_eq!(Outlier::default().error(0, &off, true), None);
+        assert_eq!(Outlier::default().error(0, &off, true), Ejection::No);
     }
 
     #[test]
@@ -373,9 +390,18 @@ mod tests {
             max_ejection_percent: 10,
         };
         let mut o = Outlier::default();
-        assert_eq!(o.error(0, &c, false), None);
-        assert_eq!(o.error(0, &c, false), None, "no room: not ejected");
-        assert_eq!(o.error(5, &c, true), Some(1005), "room again: ejected");
+        assert_eq!(o.error(0, &c, false), Ejection::No);
+        assert_eq!(
+            o.error(0, &c, false),
+            Ejection::Deferred,
+            "no room: not ejected"
+        );
+        assert_eq!(o.error(0, &c, false), Ejection::No, "said once a streak");
+        assert_eq!(
+            o.error(5, &c, true),
+            Ejection::Until(1005),
+            "room again: ejected"
+        );
     }
 
     #[test]

@@ -37,6 +37,14 @@ pub const HEALTH_RESPONSE_MAX_BYTES: usize = 1024;
 /// Connect attempts per request/connection when a backend refuses: the first
 /// pick plus retries on other backends (only before any byte was sent).
 pub const MAX_CONNECT_ATTEMPTS: usize = 3;
+/// Longest a pool may hold a request waiting for a backend: a planned
+/// move takes a second or two; a client should not wait longer.
+pub const MAX_HOLD_MS: u64 = 30_000;
+/// Most requests one pool may hold at once (each is a task and a socket).
+pub const MAX_HELD: usize = 100_000;
+/// How often a held request looks again for a backend, besides being woken
+/// when the pool's backends change.
+pub const HOLD_RECHECK_MS: u64 = 25;
 /// Flap damping: this many state changes within the window hold a backend
 /// down for `FLAP_HOLD_INTERVALS` check intervals after it recovers.
 pub const FLAP_CHANGES: usize = 4;

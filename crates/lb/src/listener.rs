@@ -197,7 +197,7 @@ async fn open_backend(
     let connect_timeout = Duration::from_millis(ctx.cfg.timeouts.connect_ms);
     let mut excluded = Vec::new();
     let (lease, mut conn) = loop {
-        let Some(lease) = pool.pick(hint, &excluded) else {
+        let Some(lease) = pool.pick_or_hold(hint, &excluded).await else {
             tracing::warn!(listener = ctx.cfg.name, pool = pool.name(), %client, "no backend available; connection closed");
             return None;
         };

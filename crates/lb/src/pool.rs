@@ -7,7 +7,7 @@
 
 use crate::balance::{stable_hash, Balancer, Candidate};
 use crate::config::{AllDownPolicy, BackendConfig, OutlierConfig, PoolConfig};
-use crate::health::Outlier;
+use crate::health::{Ejection, Outlier};
 use crate::metrics::{BackendMetrics, ErrorClass, Metrics};
 use crate::Clock;
 use std::net::SocketAddr;
@@ -167,19 +167,27 @@ impl Backend {
         may_eject: bool,
     ) {
         self.metrics.error(class);
-        let ejected = self
+        let ejection = self
             .outlier
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .error(now_ms, cfg, may_eject);
-        if let Some(until) = ejected {
-            tracing::warn!(
+        match ejection {
+            Ejection::Until(until) => {
+                tracing::warn!(
+                    pool,
+                    backend = self.name,
+                    eject_ms = until - now_ms,
+                    "outlier ejected after consecutive errors"
+                );
+                self.ejected_until_ms.store(until, Ordering::Relaxed);
+            }
+            Ejection::Deferred => tracing::warn!(
                 pool,
                 backend = self.name,
-                eject_ms = until - now_ms,
-                "outlier ejected after consecutive errors"
-            );
-            self.ejected_until_ms.store(until, Ordering::Relaxed);
+                "outlier not ejected after consecutive errors: it is the pool's last eligible backend, or max_ejection_percent are out already"
+            ),
+            Ejection::No => {}
         }
     }
 }
@@ -203,6 +211,33 @@ impl Drop for Lease {
     }
 }
 
+/// One held request's place in its pool's `hold_max`.
+struct Held<'p>(&'p Pool);
+
+impl<'p> Held<'p> {
+    /// `None` when the pool does not hold or holds its most already.
+    fn take(pool: &'p Pool) -> Option<Held<'p>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if pool.cfg.hold_ms == 0 {
+            return None;
+        }
+        pool.held
+            .fetch_update(Relaxed, Relaxed, |n| {
+                (n < pool.cfg.hold_max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Held(pool))
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0
+            .held
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// How the request wants to be placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hint {
@@ -219,6 +254,12 @@ pub struct Pool {
     backends: RwLock<Arc<Vec<Arc<Backend>>>>,
     balancer: Balancer,
     clock: Clock,
+    /// Wakes held requests when the backend list changes.
+    changed: tokio::sync::Notify,
+    /// Requests and connections held now (see `PoolConfig::hold_ms`).
+    held: std::sync::atomic::AtomicUsize,
+    /// Taken to decide an ejection (see `Pool::record_failure`).
+    ejecting: Mutex<()>,
 }
 
 impl Pool {
@@ -233,6 +274,9 @@ impl Pool {
             backends: RwLock::new(Arc::new(backends)),
             cfg,
             clock,
+            changed: tokio::sync::Notify::new(),
+            held: std::sync::atomic::AtomicUsize::new(0),
+            ejecting: Mutex::new(()),
         }
     }
 
@@ -277,6 +321,7 @@ impl Pool {
             }
         }
         *self.backends.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        self.changed.notify_waiters();
         fresh
     }
 
@@ -291,13 +336,20 @@ impl Pool {
         }
     }
 
-    /// An exchange with `b` failed.
+    /// An exchange with `b` failed. Passive ejection never takes the
+    /// pool's last eligible backend, nor more than `max_ejection_percent`
+    /// of its backends at once (one always may go); counted and decided
+    /// under one lock, so two failing at once cannot both pass the cap.
     pub fn record_failure(&self, b: &Backend, class: ErrorClass) {
+        let _one_at_a_time = self.ejecting.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.clock.now_ms();
         let all = self.backends();
-        let ejected = all.iter().filter(|b| b.is_ejected(now)).count();
-        let cap = all.len() * self.cfg.outlier.max_ejection_percent.min(100) as usize / 100;
-        let may_eject = ejected < cap.max(1);
+        let ejected = all.iter().filter(|o| o.is_ejected(now)).count();
+        let cap = all.len() * self.cfg.outlier.max_ejection_percent as usize / 100;
+        let others_eligible = all
+            .iter()
+            .any(|o| !std::ptr::eq(Arc::as_ptr(o), b) && o.is_eligible(now));
+        let may_eject = ejected < cap.max(1) && others_eligible;
         b.record_error(class, now, &self.cfg.outlier, self.name(), may_eject);
     }
 
@@ -323,6 +375,32 @@ impl Pool {
         };
         let i = self.balancer.pick(&cands, key)?;
         Some(Lease::new(all[cands[i].slot].clone()))
+    }
+
+    /// [`Pool::pick`], but when nothing is eligible and the pool holds
+    /// (`hold_ms`), waits up to that long for a backend to become eligible
+    /// (a moving service's new node joining the pool) instead of failing.
+    pub async fn pick_or_hold(&self, hint: Hint, exclude: &[u64]) -> Option<Lease> {
+        if let Some(lease) = self.pick(hint, exclude) {
+            return Some(lease);
+        }
+        let _held = Held::take(self)?;
+        let deadline =
+            tokio::time::Instant::now() + std::time::Duration::from_millis(self.cfg.hold_ms);
+        let recheck = std::time::Duration::from_millis(crate::limits::HOLD_RECHECK_MS);
+        loop {
+            // Registered before looking, so a change in between wakes it.
+            let changed = self.changed.notified();
+            if let Some(lease) = self.pick(hint, exclude) {
+                return Some(lease);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                tracing::debug!(pool = self.name(), "held request found no backend in time");
+                return None;
+            }
+            let _ = tokio::time::timeout((deadline - now).min(recheck), changed).await;
+        }
     }
 
     fn candidates(

@@ -22,7 +22,8 @@ const SETTLE: Duration = Duration::from_secs(5);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Request bytes read per connection by the server.
 const MAX_REQUEST_BYTES: u64 = 8 * 1024;
-/// Connections served at once, each on a thread of its own.
+/// Connections served at once, each on a thread of its own; more are
+/// closed at once.
 const MAX_CONNECTIONS: usize = 64;
 
 pub fn action(
@@ -84,6 +85,11 @@ fn monitor(pidfile: &PathBuf, bind: &str, port: u16) -> i32 {
     // One retry: a single slow answer on a loaded machine is not a failure.
     let answer =
         get_with_body(bind, port, "/ready").or_else(|_| get_with_body(bind, port, "/ready"));
+    // A process dying as it was asked (killed: its sockets close before it
+    // is a zombie) is not running, not failed.
+    if answer.is_err() && dies_soon(pid) {
+        return rc::NOT_RUNNING;
+    }
     match answer {
         Ok((200, body)) if body == format!("ready {pid}") => rc::OK,
         Ok((200, _)) => fail(
@@ -206,6 +212,18 @@ fn exit_of(pid: i32) -> String {
     }
 }
 
+/// Whether `pid` is gone within half a second.
+fn dies_soon(pid: i32) -> bool {
+    let until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < until {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    !alive(pid)
+}
+
 fn alive(pid: i32) -> bool {
     // A zombie (our own exited child) counts as dead.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -273,29 +291,65 @@ pub fn serve(bind: &str, port: u16) -> std::io::Result<()> {
     for stream in listener.incoming().flatten() {
         // One thread per connection, so a slow client (or a burst of
         // load) does not hold up the load balancer's health checks; past
-        // the cap, connections are answered in turn.
-        use std::sync::atomic::Ordering::Relaxed;
-        if busy.load(Relaxed) >= MAX_CONNECTIONS {
-            let _ = answer(stream, &node);
+        // the cap, a connection is closed at once (the accept loop never
+        // waits on a client).
+        let Some(slot) = Slot::take(&busy) else {
             continue;
-        }
-        busy.fetch_add(1, Relaxed);
-        let (node, done) = (node.clone(), busy.clone());
-        let spawned = std::thread::Builder::new().spawn(move || {
+        };
+        let node = node.clone();
+        // No thread to be had: that connection is dropped.
+        let _ = std::thread::Builder::new().spawn(move || {
+            let _slot = slot;
             let _ = answer(stream, &node);
-            done.fetch_sub(1, Relaxed);
         });
-        if spawned.is_err() {
-            // No thread to be had: that connection is dropped.
-            busy.fetch_sub(1, Relaxed);
-        }
     }
     Ok(())
 }
 
+/// One connection's place among [`MAX_CONNECTIONS`].
+struct Slot(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Slot {
+    fn take(busy: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Option<Slot> {
+        use std::sync::atomic::Ordering::Relaxed;
+        busy.fetch_update(Relaxed, Relaxed, |n| (n < MAX_CONNECTIONS).then_some(n + 1))
+            .ok()?;
+        Some(Slot(busy.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A connection read against one deadline for the whole request head, so
+/// a client trickling bytes cannot hold its thread for long.
+struct Deadline {
+    stream: TcpStream,
+    until: std::time::Instant,
+}
+
+impl std::io::Read for Deadline {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self
+            .until
+            .saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
 fn answer(stream: TcpStream, node: &str) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(PROBE_TIMEOUT))?;
-    let mut reader = BufReader::new(stream.try_clone()?.take(MAX_REQUEST_BYTES));
+    let head = Deadline {
+        stream: stream.try_clone()?,
+        until: std::time::Instant::now() + PROBE_TIMEOUT,
+    };
+    let mut reader = BufReader::new(head.take(MAX_REQUEST_BYTES));
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     // Read the headers too: closing with unread request bytes makes the
@@ -313,6 +367,7 @@ fn answer(stream: TcpStream, node: &str) -> std::io::Result<()> {
         _ => ("404 Not Found", "not found\n".to_string()),
     };
     let mut stream = stream;
+    stream.set_write_timeout(Some(PROBE_TIMEOUT))?;
     write!(
         stream,
         "HTTP/1.0 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -310,6 +310,9 @@ pool = "site"
 name = "{pool}"
 algorithm = "round-robin"
 slow_start_ms = 2000
+# A planned move holds requests until the service's new node is in the
+# pool instead of failing them.
+hold_ms = 3000
 [pool.health]
 kind = "http"
 path = "/ready"
@@ -485,30 +488,12 @@ fn drain_under_load(demo: &Demo, serving: &str) -> Result<()> {
         .map(|(n, _)| n.clone())
         .find(|n| n != serving)
         .context("no node to drain")?;
-    let via = lb_address(demo, Some(&node));
-    let port = demo.ports.lb_web;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let client = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let (mut ok, mut failed) = (0u64, Vec::new());
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                match http_get(via, port) {
-                    Ok(_) => ok += 1,
-                    Err(e) => failed.push(e.to_string()),
-                }
-            }
-            (ok, failed)
-        })
-    };
+    let load = Load::start(lb_address(demo, Some(&node)), demo.ports.lb_web);
     std::thread::sleep(Duration::from_millis(300));
     super::drain::drain(&demo.conn, &node, Duration::from_secs(20))?;
     // Keep the load on while the node goes to standby.
     std::thread::sleep(Duration::from_millis(1500));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (ok, failed) = client
-        .join()
-        .map_err(|_| anyhow::anyhow!("the load thread panicked"))?;
+    let (ok, failed) = load.finish()?;
     if !failed.is_empty() {
         bail!(
             "{} of {} requests failed while draining {node}: {}\nwhat the load balancers logged:\n{}",
@@ -532,11 +517,92 @@ fn drain_under_load(demo: &Demo, serving: &str) -> Result<()> {
     Ok(())
 }
 
+/// A client that requests `GET /` through one load balancer, one request
+/// after another, until finished.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    client: std::thread::JoinHandle<(u64, Vec<String>)>,
+}
+
+impl Load {
+    fn start(via: std::net::Ipv4Addr, port: u16) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut ok, mut failed) = (0u64, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match http_get(via, port) {
+                        Ok(_) => ok += 1,
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                }
+                (ok, failed)
+            })
+        };
+        Load { stop, client }
+    }
+
+    /// Stops the client: how many requests succeeded, and each failure.
+    fn finish(self) -> Result<(u64, Vec<String>)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.client
+            .join()
+            .map_err(|_| anyhow::anyhow!("the load thread panicked"))
+    }
+}
+
+/// Moves the fail-over service off `serving` while a client keeps
+/// requesting it: the load balancers hold requests while it moves, so no
+/// request may fail. Answers where it runs now.
+fn move_under_load(demo: &Demo, serving: &str) -> Result<String> {
+    let target = demo
+        .children
+        .iter()
+        .map(|(n, _)| n.clone())
+        .find(|n| n != serving)
+        .context("no node to move to")?;
+    let load = Load::start(lb_address(demo, Some(serving)), demo.ports.lb_site);
+    std::thread::sleep(Duration::from_millis(300));
+    let moved = Instant::now();
+    let result = super::resource::move_to(&demo.conn, "site", &target, None, false, 20);
+    let took = moved.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    let (ok, failed) = load.finish()?;
+    result?;
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} requests failed while moving site to {target}: {}\nwhat the load balancers logged:\n{}",
+            failed.len(),
+            ok + failed.len() as u64,
+            tally(&failed),
+            traffic_log(demo)
+        );
+    }
+    let (now, _) = wait_for_answer(
+        demo,
+        demo.ports.lb_site,
+        Duration::from_secs(5),
+        Some(serving),
+    )?;
+    if now != target {
+        bail!("site should answer from {target} after the move, answers from {now}");
+    }
+    println!(
+        "ok: moved the fail-over service {serving} -> {target} under load in {} ms ({ok} requests, 0 failed)",
+        took.as_millis()
+    );
+    Ok(target)
+}
+
 /// Each distinct failure (its first line) with how often it came.
 fn tally(failed: &[String]) -> String {
-    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
     for f in failed {
-        *counts.entry(f.lines().next().unwrap_or("")).or_default() += 1;
+        // The status line and the body's last line say what failed.
+        let status = f.lines().next().unwrap_or("");
+        let body = f.trim_end().lines().last().unwrap_or("");
+        *counts.entry(format!("{status} / {body}")).or_default() += 1;
     }
     counts
         .iter()
@@ -604,6 +670,11 @@ fn check(mut demo: Demo) -> Result<()> {
         bail!("the load-balanced web service should answer from all 3 nodes, answered from {everywhere:?}");
     }
     drain_under_load(&demo, &serving)?;
+    let serving = move_under_load(&demo, &serving)?;
+    // The move added and removed its constraint: the version to keep.
+    let before = wait_for(&demo.conn, Duration::from_secs(10), |d| {
+        d["cluster"]["quorum"] == true
+    })?;
     let idx = demo
         .children
         .iter()

@@ -408,7 +408,7 @@ fn bans_on<'a>(cluster: &'a tandem_model::Cluster, id: &str, node: &str) -> Vec<
         .collect()
 }
 
-fn move_to(
+pub(crate) fn move_to(
     conn: &Conn,
     id: &str,
     node: &str,

@@ -340,7 +340,12 @@ impl SimNet {
         };
         let target_life = self.target_life(to);
         let net = self.clone();
-        tokio::spawn(async move {
+        // Kept on the target's runtime: it waits out a stop of the sending
+        // process (a kernel retransmits whatever the process does); one
+        // whose sender died is dropped at arrival (its life is checked),
+        // and a target that restarted resets the connection.
+        let runtime = self.state().nodes.get(&to).and_then(|(.., rt)| rt.clone());
+        let held = async move {
             let waited = tokio::time::Instant::now();
             while net.state().cuts.contains(&(from, to)) {
                 if waited.elapsed() > HELD_AT_MOST {
@@ -354,7 +359,11 @@ impl SimNet {
                 return;
             }
             let _ = net.carry(from, inc, to, frame, answer).await;
-        });
+        };
+        match runtime {
+            Some(runtime) => drop(runtime.spawn(held)),
+            None => drop(tokio::spawn(held)),
+        }
         std::future::pending().await
     }
 }

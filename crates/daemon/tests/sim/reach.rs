@@ -44,18 +44,20 @@ pub fn isolate(net: &SimNet, node: NodeId, ids: &[NodeId]) {
     }
 }
 
-impl SimReach {
-    /// Isolates `to` if the world asked for a cut at the next start.
-    fn cut_if_asked(&self, to: NodeId) {
-        let mut hosts = self.hosts.state();
-        let Some(lasting) = hosts.cut_at_next_start.take() else {
-            return;
-        };
-        hosts.isolated = Some((to, hosts.now_ms() + lasting));
-        let ids: Vec<NodeId> = hosts.hosts.keys().map(|n| id_of(n)).collect();
-        drop(hosts);
-        isolate(&self.net, to, &ids);
+/// Isolates `to` if the world asked for a cut at the next start and no
+/// other node is isolated so already.
+fn cut_if_asked(hosts: &Hosts, net: &SimNet, to: NodeId) {
+    let mut state = hosts.state();
+    if state.isolated.is_some() {
+        return;
     }
+    let Some(lasting) = state.cut_at_next_start.take() else {
+        return;
+    };
+    state.isolated = Some((to, state.now_ms() + lasting));
+    let ids: Vec<NodeId> = state.hosts.keys().map(|n| id_of(n)).collect();
+    drop(state);
+    isolate(net, to, &ids);
 }
 
 impl Reach for SimReach {
@@ -68,10 +70,12 @@ impl Reach for SimReach {
         let (net, daemons) = (self.net.clone(), self.daemons.clone());
         let (from, inc, to) = (self.me, self.inc, id_of(node));
         let target = node.to_string();
-        if matches!(request.action.as_str(), "start" | "promote") {
-            self.cut_if_asked(to);
-        }
+        let hosts = self.hosts.clone();
         Box::pin(async move {
+            // Timed with the sending, after the DC recorded it pending.
+            if matches!(request.action.as_str(), "start" | "promote") {
+                cut_if_asked(&hosts, &net, to);
+            }
             let frame = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
             let answer = move |_endpoint, frame: Vec<u8>| async move {
                 let daemon = daemons.lock().unwrap().get(&target).cloned();
