@@ -482,27 +482,14 @@ fn spread(
 /// keeps requesting the web service: no request may fail, the node ends in
 /// standby and out of the pool; undrained, it serves again.
 fn drain_under_load(demo: &Demo, serving: &str) -> Result<()> {
-    let node = demo
-        .children
-        .iter()
-        .map(|(n, _)| n.clone())
-        .find(|n| n != serving)
-        .context("no node to drain")?;
+    let node = other_node(demo, serving)?;
     let load = Load::start(lb_address(demo, Some(&node)), demo.ports.lb_web);
     std::thread::sleep(Duration::from_millis(300));
     super::drain::drain(&demo.conn, &node, Duration::from_secs(20))?;
     // Keep the load on while the node goes to standby.
     std::thread::sleep(Duration::from_millis(1500));
     let (ok, failed) = load.finish()?;
-    if !failed.is_empty() {
-        bail!(
-            "{} of {} requests failed while draining {node}: {}\nwhat the load balancers logged:\n{}",
-            failed.len(),
-            ok + failed.len() as u64,
-            tally(&failed),
-            traffic_log(demo)
-        );
-    }
+    none_failed(demo, ok, &failed, &format!("draining {node}"))?;
     let rest = spread(demo, Some(&node), 6)?;
     if rest.contains(&node) {
         bail!("the drained {node} still serves: {rest:?}");
@@ -552,16 +539,20 @@ impl Load {
     }
 }
 
+/// The first demo node other than `node`.
+fn other_node(demo: &Demo, node: &str) -> Result<String> {
+    demo.children
+        .iter()
+        .map(|(n, _)| n.clone())
+        .find(|n| n != node)
+        .context("the demo has no other node")
+}
+
 /// Moves the fail-over service off `serving` while a client keeps
 /// requesting it: the load balancers hold requests while it moves, so no
 /// request may fail. Answers where it runs now.
 fn move_under_load(demo: &Demo, serving: &str) -> Result<String> {
-    let target = demo
-        .children
-        .iter()
-        .map(|(n, _)| n.clone())
-        .find(|n| n != serving)
-        .context("no node to move to")?;
+    let target = other_node(demo, serving)?;
     let load = Load::start(lb_address(demo, Some(serving)), demo.ports.lb_site);
     std::thread::sleep(Duration::from_millis(300));
     let moved = Instant::now();
@@ -570,15 +561,7 @@ fn move_under_load(demo: &Demo, serving: &str) -> Result<String> {
     std::thread::sleep(Duration::from_millis(500));
     let (ok, failed) = load.finish()?;
     result?;
-    if !failed.is_empty() {
-        bail!(
-            "{} of {} requests failed while moving site to {target}: {}\nwhat the load balancers logged:\n{}",
-            failed.len(),
-            ok + failed.len() as u64,
-            tally(&failed),
-            traffic_log(demo)
-        );
-    }
+    none_failed(demo, ok, &failed, &format!("moving site to {target}"))?;
     let (now, _) = wait_for_answer(
         demo,
         demo.ports.lb_site,
@@ -593,6 +576,21 @@ fn move_under_load(demo: &Demo, serving: &str) -> Result<String> {
         took.as_millis()
     );
     Ok(target)
+}
+
+/// An error, with what failed and what the load balancers logged, unless
+/// no request failed while `doing`.
+fn none_failed(demo: &Demo, ok: u64, failed: &[String], doing: &str) -> Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{} of {} requests failed while {doing}: {}\nwhat the load balancers logged:\n{}",
+        failed.len(),
+        ok + failed.len() as u64,
+        tally(failed),
+        traffic_log(demo)
+    )
 }
 
 /// Each distinct failure (its first line) with how often it came.
