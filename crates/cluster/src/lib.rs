@@ -24,6 +24,7 @@ mod runtime;
 pub mod sim;
 mod state;
 mod store;
+mod suspend;
 mod tls;
 mod types;
 mod watch;

@@ -388,6 +388,7 @@ pub struct Endpoint {
     pub(crate) lease_ms: u64,
     /// The leases this node granted as DC.
     pub(crate) grants: Arc<crate::lease::GrantBook>,
+    pub(crate) suspend: Arc<crate::suspend::SuspendWatch>,
 }
 
 impl Endpoint {
@@ -478,7 +479,12 @@ impl Endpoint {
             }
             m.last_quorum_acked.map(|t| t.elapsed())
         };
-        let valid = crate::lease::grant_validity(Duration::from_millis(self.lease_ms), since_ack)?;
+        let lease = Duration::from_millis(self.lease_ms);
+        // Just resumed from a suspend: the acknowledgement may be stale.
+        if self.suspend.distrusts(Instant::now(), lease) {
+            return None;
+        }
+        let valid = crate::lease::grant_validity(lease, since_ack)?;
         self.grants.record(to, Instant::now() + valid);
         Some(valid.as_millis() as u64)
     }

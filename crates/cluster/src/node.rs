@@ -228,6 +228,8 @@ pub struct ClusterNode {
     lease: Arc<NodeLease>,
     /// The leases this node granted while DC.
     grants: Arc<GrantBook>,
+    /// No lease is trusted for one lease after a suspend.
+    suspend: Arc<crate::suspend::SuspendWatch>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -307,6 +309,7 @@ impl ClusterNode {
             leader_since: LeaderSince::default(),
             lease: Arc::default(),
             grants: Arc::default(),
+            suspend: Arc::new(crate::suspend::SuspendWatch::new()),
             stop,
             tasks: Vec::new(),
         };
@@ -324,6 +327,7 @@ impl ClusterNode {
             clock: self.clock.clone(),
             lease_ms: self.settings.timing.lease_ms,
             grants: self.grants.clone(),
+            suspend: self.suspend.clone(),
         }
     }
 
@@ -606,9 +610,13 @@ impl ClusterNode {
             .filter(|(term, _)| *term == metrics.current_term)
             .map(|(_, t)| t);
         let lease_d = Duration::from_millis(lease);
-        let since_ack = metrics.last_quorum_acked.map(|t| t.elapsed());
-        let dc_lease = leading && dc_lease(lease_d, took_office.map(|t| t.elapsed()), since_ack);
         let now = Instant::now();
+        // Just resumed from a suspend: no lease or acknowledgement held
+        // before is trusted (see `crate::suspend`).
+        let suspended = self.suspend.distrusts(now, lease_d);
+        let since_ack = metrics.last_quorum_acked.map(|t| t.elapsed());
+        let dc_lease =
+            !suspended && leading && dc_lease(lease_d, took_office.map(|t| t.elapsed()), since_ack);
         if let (true, Some(office)) = (dc_lease, took_office) {
             let drift = crate::lease::drift_margin(lease_d);
             for peer in voters.iter_mut().chain(learners.iter_mut()) {
@@ -622,13 +630,13 @@ impl ClusterNode {
         // node's, the DC's grants. Kept as a grant, so a DC that steps down
         // (hands off) keeps what is left of it, as a node keeps a grant
         // from a DC that is gone: successors wait out both.
-        if let Some(left) = leading
+        if let Some(left) = (leading && !suspended)
             .then(|| crate::lease::grant_validity(lease_d, since_ack))
             .flatten()
         {
             self.lease.granted(now, left);
         }
-        let lease_until = self.lease.until();
+        let lease_until = self.lease.until().filter(|_| !suspended);
         let lease_left_ms =
             lease_until.map_or(0, |u| u.saturating_duration_since(now).as_millis() as u64);
         MembershipView {

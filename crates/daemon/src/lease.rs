@@ -71,9 +71,6 @@ pub async fn watch(
     let mut stuck = false;
     let mut keeps_resources = FromConfig::new(|c| keeps_resources_without_lease(&c.config));
     let mut certain_after = FromConfig::new(probed_before_certain);
-    let mut suspend = SuspendCheck::new();
-    // Until then, no lease is trusted (see `SuspendCheck`).
-    let mut distrust_until: Option<tokio::time::Instant> = None;
     // What a predecessor left running (`crate::held`) ran without a lease
     // since it died; a DC recovers it only after a settlement, so it is
     // given one lease to be granted before it is stopped (a daemon
@@ -82,10 +79,9 @@ pub async fn watch(
     let mut ever_held = false;
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let holds_now = |distrust_until: Option<tokio::time::Instant>| {
-        let distrusted = distrust_until.is_some_and(|t| tokio::time::Instant::now() < t);
-        node.view().lease_left_ms > margin_ms && !distrusted
-    };
+    // After a suspend the cluster member reports no lease for one lease
+    // (`tandem_cluster`'s suspend watch).
+    let holds_now = || node.view().lease_left_ms > margin_ms;
     loop {
         tokio::select! {
             biased;
@@ -93,15 +89,7 @@ pub async fn watch(
             _ = tick.tick() => {}
         }
         let view = node.view();
-        if let Some(lost) = suspend.missed() {
-            tracing::warn!(
-                "this machine was suspended for about {lost:?} (the monotonic clock stood still): no lease granted before is trusted for the next {} ms",
-                view.lease_ms
-            );
-            distrust_until =
-                Some(tokio::time::Instant::now() + Duration::from_millis(view.lease_ms));
-        }
-        let holds = holds_now(distrust_until);
+        let holds = holds_now();
         if holds {
             // Armed before the rejoin reports it.
             dog.arm_when_safe();
@@ -174,7 +162,7 @@ pub async fn watch(
         if holds_nothing {
             dog.arm_when_safe();
         }
-        if !stuck && (holds_nothing || holds_now(distrust_until)) {
+        if !stuck && (holds_nothing || holds_now()) {
             dog.feed();
         }
     }
@@ -316,50 +304,6 @@ fn probed_before_certain(cluster: &tandem_model::Cluster) -> Vec<String> {
         .collect()
 }
 
-/// Notices a system suspend (or a VM restored from a snapshot): leases are
-/// measured by the monotonic clock, which stands still while the machine
-/// sleeps, so after a resume a lease granted before looks as fresh as it
-/// was, though the DC may have settled this node and recovered its
-/// resources meanwhile. The boot-time clock keeps counting, so a gap
-/// between the two is time the node did not see. Every grant the node
-/// held was sent before the suspend and lasts at most a lease by the
-/// monotonic clock, so distrusting leases for one lease after the resume
-/// outlasts them all.
-struct SuspendCheck {
-    last: Option<(Duration, Duration)>,
-}
-
-/// A gap this large between the clocks is a suspend, not jitter.
-const SUSPEND_GAP: Duration = Duration::from_millis(50);
-
-impl SuspendCheck {
-    fn new() -> SuspendCheck {
-        SuspendCheck { last: clocks() }
-    }
-
-    /// The time the machine was suspended since the last call, if any.
-    fn missed(&mut self) -> Option<Duration> {
-        let now = clocks()?;
-        let (boot0, mono0) = self.last.replace(now)?;
-        let gap = (now.0.saturating_sub(boot0)).saturating_sub(now.1.saturating_sub(mono0));
-        (gap >= SUSPEND_GAP).then_some(gap)
-    }
-}
-
-/// (CLOCK_BOOTTIME, CLOCK_MONOTONIC), read back to back.
-fn clocks() -> Option<(Duration, Duration)> {
-    let read = |id| {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes one timespec we own.
-        let ok = unsafe { libc::clock_gettime(id, &mut ts) } == 0;
-        ok.then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
-    };
-    Some((read(libc::CLOCK_BOOTTIME)?, read(libc::CLOCK_MONOTONIC)?))
-}
-
 /// Holding a lease again: forget this node's history (the DC probes what
 /// really runs), withdraw any operator confirmation that it was down and
 /// any shutdown a previous run of this daemon announced.
@@ -497,30 +441,5 @@ impl<T> FromConfig<T> {
                 .map(|c| (self.read)(&c));
         }
         self.value.as_ref()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn running_time_is_not_taken_for_a_suspend() {
-        let mut check = SuspendCheck::new();
-        assert!(check.last.is_some(), "both clocks are readable on Linux");
-        std::thread::sleep(Duration::from_millis(120));
-        assert_eq!(check.missed(), None);
-        assert_eq!(check.missed(), None);
-    }
-
-    #[test]
-    fn a_gap_between_the_clocks_is_a_suspend() {
-        let (boot, mono) = clocks().unwrap();
-        // As if the boot-time clock ran 3 s ahead since the last look.
-        let mut check = SuspendCheck {
-            last: Some((boot - Duration::from_secs(3), mono)),
-        };
-        let missed = check.missed().expect("a suspend");
-        assert!(missed >= Duration::from_millis(2_900), "{missed:?}");
     }
 }
