@@ -1,13 +1,15 @@
-//! Suspend and resume, or a virtual machine restored from a snapshot: the
-//! monotonic clock every lease is measured by stands still while the
-//! machine sleeps, so a grant held before looks fresh after, and so does a
-//! DC's last quorum acknowledgement. The boot-time clock keeps counting; a
-//! gap between the two is time this node did not see. Every grant was
+//! Suspend and resume: the monotonic clock every lease is measured by
+//! stands still while the machine sleeps, so a grant held before looks
+//! fresh after, and so does a DC's last quorum acknowledgement. The
+//! boot-time clock keeps counting; a gap between the two is time this
+//! node did not see. Every grant was
 //! sent before the suspend and lasts at most a lease, and so does an
 //! acknowledgement, so for one lease after a gap this node trusts no lease
 //! it holds and grants none ([`SuspendWatch`]). Every reader of a lease in
 //! the cluster member asks it: the view the lease loop and the executors
-//! act on, and the grant a DC answers a ping with.
+//! act on, and the grant a DC answers a ping with. A paused VM, or one
+//! restored from a snapshot, stops the boot-time clock too: invisible
+//! here (`docs/safety.md`).
 
 use std::sync::Mutex;
 use std::time::Duration;
