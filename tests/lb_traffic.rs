@@ -450,6 +450,29 @@ async fn an_empty_pool_holds_requests_until_a_backend_joins() {
     );
 }
 
+/// A held request does not wait for nothing: when the only eligible
+/// backend is one that just failed it (a one-backend pool whose server is
+/// down), it is held only briefly, not the whole `hold_ms`.
+#[tokio::test]
+async fn a_request_whose_only_backend_failed_is_not_held_long() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let text = format!(
+        "[admin]\nbind = \"127.0.0.1:0\"\n[[listener]]\nname = \"front\"\nbind = \"127.0.0.1:0\"\nmode = \"http\"\npool = \"app\"\n[[pool]]\nname = \"app\"\nhold_ms = 5000\n[pool.health]\nkind = \"none\"\n[[pool.backend]]\nname = \"gone\"\naddr = \"{closed}\"\n"
+    );
+    let (_lb, addr) = start(tandem_lb::Config::parse(&text, "t.toml").unwrap()).await;
+    let began = Instant::now();
+    let (status, _, _) = get(&client(), addr, "/", &[]).await.unwrap();
+    assert_eq!(status, 502, "its backend refused it");
+    assert!(
+        began.elapsed() < Duration::from_millis(2500),
+        "not held for hold_ms: {:?}",
+        began.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn a_hold_beyond_hold_max_fails_at_once() {
     let (_lb, addr) = start(config("http", &[], "", "", "hold_ms = 2000\nhold_max = 1")).await;

@@ -117,8 +117,11 @@ pub async fn follow(
             .filter_map(|m| Some((m.name, m.addr.rsplit_once(':')?.0.to_string())))
             .collect();
         let mut out = Vec::new();
-        node_events(&view, &state, &mut told, &mut out);
+        // Pools first: a pool update makes new backend objects, undrained
+        // and not lost, and the node events after it in the same batch
+        // tell them at once.
         pool_events(&view, &state, &settings, &addresses, &mut told, &mut out).await;
+        node_events(&view, &state, &mut told, &mut out);
         for event in out {
             // Bounded channel: wait rather than drop a cluster fact.
             if events.send(event).await.is_err() {

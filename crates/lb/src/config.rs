@@ -492,6 +492,12 @@ impl PoolConfig {
                 limits::MAX_HOLD_MS
             ));
         }
+        if self.hold_ms > 0 && self.hold_max == 0 {
+            p.push(format!(
+                "{at}: field `hold_max` = 0 holds nothing although `hold_ms` = {}",
+                self.hold_ms
+            ));
+        }
         if self.hold_max > limits::MAX_HELD {
             p.push(format!(
                 "{at}: field `hold_max` = {} is more than {}",

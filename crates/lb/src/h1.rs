@@ -324,12 +324,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
             Err(e) => return Ok(bad_body(ctx, e)),
         };
         self.inb.consume(taken);
-        let mut excluded = Vec::new();
+        let mut tries = crate::pool::Tries::default();
         loop {
-            let Some(lease) = pool.pick_or_hold(req.hint, &excluded).await else {
+            let Some(lease) = pool.pick_or_hold(req.hint, &mut tries).await else {
                 // Told apart: nothing to try, or what was tried failed and
                 // nothing else may be tried.
-                return Ok(if excluded.is_empty() {
+                return Ok(if tries.attempts() == 0 {
                     Exchange::Answer(503, "no backend available\n", true)
                 } else {
                     Exchange::Answer(502, "backend failed and no other is available\n", true)
@@ -381,8 +381,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Session<'_, IO> {
             };
             pool.record_failure(&b, class);
             tracing::debug!(backend = b.name, error = %stop, ?class, "backend exchange failed");
-            excluded.push(b.id_hash);
-            let more = excluded.len() < limits::MAX_CONNECT_ATTEMPTS;
+            let more = tries.failed_on(b.id_hash) < limits::MAX_CONNECT_ATTEMPTS;
             match class {
                 ErrorClass::Timeout => {
                     return Ok(Exchange::Answer(504, "backend timed out\n", false))

@@ -91,12 +91,12 @@ impl Shared {
         // exchange may be retried on another backend.
         let retryable = body.is_end_stream() && parts.method.is_idempotent();
         let mut next = Some(body.boxed());
-        let mut excluded = Vec::new();
+        let mut tries = crate::pool::Tries::default();
         loop {
-            let Some(lease) = pool.pick_or_hold(hint, &excluded).await else {
+            let Some(lease) = pool.pick_or_hold(hint, &mut tries).await else {
                 // Told apart: nothing to try, or what was tried failed and
                 // nothing else may be tried.
-                return if excluded.is_empty() {
+                return if tries.attempts() == 0 {
                     plain(StatusCode::SERVICE_UNAVAILABLE, "no backend available\n")
                 } else {
                     plain(
@@ -106,7 +106,7 @@ impl Shared {
                 };
             };
             let b = lease.backend.clone();
-            let last_try = !retryable || excluded.len() + 1 >= limits::MAX_CONNECT_ATTEMPTS;
+            let last_try = !retryable || tries.attempts() + 1 >= limits::MAX_CONNECT_ATTEMPTS;
             let mut up = Request::new(next.take().unwrap_or_else(empty));
             *up.method_mut() = parts.method.clone();
             *up.uri_mut() = target.clone();
@@ -131,8 +131,7 @@ impl Shared {
                 }
                 Ok(Err(Failure::Connect(unsent))) => {
                     pool.record_failure(&b, ErrorClass::Connect);
-                    excluded.push(b.id_hash);
-                    if excluded.len() >= limits::MAX_CONNECT_ATTEMPTS {
+                    if tries.failed_on(b.id_hash) >= limits::MAX_CONNECT_ATTEMPTS {
                         return plain(StatusCode::BAD_GATEWAY, "backend unreachable\n");
                     }
                     // Never sent: the same request (and body) goes to the next pick.
@@ -143,7 +142,7 @@ impl Shared {
                 Ok(Err(Failure::Exchange(e))) => {
                     pool.record_failure(&b, ErrorClass::Protocol);
                     tracing::debug!(backend = b.name, error = %e, "backend exchange failed");
-                    excluded.push(b.id_hash);
+                    tries.failed_on(b.id_hash);
                     if last_try {
                         return plain(StatusCode::BAD_GATEWAY, "backend failed\n");
                     }

@@ -42,6 +42,9 @@ pub const MAX_CONNECT_ATTEMPTS: usize = 3;
 pub const MAX_HOLD_MS: u64 = 30_000;
 /// Most requests one pool may hold at once (each is a task and a socket).
 pub const MAX_HELD: usize = 100_000;
+/// How long a request is held while the only eligible backends are ones
+/// that failed it: long enough for a stopping backend to leave the pool.
+pub const HOLD_FAILED_MS: u64 = 200;
 /// How often a held request looks again for a backend, besides being woken
 /// when the pool's backends change.
 pub const HOLD_RECHECK_MS: u64 = 25;

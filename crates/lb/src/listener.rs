@@ -195,9 +195,9 @@ async fn open_backend(
     let pool = &ctx.pool;
     let hint = persistence::placement(&pool.cfg, [], client.ip());
     let connect_timeout = Duration::from_millis(ctx.cfg.timeouts.connect_ms);
-    let mut excluded = Vec::new();
+    let mut tries = crate::pool::Tries::default();
     let (lease, mut conn) = loop {
-        let Some(lease) = pool.pick_or_hold(hint, &excluded).await else {
+        let Some(lease) = pool.pick_or_hold(hint, &mut tries).await else {
             tracing::warn!(listener = ctx.cfg.name, pool = pool.name(), %client, "no backend available; connection closed");
             return None;
         };
@@ -206,8 +206,7 @@ async fn open_backend(
             Some(s) => break (lease, s),
             None => {
                 pool.record_failure(b, ErrorClass::Connect);
-                excluded.push(b.id_hash);
-                if excluded.len() >= limits::MAX_CONNECT_ATTEMPTS {
+                if tries.failed_on(b.id_hash) >= limits::MAX_CONNECT_ATTEMPTS {
                     tracing::warn!(listener = ctx.cfg.name, %client, "backends refused; connection closed");
                     return None;
                 }

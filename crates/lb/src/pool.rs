@@ -211,6 +211,31 @@ impl Drop for Lease {
     }
 }
 
+/// One request's picks: the backends that failed it, and until when it
+/// may be held (see [`Pool::pick_or_hold`]).
+#[derive(Default)]
+pub struct Tries {
+    failed: Vec<u64>,
+    /// Picks that failed, all told (`failed` forgets some).
+    attempts: usize,
+    held_until: Option<tokio::time::Instant>,
+}
+
+impl Tries {
+    /// The backend `id` failed this request: not picked again (until the
+    /// pool changes); answers how many picks failed so far.
+    pub fn failed_on(&mut self, id: u64) -> usize {
+        self.failed.push(id);
+        self.attempts += 1;
+        self.attempts
+    }
+
+    /// Picks that failed so far.
+    pub fn attempts(&self) -> usize {
+        self.attempts
+    }
+}
+
 /// One held request's place in its pool's `hold_max`.
 struct Held<'p>(&'p Pool);
 
@@ -378,29 +403,54 @@ impl Pool {
     }
 
     /// [`Pool::pick`], but when nothing is eligible and the pool holds
-    /// (`hold_ms`), waits up to that long for a backend to become eligible
-    /// (a moving service's new node joining the pool) instead of failing.
-    pub async fn pick_or_hold(&self, hint: Hint, exclude: &[u64]) -> Option<Lease> {
-        if let Some(lease) = self.pick(hint, exclude) {
+    /// (`hold_ms`), waits for a backend to become eligible (a moving
+    /// service's new node joining the pool) instead of failing. `tries`
+    /// is the request's: one hold deadline for all its picks, and the
+    /// backends that failed it, forgotten when the pool's backends change
+    /// (what failed may have left, or come back). While only backends that
+    /// failed it are eligible, it waits for such a change only briefly.
+    pub async fn pick_or_hold(&self, hint: Hint, tries: &mut Tries) -> Option<Lease> {
+        if let Some(lease) = self.pick(hint, &tries.failed) {
             return Some(lease);
         }
-        let _held = Held::take(self)?;
-        let deadline =
-            tokio::time::Instant::now() + std::time::Duration::from_millis(self.cfg.hold_ms);
+        let Some(_held) = Held::take(self) else {
+            if self.cfg.hold_ms > 0 {
+                tracing::debug!(pool = self.name(), "hold_max reached: not held");
+            }
+            return None;
+        };
+        let now = tokio::time::Instant::now();
+        let deadline = *tries
+            .held_until
+            .get_or_insert(now + std::time::Duration::from_millis(self.cfg.hold_ms));
+        let brief =
+            (now + std::time::Duration::from_millis(crate::limits::HOLD_FAILED_MS)).min(deadline);
         let recheck = std::time::Duration::from_millis(crate::limits::HOLD_RECHECK_MS);
         loop {
             // Registered before looking, so a change in between wakes it.
             let changed = self.changed.notified();
-            if let Some(lease) = self.pick(hint, exclude) {
+            if let Some(lease) = self.pick(hint, &tries.failed) {
                 return Some(lease);
             }
             let now = tokio::time::Instant::now();
-            if now >= deadline {
+            let until = if self.any_eligible() { brief } else { deadline };
+            if now >= until {
                 tracing::debug!(pool = self.name(), "held request found no backend in time");
                 return None;
             }
-            let _ = tokio::time::timeout((deadline - now).min(recheck), changed).await;
+            if tokio::time::timeout((until - now).min(recheck), changed)
+                .await
+                .is_ok()
+            {
+                tries.failed.clear();
+            }
         }
+    }
+
+    /// Whether any backend may take traffic now, whoever it failed.
+    fn any_eligible(&self) -> bool {
+        let now = self.clock.now_ms();
+        self.backends().iter().any(|b| b.is_eligible(now))
     }
 
     fn candidates(
